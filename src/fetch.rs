@@ -1,0 +1,419 @@
+//! Fetching one URL: `load_url`, with a total deadline, streamed byte counting and
+//! classified errors.
+
+use std::error::Error as StdError;
+use std::io::{self, Read};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, Response};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use url::Url;
+
+/// How long to wait for a connection at most, whatever `--timeout` says.
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The chunk in which bodies are read and counted (and then forgotten).
+const CHUNK: usize = 64 * 1024;
+
+/// Why a URL could not be fetched. Every variant is one line, lowercase, no trailing
+/// period; [`FetchError::kind`] gives a stable machine-readable name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// The text is not a URL at all.
+    #[error("invalid URL: {0}")]
+    InvalidUrl(String),
+    /// A URL, but not `http` or `https`: Python's `unknown url type`.
+    #[error("unsupported URL scheme '{0}' (only http and https)")]
+    UnsupportedScheme(String),
+    /// The host name did not resolve.
+    #[error("DNS lookup failed: {0}")]
+    Dns(String),
+    /// Nothing listens on that port.
+    #[error("connection refused")]
+    ConnectionRefused,
+    /// No connection within the connect timeout.
+    #[error("connect timed out after {}", fmt_duration(*.0))]
+    ConnectTimeout(Duration),
+    /// The whole fetch, from connect to the last body byte, took longer than the timeout.
+    #[error("timed out after {}", fmt_duration(*.0))]
+    Timeout(Duration),
+    /// The run's overall deadline (`--deadline`) passed while this fetch was running.
+    #[error("run deadline exceeded")]
+    Deadline,
+    /// The peer reset or closed the connection before the response was complete.
+    #[error("connection reset: {0}")]
+    Reset(String),
+    /// The body ended before its announced length.
+    #[error("truncated body: {0}")]
+    TruncatedBody(String),
+    /// The server answered with an error status: Python's `HTTPError`.
+    #[error("HTTP Error {code}: {reason}")]
+    HttpStatus {
+        /// The status code.
+        code: u16,
+        /// Its canonical reason phrase.
+        reason: String,
+    },
+    /// More redirects than allowed (or a loop).
+    #[error("too many redirects (more than {0})")]
+    TooManyRedirects(usize),
+    /// TLS handshake or certificate failure.
+    #[error("TLS error: {0}")]
+    Tls(String),
+    /// Any other transport or protocol failure (garbage response, I/O error).
+    #[error("{0}")]
+    Io(String),
+}
+
+impl FetchError {
+    /// A stable snake_case name for the kind of failure (the JSONL `error_kind`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FetchError::InvalidUrl(_) => "invalid_url",
+            FetchError::UnsupportedScheme(_) => "unsupported_scheme",
+            FetchError::Dns(_) => "dns",
+            FetchError::ConnectionRefused => "connection_refused",
+            FetchError::ConnectTimeout(_) => "connect_timeout",
+            FetchError::Timeout(_) => "timeout",
+            FetchError::Deadline => "deadline",
+            FetchError::Reset(_) => "reset",
+            FetchError::TruncatedBody(_) => "truncated_body",
+            FetchError::HttpStatus { .. } => "http_status",
+            FetchError::TooManyRedirects(_) => "too_many_redirects",
+            FetchError::Tls(_) => "tls",
+            FetchError::Io(_) => "io",
+        }
+    }
+
+    /// The HTTP status carried by the error, if any.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            FetchError::HttpStatus { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// Formats a duration the way a user typed it: `60s`, `1.5s`, `250ms`.
+pub fn fmt_duration(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.3}s", d.as_secs_f64())
+            .trim_end_matches('0')
+            .to_string()
+    }
+}
+
+/// Checks that `text` is an absolute `http`/`https` URL with a host.
+///
+/// # Errors
+/// [`FetchError::InvalidUrl`] or [`FetchError::UnsupportedScheme`].
+pub fn parse_url(text: &str) -> Result<Url, FetchError> {
+    let url = Url::parse(text).map_err(|e| {
+        let hint = if e == url::ParseError::RelativeUrlWithoutBase {
+            " (add http:// or https://)"
+        } else {
+            ""
+        };
+        FetchError::InvalidUrl(format!("{e}{hint}"))
+    })?;
+    match url.scheme() {
+        "http" | "https" => {}
+        other => return Err(FetchError::UnsupportedScheme(other.to_string())),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(FetchError::InvalidUrl("empty host".to_string()));
+    }
+    Ok(url)
+}
+
+/// Statuses of 400 and above that count as success anyway (`--accept`), as inclusive ranges.
+pub type AcceptedStatuses = Vec<(u16, u16)>;
+
+/// How to fetch: the HTTP client flags of the command line.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// Total deadline for one URL, from connect to the last body byte (Python's
+    /// `urlopen(url, timeout=60)`, but total rather than per socket operation).
+    pub timeout: Duration,
+    /// Connect timeout; `None` means `min(timeout, 10s)`.
+    pub connect_timeout: Option<Duration>,
+    /// Redirects followed before [`FetchError::TooManyRedirects`] (default 10).
+    pub max_redirects: usize,
+    /// Extra request headers.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The `User-Agent` header.
+    pub user_agent: String,
+    /// Accept invalid TLS certificates and host names.
+    pub insecure: bool,
+    /// Ignore `http_proxy`/`https_proxy`/`all_proxy` from the environment.
+    pub no_proxy: bool,
+    /// Error statuses (>= 400) accepted as success.
+    pub accept: AcceptedStatuses,
+    /// How many idle keep-alive connections to keep per host.
+    pub pool_idle_per_host: usize,
+}
+
+impl FetchOptions {
+    /// The defaults of the command line with the given timeout.
+    pub fn with_timeout(timeout: Duration) -> Self {
+        FetchOptions {
+            timeout,
+            connect_timeout: None,
+            max_redirects: 10,
+            headers: Vec::new(),
+            user_agent: concat!("fetchpool/", env!("CARGO_PKG_VERSION")).to_string(),
+            insecure: false,
+            no_proxy: false,
+            accept: Vec::new(),
+            pool_idle_per_host: 64,
+        }
+    }
+}
+
+/// What a successful fetch measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// The final HTTP status (after redirects).
+    pub status: u16,
+    /// Body bytes as received on the wire (no decompression).
+    pub bytes: u64,
+}
+
+/// One shared HTTP client (one connection pool) and the per-request settings.
+///
+/// Cheap to clone: clones share the client. Python's `load_url(url, timeout)`.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    /// The shared blocking client (its own I/O thread and pool).
+    client: Client,
+    /// The total per-URL deadline.
+    timeout: Duration,
+    /// The connect timeout actually configured, for error messages.
+    connect_timeout: Duration,
+    /// Redirect limit, for error messages.
+    max_redirects: usize,
+    /// Error statuses accepted as success.
+    accept: AcceptedStatuses,
+}
+
+impl Fetcher {
+    /// Builds the client.
+    ///
+    /// # Errors
+    /// A message if the TLS backend or the client cannot be set up.
+    pub fn new(options: &FetchOptions) -> Result<Self, String> {
+        let connect_timeout = options
+            .connect_timeout
+            .unwrap_or(MAX_CONNECT_TIMEOUT)
+            .min(options.timeout);
+        let mut headers = HeaderMap::new();
+        for (name, value) in &options.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        let mut builder = Client::builder()
+            // The client-level timeout bounds each wait separately, not the whole body
+            // read; the real deadline is set per request in `fetch`.
+            .timeout(None)
+            .connect_timeout(connect_timeout)
+            .redirect(reqwest::redirect::Policy::limited(options.max_redirects))
+            .user_agent(options.user_agent.clone())
+            .default_headers(headers)
+            .pool_max_idle_per_host(options.pool_idle_per_host)
+            .danger_accept_invalid_certs(options.insecure)
+            .danger_accept_invalid_hostnames(options.insecure);
+        if options.no_proxy {
+            builder = builder.no_proxy();
+        }
+        let client = builder.build().map_err(|e| error_chain(&e))?;
+        Ok(Fetcher {
+            client,
+            timeout: options.timeout,
+            connect_timeout,
+            max_redirects: options.max_redirects,
+            accept: options.accept.clone(),
+        })
+    }
+
+    /// Parses and fetches `url`: the document's `load_url(url, timeout)`.
+    ///
+    /// # Errors
+    /// Any [`FetchError`].
+    pub fn load_url(&self, url: &str) -> Result<Page, FetchError> {
+        self.fetch(&parse_url(url)?, None)
+    }
+
+    /// Fetches `url`, streaming and counting the body, within the timeout and, if given,
+    /// before `deadline` (the run's deadline; a fetch cut by it fails with
+    /// [`FetchError::Deadline`]).
+    ///
+    /// # Errors
+    /// Any [`FetchError`] but the URL ones.
+    pub fn fetch(&self, url: &Url, deadline: Option<Instant>) -> Result<Page, FetchError> {
+        let (limit, by_deadline) = match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(FetchError::Deadline);
+                }
+                (left.min(self.timeout), left < self.timeout)
+            }
+            None => (self.timeout, false),
+        };
+        let classify = |e: &reqwest::Error| self.classify(e, limit, by_deadline);
+        let mut response = self
+            .client
+            .get(url.clone())
+            .timeout(limit)
+            .send()
+            .map_err(|e| classify(&e))?;
+        let status = response.status();
+        if status.as_u16() >= 400 && !self.accepts(status.as_u16()) {
+            return Err(FetchError::HttpStatus {
+                code: status.as_u16(),
+                reason: status.canonical_reason().unwrap_or("Unknown").to_string(),
+            });
+        }
+        let bytes = count_body(&mut response).map_err(|e| match reqwest_error(&e) {
+            Some(re) => classify(re),
+            None => classify_io(&e),
+        })?;
+        if let Some(expected) = response.content_length() {
+            if bytes < expected {
+                return Err(FetchError::TruncatedBody(format!(
+                    "got {bytes} of {expected} bytes"
+                )));
+            }
+        }
+        Ok(Page {
+            status: status.as_u16(),
+            bytes,
+        })
+    }
+
+    /// Whether an error status is accepted as success.
+    fn accepts(&self, code: u16) -> bool {
+        self.accept.iter().any(|&(lo, hi)| (lo..=hi).contains(&code))
+    }
+
+    /// Maps a reqwest error onto our kinds. `limit` is the timeout that applied to this
+    /// request and `by_deadline` says whether it came from the run's deadline.
+    fn classify(&self, e: &reqwest::Error, limit: Duration, by_deadline: bool) -> FetchError {
+        let chain = error_chain(e);
+        if e.is_redirect() {
+            return FetchError::TooManyRedirects(self.max_redirects);
+        }
+        if e.is_timeout() {
+            if by_deadline {
+                return FetchError::Deadline;
+            }
+            if e.is_connect() && self.connect_timeout < limit {
+                return FetchError::ConnectTimeout(self.connect_timeout);
+            }
+            return FetchError::Timeout(limit);
+        }
+        if e.is_dns() {
+            return FetchError::Dns(last_cause(e));
+        }
+        if let Some(io) = find_io(e) {
+            match io.kind() {
+                io::ErrorKind::ConnectionRefused => return FetchError::ConnectionRefused,
+                io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+                    return FetchError::Reset(last_cause(e));
+                }
+                _ => {}
+            }
+        }
+        let lower = chain.to_lowercase();
+        if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+            return FetchError::Tls(last_cause(e));
+        }
+        if lower.contains("end of file before message length")
+            || lower.contains("unexpected eof during chunk")
+            || lower.contains("incomplete")
+        {
+            return FetchError::TruncatedBody(last_cause(e));
+        }
+        if lower.contains("connection closed before message completed") {
+            return FetchError::Reset(last_cause(e));
+        }
+        FetchError::Io(chain)
+    }
+}
+
+/// Reads the body to its end in fixed chunks, counting and discarding, so memory does not
+/// grow with the body.
+fn count_body(response: &mut Response) -> io::Result<u64> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        match response.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => total += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The reqwest error inside an `io::Error` returned by `Response::read`.
+fn reqwest_error(e: &io::Error) -> Option<&reqwest::Error> {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+}
+
+/// An `io::Error` from reading that carries no reqwest error.
+fn classify_io(e: &io::Error) -> FetchError {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+            FetchError::Reset(e.to_string())
+        }
+        io::ErrorKind::UnexpectedEof => FetchError::TruncatedBody(e.to_string()),
+        _ => FetchError::Io(e.to_string()),
+    }
+}
+
+/// The first `io::Error` in the source chain.
+fn find_io<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a io::Error> {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            return Some(io);
+        }
+        source = err.source();
+    }
+    None
+}
+
+/// The innermost cause's message: reqwest's own top-level text only repeats the URL.
+fn last_cause(e: &(dyn StdError + 'static)) -> String {
+    let mut current = e;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
+/// Every message in the chain, joined with `: `, skipping reqwest's URL-only wrapper text.
+fn error_chain(e: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source: Option<&(dyn StdError + 'static)> = Some(e);
+    while let Some(err) = source {
+        let text = err.to_string();
+        let redundant = text.starts_with("error sending request")
+            || text.starts_with("error decoding response body")
+            || text.starts_with("request or response body error")
+            || parts.last().is_some_and(|p| p.contains(&text));
+        if !redundant && !text.is_empty() {
+            parts.push(text);
+        }
+        source = err.source();
+    }
+    if parts.is_empty() {
+        e.to_string()
+    } else {
+        parts.join(": ")
+    }
+}

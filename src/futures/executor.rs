@@ -1,0 +1,534 @@
+//! The thread pool: Python's `ThreadPoolExecutor` (`submit`, `shutdown`, lazy workers).
+//!
+//! # Design
+//!
+//! Work items travel over one crossbeam channel (unbounded, or bounded when the builder
+//! asks for backpressure). Workers are started lazily, at most one per `submit`, only when
+//! no idle worker can be claimed: `idle` counts workers that have finished a task and will
+//! take the next one, and a `submit` claims one of them (decrements `idle`) instead of
+//! starting a thread. A worker marks itself idle *before* it publishes its task's outcome,
+//! so a caller that saw `result()` return and submits again always finds it idle: three
+//! sequential `submit(..).result()` calls use one thread, deterministically.
+//!
+//! Once the pool has `max_workers` threads it never starts another, so the idle count no
+//! longer matters; workers stop maintaining it (`saturated`), which keeps the pool lock off
+//! their hot path.
+//!
+//! Shutdown drops the pool's `Sender`. Workers keep receiving until the channel is empty
+//! *and* disconnected, so queued work still runs (Python's behaviour) unless
+//! `cancel_futures` drained and cancelled it first. Waiting for the workers uses a count of
+//! live workers and a `Condvar`, so any number of threads may `shutdown(wait = true)` at once,
+//! and a worker that shuts down its own pool does not wait for itself.
+
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle, ThreadId};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::future::{PoolFuture, TaskError, panic_message};
+use super::map::MapIter;
+
+/// Why `submit` refused a task.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// `shutdown` was called: Python's
+    /// `RuntimeError('cannot schedule new futures after shutdown')`.
+    #[error("cannot schedule new futures after shutdown")]
+    Shutdown,
+    /// A worker's initializer failed: Python's `BrokenThreadPool`.
+    #[error("{0}")]
+    Broken(String),
+    /// The pool had no worker and the OS refused to start one.
+    #[error("cannot start a worker thread: {0}")]
+    Spawn(String),
+}
+
+/// Errors from [`ThreadPoolBuilder::build`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// `max_workers` was 0: Python's `ValueError('max_workers must be greater than 0')`.
+    #[error("max_workers must be greater than 0")]
+    ZeroWorkers,
+    /// `queue_capacity` was 0 (a rendezvous queue would make `submit` wait for a worker).
+    #[error("queue_capacity must be greater than 0")]
+    ZeroQueue,
+}
+
+/// A job erased of its types, as it travels to a worker.
+trait Job: Send {
+    /// PENDING → RUNNING; `false` if it was cancelled (then the worker skips it).
+    fn start(&self) -> bool;
+    /// Runs the task; calls `before_publish` after the task returned and before its outcome
+    /// becomes visible.
+    fn run(self: Box<Self>, before_publish: &dyn Fn());
+    /// Cancels it (shutdown with `cancel_futures`).
+    fn cancel(&self);
+    /// Fails it with the pool's broken message.
+    fn fail_broken(self: Box<Self>, message: &str);
+}
+
+/// The concrete job: the task and the future it completes.
+struct TypedJob<T, E, F> {
+    /// Where the outcome goes.
+    future: PoolFuture<T, E>,
+    /// The user's closure.
+    task: F,
+}
+
+impl<T, E, F> Job for TypedJob<T, E, F>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+{
+    fn start(&self) -> bool {
+        self.future.start()
+    }
+
+    fn run(self: Box<Self>, before_publish: &dyn Fn()) {
+        let TypedJob { future, task } = *self;
+        let outcome = match catch_unwind(AssertUnwindSafe(task)) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(TaskError::Raised(e)),
+            Err(payload) => Err(TaskError::Panicked(panic_message(payload.as_ref()))),
+        };
+        before_publish();
+        future.complete(outcome);
+    }
+
+    fn cancel(&self) {
+        self.future.cancel();
+    }
+
+    fn fail_broken(self: Box<Self>, message: &str) {
+        self.future.complete(Err(TaskError::Broken(message.to_string())));
+    }
+}
+
+/// The initializer, shareable by all workers.
+type Initializer = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// The pool's mutable bookkeeping, behind `Shared::state`.
+struct PoolState {
+    /// The submission side of the work queue; `None` once shut down. Dropping it is what
+    /// lets the workers drain the queue and exit.
+    sender: Option<Sender<Box<dyn Job>>>,
+    /// Set when an initializer fails; `submit` checks it first, as Python does.
+    broken: Option<String>,
+    /// Threads started so far (never shrinks), used to name the next one.
+    started: usize,
+    /// Workers that finished a task and have not been claimed by a `submit` since.
+    idle: usize,
+    /// Workers that have not yet exited; `shutdown(wait = true)` waits for 0.
+    live: usize,
+    /// Join handles not yet reaped by a `shutdown(wait = true)`.
+    handles: Vec<JoinHandle<()>>,
+    /// Ids of every worker thread, so `shutdown` can tell it is called from one.
+    worker_ids: Vec<ThreadId>,
+}
+
+/// What the executor handle and every worker share.
+struct Shared {
+    /// Bookkeeping; see `PoolState`.
+    state: Mutex<PoolState>,
+    /// Notified when a worker exits (`live` decreased).
+    exited: Condvar,
+    /// The receiving side: cloned into each worker, and used by `shutdown(cancel_futures)`
+    /// and by a broken pool to drain what is queued.
+    receiver: Receiver<Box<dyn Job>>,
+    /// Upper bound on threads.
+    max_workers: usize,
+    /// Threads are named `{prefix}_{i}`.
+    prefix: String,
+    /// Runs once in each worker before its first task.
+    initializer: Option<Initializer>,
+    /// `true` once `started == max_workers`: no further thread will ever start, so workers
+    /// stop counting themselves idle. Only a hint read outside the lock: it is written once,
+    /// under the lock, and a stale `false` merely costs a worker one extra lock.
+    saturated: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        // Nothing panics while holding this lock; recover rather than propagate poison.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Counts executors built without a name prefix, for Python's `ThreadPoolExecutor-{k}`.
+static POOL_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Configures a [`ThreadPoolExecutor`]: the keyword arguments of Python's constructor, plus
+/// an optional bound on the submission queue.
+pub struct ThreadPoolBuilder {
+    max_workers: Option<usize>,
+    thread_name_prefix: Option<String>,
+    initializer: Option<Initializer>,
+    queue_capacity: Option<usize>,
+}
+
+impl fmt::Debug for ThreadPoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPoolBuilder")
+            .field("max_workers", &self.max_workers)
+            .field("thread_name_prefix", &self.thread_name_prefix)
+            .field("initializer", &self.initializer.is_some())
+            .field("queue_capacity", &self.queue_capacity)
+            .finish()
+    }
+}
+
+impl Default for ThreadPoolBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ThreadPoolBuilder {
+    /// A builder with Python's defaults.
+    pub fn new() -> Self {
+        ThreadPoolBuilder {
+            max_workers: None,
+            thread_name_prefix: None,
+            initializer: None,
+            queue_capacity: None,
+        }
+    }
+
+    /// At most this many worker threads: Python's `max_workers`. Default
+    /// `min(32, cpus + 4)`, as in Python 3.13. Zero makes [`build`](Self::build) fail.
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max_workers = Some(n);
+        self
+    }
+
+    /// Names threads `{prefix}_{i}`: Python's `thread_name_prefix`. Default
+    /// `ThreadPoolExecutor-{k}` with a process-wide counter `k`.
+    pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.thread_name_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Runs `f` once in each worker before its first task: Python's `initializer` (capture
+    /// what Python passes as `initargs`). If it returns `Err` or panics, the pool is broken:
+    /// queued futures fail with [`TaskError::Broken`] and later submits are refused.
+    pub fn initializer<F, E>(mut self, f: F) -> Self
+    where
+        F: Fn() -> Result<(), E> + Send + Sync + 'static,
+        E: fmt::Display,
+    {
+        self.initializer = Some(Arc::new(move || f().map_err(|e| e.to_string())));
+        self
+    }
+
+    /// Bounds the submission queue: once `n` tasks wait for a worker, `submit` blocks until
+    /// one is taken. Python has no such option (gh-73781); the default is unbounded, as there.
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue_capacity = Some(n);
+        self
+    }
+
+    /// Builds the pool. No thread starts until the first `submit`.
+    ///
+    /// # Errors
+    /// [`BuildError::ZeroWorkers`] if `max_workers` is 0; [`BuildError::ZeroQueue`] if
+    /// `queue_capacity` is 0.
+    pub fn build(self) -> Result<ThreadPoolExecutor, BuildError> {
+        let max_workers = match self.max_workers {
+            Some(0) => return Err(BuildError::ZeroWorkers),
+            Some(n) => n,
+            None => default_max_workers(),
+        };
+        let (sender, receiver) = match self.queue_capacity {
+            Some(0) => return Err(BuildError::ZeroQueue),
+            Some(n) => crossbeam_channel::bounded(n),
+            None => crossbeam_channel::unbounded(),
+        };
+        let prefix = self.thread_name_prefix.unwrap_or_else(|| {
+            format!(
+                "ThreadPoolExecutor-{}",
+                POOL_COUNTER.fetch_add(1, Ordering::Relaxed)
+            )
+        });
+        Ok(ThreadPoolExecutor {
+            shared: Arc::new(Shared {
+                state: Mutex::new(PoolState {
+                    sender: Some(sender),
+                    broken: None,
+                    started: 0,
+                    idle: 0,
+                    live: 0,
+                    handles: Vec::new(),
+                    worker_ids: Vec::new(),
+                }),
+                exited: Condvar::new(),
+                receiver,
+                max_workers,
+                prefix,
+                initializer: self.initializer,
+                saturated: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+/// Python 3.13's default: `min(32, cpus + 4)`.
+fn default_max_workers() -> usize {
+    let cpus = thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    (cpus + 4).min(32)
+}
+
+/// A pool of worker threads that run submitted closures: Python's
+/// `concurrent.futures.ThreadPoolExecutor`.
+///
+/// Dropping the executor is `shutdown(wait = true)`, like leaving Python's `with` block:
+/// queued work still runs and the drop returns when every worker has exited (unless the drop
+/// happens on one of the pool's own workers, which cannot wait for itself).
+///
+/// The executor is `Send + Sync`; share it by reference or in an `Arc`.
+pub struct ThreadPoolExecutor {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for ThreadPoolExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.lock();
+        f.debug_struct("ThreadPoolExecutor")
+            .field("prefix", &self.shared.prefix)
+            .field("max_workers", &self.shared.max_workers)
+            .field("threads", &state.started)
+            .field("shutdown", &state.sender.is_none())
+            .field("broken", &state.broken)
+            .finish()
+    }
+}
+
+impl ThreadPoolExecutor {
+    /// A pool of at most `max_workers` threads: `ThreadPoolExecutor(max_workers=n)`.
+    ///
+    /// # Errors
+    /// [`BuildError::ZeroWorkers`] if `max_workers` is 0.
+    pub fn new(max_workers: usize) -> Result<Self, BuildError> {
+        ThreadPoolBuilder::new().max_workers(max_workers).build()
+    }
+
+    /// A builder for the other options.
+    pub fn builder() -> ThreadPoolBuilder {
+        ThreadPoolBuilder::new()
+    }
+
+    /// The most threads this pool will run.
+    pub fn max_workers(&self) -> usize {
+        self.shared.max_workers
+    }
+
+    /// How many worker threads have been started so far (Python: `len(executor._threads)`).
+    pub fn threads_started(&self) -> usize {
+        self.shared.lock().started
+    }
+
+    /// Schedules `task` and returns its future at once: Python's `Executor.submit(fn)`.
+    ///
+    /// The task's `Err` becomes the future's exception ([`TaskError::Raised`]); a panic is
+    /// caught and becomes [`TaskError::Panicked`], and the worker lives on. Starts a worker
+    /// only if none is idle and fewer than `max_workers` exist. Blocks only if the builder
+    /// set a `queue_capacity` and that many tasks are waiting.
+    ///
+    /// # Errors
+    /// [`SubmitError::Broken`] if an initializer failed (checked first, as in Python), then
+    /// [`SubmitError::Shutdown`] after `shutdown`.
+    pub fn submit<T, E, F>(&self, task: F) -> Result<PoolFuture<T, E>, SubmitError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Result<T, E> + Send + 'static,
+    {
+        let future = PoolFuture::new();
+        let job: Box<dyn Job> = Box::new(TypedJob {
+            future: future.clone(),
+            task,
+        });
+        let sender = {
+            let mut state = self.shared.lock();
+            if let Some(message) = &state.broken {
+                return Err(SubmitError::Broken(message.clone()));
+            }
+            let Some(sender) = state.sender.clone() else {
+                return Err(SubmitError::Shutdown);
+            };
+            if state.idle > 0 {
+                state.idle -= 1;
+            } else if state.started < self.shared.max_workers {
+                if let Err(e) = self.spawn_worker(&mut state) {
+                    if state.live == 0 {
+                        return Err(SubmitError::Spawn(e.to_string()));
+                    }
+                }
+            }
+            sender
+        };
+        // Outside the lock: with a bounded queue this may block until a worker takes an
+        // item, and workers need the lock to report themselves idle. A shutdown that slips
+        // in here is harmless: this clone keeps the channel open until the item is queued,
+        // and workers drain the queue before exiting, so the item still runs.
+        if let Err(crossbeam_channel::SendError(job)) = sender.send(job) {
+            // Unreachable while `sender` lives (the pool's receiver lives as long); keep
+            // the future honest anyway.
+            job.cancel();
+        }
+        Ok(future)
+    }
+
+    /// Starts worker number `state.started`. Called under the lock.
+    fn spawn_worker(&self, state: &mut PoolState) -> std::io::Result<()> {
+        let index = state.started;
+        let shared = Arc::clone(&self.shared);
+        let handle = thread::Builder::new()
+            .name(format!("{}_{index}", self.shared.prefix))
+            .spawn(move || worker_main(&shared))?;
+        state.worker_ids.push(handle.thread().id());
+        state.handles.push(handle);
+        state.started += 1;
+        state.live += 1;
+        if state.started == self.shared.max_workers {
+            self.shared.saturated.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Maps `f` over `items` on the pool and yields the results in input order: Python's
+    /// `Executor.map(fn, iterable, timeout=timeout, buffersize=2 * max_workers)`.
+    ///
+    /// Lazy with a bounded window, unlike Python's default: at most `2 * max_workers`
+    /// tasks are submitted ahead of the one being waited for, so an input of ten million
+    /// items (or an endless one) runs in constant memory. Use [`map_window`](Self::map_window)
+    /// to choose the window. See [`MapIter`] for timeouts, errors and cancellation.
+    pub fn map<I, F, T, E>(&self, f: F, items: I, timeout: Option<Duration>) -> MapIter<'_, I::IntoIter, F, T, E>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> Result<T, E> + Send + Sync + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        self.map_window(f, items, timeout, 2 * self.shared.max_workers)
+    }
+
+    /// [`map`](Self::map) with an explicit window (Python's `buffersize`; at least 1).
+    pub fn map_window<I, F, T, E>(
+        &self,
+        f: F,
+        items: I,
+        timeout: Option<Duration>,
+        window: usize,
+    ) -> MapIter<'_, I::IntoIter, F, T, E>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> Result<T, E> + Send + Sync + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        MapIter::new(self, Arc::new(f), items.into_iter(), timeout, window.max(1))
+    }
+
+    /// Stops accepting work: Python's `Executor.shutdown(wait, cancel_futures)`.
+    ///
+    /// Idempotent. Later `submit`s fail with [`SubmitError::Shutdown`]. Queued tasks still
+    /// run unless `cancel_futures`, which cancels every task not yet started (their futures
+    /// are done and cancelled when this returns, callbacks run). With `wait`, returns once
+    /// every worker has exited, that is, once all remaining work is finished; called from
+    /// one of the pool's own workers, it does not wait (Python raises "cannot join current
+    /// thread"; waiting would deadlock).
+    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        let mut state = self.shared.lock();
+        state.sender = None;
+        drop(state);
+        if cancel_futures {
+            for job in self.shared.receiver.try_iter() {
+                job.cancel();
+            }
+        }
+        if !wait {
+            return;
+        }
+        let mut state = self.shared.lock();
+        if state.worker_ids.contains(&thread::current().id()) {
+            return;
+        }
+        while state.live > 0 {
+            state = self
+                .shared
+                .exited
+                .wait(state)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        let handles = std::mem::take(&mut state.handles);
+        drop(state);
+        for handle in handles {
+            // Workers catch task and callback panics, so a join error cannot happen.
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for ThreadPoolExecutor {
+    /// `shutdown(wait = true)`: Python's `with` block exit.
+    fn drop(&mut self) {
+        self.shutdown(true, false);
+    }
+}
+
+/// A worker thread's whole life.
+fn worker_main(shared: &Shared) {
+    let initialized = match &shared.initializer {
+        None => Ok(()),
+        Some(init) => match catch_unwind(AssertUnwindSafe(|| init())) {
+            Ok(result) => result,
+            Err(payload) => Err(format!("panicked: {}", panic_message(payload.as_ref()))),
+        },
+    };
+    match initialized {
+        Ok(()) => run_tasks(shared),
+        Err(reason) => fail_queue(shared, &reason),
+    }
+    let mut state = shared.lock();
+    state.live -= 1;
+    shared.exited.notify_all();
+}
+
+/// Takes tasks until the queue is empty and shut down.
+fn run_tasks(shared: &Shared) {
+    let mark_idle = || {
+        if !shared.saturated.load(Ordering::Relaxed) {
+            shared.lock().idle += 1;
+        }
+    };
+    for job in shared.receiver.iter() {
+        if job.start() {
+            job.run(&mark_idle);
+        } else {
+            // Cancelled while queued: the cancel already notified everyone.
+            mark_idle();
+        }
+    }
+}
+
+/// An initializer failed: break the pool, then fail everything queued now or later, until
+/// the queue is shut down. Python's `_initializer_failed`; serving as the rejecter until
+/// shutdown means a task that raced past the broken check is never stranded.
+fn fail_queue(shared: &Shared, reason: &str) {
+    let message = format!(
+        "a thread initializer failed, the thread pool is not usable anymore: {reason}"
+    );
+    eprintln!("fetchpool: exception in initializer: {reason}");
+    shared.lock().broken.get_or_insert_with(|| message.clone());
+    for job in shared.receiver.iter() {
+        job.fail_broken(&message);
+    }
+}

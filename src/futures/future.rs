@@ -1,0 +1,453 @@
+//! The future: one task's outcome, shared by every handle, waiter and callback.
+//!
+//! # State machine
+//!
+//! ```text
+//!             cancel()                      (worker dequeues it: skipped)
+//!   PENDING ───────────▶ CANCELLED ─────────────────────────────────────▶ (terminal)
+//!      │
+//!      │ start()  (a worker dequeued it)
+//!      ▼
+//!   RUNNING ───────────▶ FINISHED(value | error | panic)                  (terminal)
+//!             complete()
+//!
+//!   PENDING ───────────▶ FINISHED(broken)   the pool broke before the task could run
+//! ```
+//!
+//! Python has a fifth state, `CANCELLED_AND_NOTIFIED`, reached only when a worker later
+//! dequeues the cancelled item; until then `wait` and `as_completed` do not count the future
+//! as complete, which makes them hang after `shutdown(cancel_futures=True)` (CPython gh-87893,
+//! gh-92001, gh-109934). Here a successful `cancel()` *is* the notification: waiters, blocked
+//! `result()` calls and callbacks all learn of it at once, so there is no fifth state.
+//!
+//! # Synchronisation
+//!
+//! All state sits behind one `Mutex` per future, with a `Condvar` that is notified (with
+//! `notify_all`) on each of the two transitions into a terminal state. Nothing else
+//! wakes waiters: PENDING → RUNNING is silent, as in Python. Done-callbacks are taken out of
+//! the state under the lock and run after it is released, on the completing thread, so a
+//! callback may call any method of the future (it is already terminal) without deadlocking.
+//! `wait`/`as_completed` register a channel sender on the future under the same lock; a
+//! terminal transition sends the registrant's key once and forgets the registration.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+/// What a task raised instead of returning a value: Python's `Future.exception()`.
+///
+/// Python stores any exception object; here the task's own error type `E` is one variant,
+/// and the two ways a task can fail without returning are the others.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaskError<E> {
+    /// The task returned `Err(E)`.
+    #[error("{0}")]
+    Raised(E),
+    /// The task panicked; the panic message is kept (the worker survives).
+    #[error("task panicked: {0}")]
+    Panicked(String),
+    /// The pool broke (an initializer failed) before this task could run:
+    /// Python's `BrokenThreadPool`.
+    #[error("{0}")]
+    Broken(String),
+}
+
+/// Why waiting for a future gave no outcome: Python's `CancelledError` and `TimeoutError`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    /// The future was cancelled before it started.
+    #[error("future was cancelled")]
+    Cancelled,
+    /// The timeout passed before the future was done; the future is unchanged.
+    #[error("timed out waiting for the future")]
+    Timeout,
+}
+
+/// Everything [`PoolFuture::result`] can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FutureError<E> {
+    /// The future was cancelled: Python's `CancelledError`.
+    #[error("future was cancelled")]
+    Cancelled,
+    /// The timeout passed first: Python's `TimeoutError`. The future is unchanged.
+    #[error("timed out waiting for the future")]
+    Timeout,
+    /// The task failed: the exception Python's `result()` re-raises.
+    #[error(transparent)]
+    Task(TaskError<E>),
+    /// Only from [`crate::futures::ThreadPoolExecutor::map`]: the executor refused to schedule
+    /// this item because it was shut down or broken (Python raises `RuntimeError`).
+    #[error("{0}")]
+    Rejected(crate::futures::SubmitError),
+}
+
+impl<E> From<WaitError> for FutureError<E> {
+    fn from(e: WaitError) -> Self {
+        match e {
+            WaitError::Cancelled => FutureError::Cancelled,
+            WaitError::Timeout => FutureError::Timeout,
+        }
+    }
+}
+
+/// A done-callback, boxed. Python: the `fn` of `add_done_callback(fn)`.
+type Callback<T, E> = Box<dyn FnOnce(&PoolFuture<T, E>) + Send>;
+
+/// The states of the machine in the module docs.
+enum State<T, E> {
+    /// Submitted, not yet taken by a worker; the only state `cancel()` can leave.
+    Pending,
+    /// A worker is running the task; it can no longer be cancelled.
+    Running,
+    /// Cancelled while pending. Terminal.
+    Cancelled,
+    /// The task returned or failed, or the pool broke. Terminal.
+    Finished(Result<T, TaskError<E>>),
+}
+
+/// A registration by `wait`/`as_completed`: where to say "I am done", and as what.
+pub(crate) struct Waiter {
+    /// Identifies the registering call, so it can remove exactly its own entries.
+    pub(crate) id: u64,
+    /// The key the registering call gave this future (its index in the call's list).
+    pub(crate) key: usize,
+    /// The registering call's channel. Unbounded, so sending under the lock never blocks;
+    /// a send to a call that has already returned fails harmlessly.
+    pub(crate) tx: Sender<usize>,
+}
+
+/// Everything behind the future's lock.
+struct Core<T, E> {
+    /// Where the future is in the state machine.
+    state: State<T, E>,
+    /// Callbacks added before completion, in order; taken (emptied) on completion.
+    callbacks: Vec<Callback<T, E>>,
+    /// `wait`/`as_completed` calls blocked on this future; emptied on completion, and each
+    /// call removes its own entry on every way out (see `wait::Registration`).
+    waiters: Vec<Waiter>,
+}
+
+/// The shared allocation behind every clone of a [`PoolFuture`].
+struct Inner<T, E> {
+    /// The state, callbacks and waiters.
+    core: Mutex<Core<T, E>>,
+    /// Notified (all) when the state becomes terminal; `result()`/`exception()` sleep here.
+    done: Condvar,
+}
+
+/// A handle to one submitted task's eventual outcome: Python's `concurrent.futures.Future`.
+///
+/// Named `PoolFuture` rather than `Future` because edition 2024 puts
+/// `std::future::Future` in the prelude; a type of the same name would shadow that trait
+/// in every module that imports this one, and this is not an `async` future: it is
+/// blocking, like Python's.
+///
+/// Cheap to clone (an `Arc`): every clone sees the same state, and any number of threads
+/// may wait on it at once. Equality and hashing are by identity, as for Python objects.
+///
+/// Differences from Python: there is no `set_result`/`set_exception` (only the executor
+/// completes futures); the outcome is typed (`Result<T, TaskError<E>>`) and `result()`
+/// hands out clones of it (wrap a non-`Clone` value in an `Arc` to share one object, as
+/// Python does); a cancellation is complete the moment `cancel()` succeeds (see the module
+/// docs for the CPython bugs this avoids).
+pub struct PoolFuture<T, E> {
+    inner: Arc<Inner<T, E>>,
+}
+
+impl<T, E> Clone for PoolFuture<T, E> {
+    fn clone(&self) -> Self {
+        PoolFuture {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T, E> PartialEq for PoolFuture<T, E> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl<T, E> Eq for PoolFuture<T, E> {}
+
+impl<T, E> std::hash::Hash for PoolFuture<T, E> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.inner) as *const () as usize).hash(state);
+    }
+}
+
+impl<T, E> fmt::Debug for PoolFuture<T, E> {
+    /// Python's repr: `<PoolFuture at 0x… state=pending|running|cancelled|finished …>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.lock().state {
+            State::Pending => "pending",
+            State::Running => "running",
+            State::Cancelled => "cancelled",
+            State::Finished(Ok(_)) => "finished returned",
+            State::Finished(Err(TaskError::Raised(_))) => "finished raised",
+            State::Finished(Err(TaskError::Panicked(_))) => "finished panicked",
+            State::Finished(Err(TaskError::Broken(_))) => "finished broken",
+        };
+        write!(f, "<PoolFuture at {:p} state={state}>", Arc::as_ptr(&self.inner))
+    }
+}
+
+/// Turns an optional timeout into an optional deadline; a timeout too large to add to
+/// `Instant::now()` means "no deadline".
+pub(crate) fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|t| Instant::now().checked_add(t))
+}
+
+/// The text of a panic payload (`&str` or `String`; anything else gets a placeholder).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+impl<T, E> PoolFuture<T, E> {
+    /// A new pending future (the executor makes these; users get them from `submit`).
+    pub(crate) fn new() -> Self {
+        PoolFuture {
+            inner: Arc::new(Inner {
+                core: Mutex::new(Core {
+                    state: State::Pending,
+                    callbacks: Vec::new(),
+                    waiters: Vec::new(),
+                }),
+                done: Condvar::new(),
+            }),
+        }
+    }
+
+    /// Locks the state. A panic can never happen while the lock is held (callbacks and
+    /// tasks run outside it), so poisoning is impossible; recover anyway rather than panic.
+    fn lock(&self) -> MutexGuard<'_, Core<T, E>> {
+        self.inner.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Attempts to cancel: Python's `Future.cancel()`.
+    ///
+    /// Returns `true` if the future is now cancelled: it was pending (then every waiter
+    /// wakes and the callbacks run, on this thread, before `cancel` returns) or it was
+    /// already cancelled (then nothing runs again). Returns `false` if the task is running
+    /// or finished; a running task is never interrupted.
+    pub fn cancel(&self) -> bool {
+        let mut core = self.lock();
+        match core.state {
+            State::Pending => {
+                core.state = State::Cancelled;
+                let callbacks = self.notify_terminal(&mut core);
+                drop(core);
+                self.run_callbacks(callbacks);
+                true
+            }
+            State::Cancelled => true,
+            State::Running | State::Finished(_) => false,
+        }
+    }
+
+    /// `true` if the future was cancelled: Python's `Future.cancelled()`.
+    pub fn cancelled(&self) -> bool {
+        matches!(self.lock().state, State::Cancelled)
+    }
+
+    /// `true` while a worker runs the task: Python's `Future.running()`.
+    pub fn running(&self) -> bool {
+        matches!(self.lock().state, State::Running)
+    }
+
+    /// `true` once cancelled or finished: Python's `Future.done()`.
+    pub fn done(&self) -> bool {
+        matches!(self.lock().state, State::Cancelled | State::Finished(_))
+    }
+
+    /// Blocks until the future is done or `timeout` passes (`None` waits forever,
+    /// `Some(ZERO)` polls), then applies `f` to the terminal state under the lock.
+    fn wait_terminal<R>(
+        &self,
+        timeout: Option<Duration>,
+        f: impl FnOnce(&State<T, E>) -> R,
+    ) -> Result<R, WaitError> {
+        let deadline = deadline_after(timeout);
+        let mut core = self.lock();
+        loop {
+            match core.state {
+                State::Cancelled | State::Finished(_) => return Ok(f(&core.state)),
+                State::Pending | State::Running => {}
+            }
+            core = match deadline {
+                None => self.inner.done.wait(core).unwrap_or_else(|p| p.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(WaitError::Timeout);
+                    }
+                    self.inner
+                        .done
+                        .wait_timeout(core, deadline - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+
+    /// Waits for the outcome: Python's `Future.result(timeout)`.
+    ///
+    /// Returns a clone of the task's value. Every call, from any thread, sees the same
+    /// outcome.
+    ///
+    /// # Errors
+    /// [`FutureError::Timeout`] if `timeout` passes first (the future is unchanged; `None`
+    /// waits forever and `Some(Duration::ZERO)` polls); [`FutureError::Cancelled`] if it was
+    /// cancelled, also while this call was blocked; [`FutureError::Task`] with what the
+    /// task raised.
+    pub fn result(&self, timeout: Option<Duration>) -> Result<T, FutureError<E>>
+    where
+        T: Clone,
+        E: Clone,
+    {
+        self.wait_terminal(timeout, |state| match state {
+            State::Finished(Ok(v)) => Ok(v.clone()),
+            State::Finished(Err(e)) => Err(FutureError::Task(e.clone())),
+            State::Cancelled => Err(FutureError::Cancelled),
+            State::Pending | State::Running => unreachable!("wait_terminal returns only when done"),
+        })?
+    }
+
+    /// Waits for the outcome and returns what the task raised, or `None` if it returned a
+    /// value: Python's `Future.exception(timeout)`. Never returns the value itself.
+    ///
+    /// # Errors
+    /// [`WaitError::Timeout`] if `timeout` passes first; [`WaitError::Cancelled`] if the
+    /// future was cancelled.
+    pub fn exception(&self, timeout: Option<Duration>) -> Result<Option<TaskError<E>>, WaitError>
+    where
+        E: Clone,
+    {
+        self.wait_terminal(timeout, |state| match state {
+            State::Finished(Ok(_)) => Ok(None),
+            State::Finished(Err(e)) => Ok(Some(e.clone())),
+            State::Cancelled => Err(WaitError::Cancelled),
+            State::Pending | State::Running => unreachable!("wait_terminal returns only when done"),
+        })?
+    }
+
+    /// Waits until the future is done, without looking at the outcome; `true` if it is done.
+    /// Needs neither `T: Clone` nor `E: Clone`. (No Python equivalent: `wait([f], timeout)`.)
+    pub fn wait(&self, timeout: Option<Duration>) -> bool {
+        self.wait_terminal(timeout, |_| ()).is_ok()
+    }
+
+    /// Attaches a callback that runs once the future is done: Python's
+    /// `Future.add_done_callback(fn)`.
+    ///
+    /// Callbacks run once each, in the order they were added, on the thread that completes
+    /// the future (a worker, or the thread calling `cancel()`), after blocked waiters have
+    /// been woken. If the future is already done, `f` runs now on this thread, before this
+    /// method returns. A panicking callback is reported on stderr (Python logs
+    /// `exception calling callback for <future>`) and the others still run; it never kills
+    /// a worker.
+    pub fn add_done_callback<F>(&self, f: F)
+    where
+        F: FnOnce(&PoolFuture<T, E>) + Send + 'static,
+    {
+        let mut core = self.lock();
+        match core.state {
+            State::Pending | State::Running => core.callbacks.push(Box::new(f)),
+            State::Cancelled | State::Finished(_) => {
+                drop(core);
+                self.run_callbacks(vec![Box::new(f)]);
+            }
+        }
+    }
+
+    /// Moves PENDING → RUNNING, or reports that the future was cancelled: Python's
+    /// `set_running_or_notify_cancel()`, minus the notification (a cancel already notified).
+    pub(crate) fn start(&self) -> bool {
+        let mut core = self.lock();
+        match core.state {
+            State::Pending => {
+                core.state = State::Running;
+                true
+            }
+            State::Cancelled => false,
+            State::Running | State::Finished(_) => {
+                debug_assert!(false, "a future is started at most once");
+                false
+            }
+        }
+    }
+
+    /// Stores the outcome (from RUNNING, or from PENDING when the pool broke), wakes every
+    /// waiter and runs the callbacks on this thread. Ignored if already terminal.
+    pub(crate) fn complete(&self, outcome: Result<T, TaskError<E>>) {
+        let mut core = self.lock();
+        match core.state {
+            State::Pending | State::Running => {
+                core.state = State::Finished(outcome);
+                let callbacks = self.notify_terminal(&mut core);
+                drop(core);
+                self.run_callbacks(callbacks);
+            }
+            State::Cancelled | State::Finished(_) => {}
+        }
+    }
+
+    /// Under the lock, just after the state became terminal: wakes `result()` callers,
+    /// tells each registered `wait`/`as_completed` call, and hands back the callbacks.
+    fn notify_terminal(&self, core: &mut Core<T, E>) -> Vec<Callback<T, E>> {
+        self.inner.done.notify_all();
+        for w in core.waiters.drain(..) {
+            // The receiving call may have returned already; that is fine.
+            let _ = w.tx.send(w.key);
+        }
+        std::mem::take(&mut core.callbacks)
+    }
+
+    /// Runs callbacks outside the lock, isolating panics.
+    fn run_callbacks(&self, callbacks: Vec<Callback<T, E>>) {
+        for cb in callbacks {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| cb(self))) {
+                eprintln!(
+                    "fetchpool: exception calling callback for {self:?}: {}",
+                    panic_message(payload.as_ref())
+                );
+            }
+        }
+    }
+
+    /// Registers a `wait`/`as_completed` call, unless the future is already done;
+    /// returns whether it registered.
+    pub(crate) fn register(&self, waiter: Waiter) -> bool {
+        let mut core = self.lock();
+        match core.state {
+            State::Pending | State::Running => {
+                core.waiters.push(waiter);
+                true
+            }
+            State::Cancelled | State::Finished(_) => false,
+        }
+    }
+
+    /// Removes every registration of call `id` (a no-op if completion already removed it).
+    pub(crate) fn unregister(&self, id: u64) {
+        let mut core = self.lock();
+        core.waiters.retain(|w| w.id != id);
+        debug_assert!(core.waiters.iter().all(|w| w.id != id));
+    }
+
+    /// `true` if done and what it holds is an error, not a cancellation: what
+    /// `wait(FirstException)` looks for.
+    pub(crate) fn raised(&self) -> bool {
+        matches!(self.lock().state, State::Finished(Err(_)))
+    }
+}

@@ -1,0 +1,163 @@
+//! `Executor.map`: results in input order, from a bounded window of submitted tasks.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::executor::{SubmitError, ThreadPoolExecutor};
+use super::future::{FutureError, PoolFuture, deadline_after};
+
+/// The iterator returned by [`ThreadPoolExecutor::map`]: Python's `Executor.map` result.
+///
+/// - Yields `Ok(value)` or `Err(error)` for each input, in input order. An error at one
+///   position does not end the iteration (CPython's newest behaviour, gh-108518), and an
+///   error the task itself raises is never mistaken for the map's timeout (gh-155852).
+/// - The deadline is `timeout` after the `map` call. A result already finished is
+///   returned even after the deadline; the first one that is not yields
+///   `Err(FutureError::Timeout)`, that task and every queued one are cancelled, no more
+///   input is read, and the iterator ends.
+/// - Dropping the iterator cancels every submitted task that has not started.
+/// - Lazy: only `window` tasks are submitted ahead (Python 3.14's `buffersize`, but on by
+///   default). Each `next()` first tops the window up from the input, then waits for the
+///   oldest task.
+/// - If the executor shuts down mid-way, the tasks already submitted still yield their
+///   results, then one `Err(FutureError::Rejected(..))` stands for the first input that could
+///   not be submitted, and the iterator ends (Python raises `RuntimeError` from `next()`).
+pub struct MapIter<'a, I, F, T, E> {
+    /// Where new tasks go.
+    executor: &'a ThreadPoolExecutor,
+    /// The mapped function, shared by every submitted task.
+    f: Arc<F>,
+    /// The rest of the input; `None` once exhausted, timed out or rejected.
+    items: Option<I>,
+    /// Submitted tasks, oldest (next to yield) first; at most `window` long.
+    pending: VecDeque<PoolFuture<T, E>>,
+    /// `timeout` after the `map` call.
+    deadline: Option<Instant>,
+    /// How many tasks may be submitted ahead.
+    window: usize,
+    /// Set when a submit was refused; yielded once the pending tasks are drained.
+    rejected: Option<SubmitError>,
+    /// Set after a timeout: the iterator is finished.
+    finished: bool,
+}
+
+impl<I, F, T, E> fmt::Debug for MapIter<'_, I, F, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MapIter")
+            .field("pending", &self.pending.len())
+            .field("window", &self.window)
+            .field("deadline", &self.deadline)
+            .field("finished", &self.finished)
+            .finish()
+    }
+}
+
+impl<'a, I, F, T, E> MapIter<'a, I, F, T, E>
+where
+    I: Iterator,
+    I::Item: Send + 'static,
+    F: Fn(I::Item) -> Result<T, E> + Send + Sync + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    /// Computes the deadline, then submits the first `window` tasks (as Python does in the
+    /// `map` call itself).
+    pub(crate) fn new(
+        executor: &'a ThreadPoolExecutor,
+        f: Arc<F>,
+        items: I,
+        timeout: Option<Duration>,
+        window: usize,
+    ) -> Self {
+        let mut it = MapIter {
+            executor,
+            f,
+            items: Some(items),
+            pending: VecDeque::with_capacity(window),
+            deadline: deadline_after(timeout),
+            window,
+            rejected: None,
+            finished: false,
+        };
+        it.fill();
+        it
+    }
+
+    /// Submits tasks until the window is full or the input ends.
+    fn fill(&mut self) {
+        while self.pending.len() < self.window {
+            let Some(item) = self.items.as_mut().and_then(Iterator::next) else {
+                self.items = None;
+                return;
+            };
+            let f = Arc::clone(&self.f);
+            match self.executor.submit(move || f(item)) {
+                Ok(future) => self.pending.push_back(future),
+                Err(e) => {
+                    self.rejected = Some(e);
+                    self.items = None;
+                    return;
+                }
+            }
+        }
+    }
+
+}
+
+impl<I, F, T, E> Iterator for MapIter<'_, I, F, T, E>
+where
+    I: Iterator,
+    I::Item: Send + 'static,
+    F: Fn(I::Item) -> Result<T, E> + Send + Sync + 'static,
+    T: Send + Clone + 'static,
+    E: Send + Clone + 'static,
+{
+    type Item = Result<T, FutureError<E>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.finished {
+            return None;
+        }
+        // Top up first, like Python's buffersize: one more task runs while we wait.
+        self.fill();
+        let Some(future) = self.pending.pop_front() else {
+            self.finished = true;
+            return self.rejected.take().map(|e| Err(FutureError::Rejected(e)));
+        };
+        let timeout = self
+            .deadline
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        match future.result(timeout) {
+            Err(FutureError::Timeout) if future.done() => {
+                // Finished in the instant between the timeout and this check.
+                Some(future.result(Some(Duration::ZERO)))
+            }
+            Err(FutureError::Timeout) => {
+                future.cancel();
+                self.cancel_rest();
+                self.finished = true;
+                Some(Err(FutureError::Timeout))
+            }
+            outcome => Some(outcome),
+        }
+    }
+}
+
+impl<I, F, T, E> MapIter<'_, I, F, T, E> {
+    /// Cancels every task not yet started and stops reading input.
+    fn cancel_rest(&mut self) {
+        for future in self.pending.drain(..) {
+            future.cancel();
+        }
+        self.items = None;
+    }
+}
+
+impl<I, F, T, E> Drop for MapIter<'_, I, F, T, E> {
+    /// Python's `close()`: cancels what has not started.
+    fn drop(&mut self) {
+        self.cancel_rest();
+    }
+}

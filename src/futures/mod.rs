@@ -1,0 +1,35 @@
+//! Python's `concurrent.futures` thread pool, in Rust.
+//!
+//! | Python | here |
+//! |---|---|
+//! | `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer)` | [`ThreadPoolExecutor::new`], [`ThreadPoolExecutor::builder`] |
+//! | `executor.submit(fn)` | [`ThreadPoolExecutor::submit`] |
+//! | `executor.map(fn, it, timeout, buffersize)` | [`ThreadPoolExecutor::map`] (bounded window by default) |
+//! | `executor.shutdown(wait, cancel_futures)`, `with` | [`ThreadPoolExecutor::shutdown`], `Drop` |
+//! | `Future` | [`PoolFuture`] |
+//! | `wait(fs, timeout, return_when)` | [`wait()`] with [`ReturnWhen`] |
+//! | `as_completed(fs, timeout)` | [`as_completed`] |
+//! | `CancelledError`, `TimeoutError` | [`WaitError`], [`FutureError`] |
+//! | `BrokenThreadPool` | [`TaskError::Broken`], [`SubmitError::Broken`] |
+//!
+//! Where this differs from Python, and why:
+//! - A future cancelled while queued is complete at once, for `wait` and `as_completed`
+//!   too (CPython gh-87893, gh-92001, gh-109934 hang on it).
+//! - `map` is lazy with a window of `2 * max_workers` by default (Python submits the whole
+//!   input up front unless `buffersize` is given), so endless inputs work.
+//! - `as_completed`'s deadline starts when it is called, not at the first `next()`.
+//! - A task's error type is its own, so an error the task raises can never be confused
+//!   with the timeout of `map` or `result` (gh-155852).
+//! - A panicking task or callback never kills a worker (Python loses the thread on a
+//!   `BaseException` in a callback).
+//! - `submit` can block on a bounded queue when asked to (gh-73781).
+
+mod executor;
+mod future;
+mod map;
+mod wait;
+
+pub use executor::{BuildError, SubmitError, ThreadPoolBuilder, ThreadPoolExecutor};
+pub use future::{FutureError, PoolFuture, TaskError, WaitError};
+pub use map::MapIter;
+pub use wait::{AsCompleted, AsCompletedTimeout, DoneAndNotDone, ReturnWhen, as_completed, wait};

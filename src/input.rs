@@ -1,0 +1,123 @@
+//! Reading a URL list lazily: one URL per line, blank lines and `#` comments skipped.
+
+use std::io::{self, BufRead, Read};
+
+use url::Url;
+
+use crate::fetch::{FetchError, parse_url};
+
+/// Lines longer than this are reported as invalid instead of being buffered whole.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// One non-blank, non-comment line of the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// 1-based line number in the input.
+    pub line: u64,
+    /// The line's text, trimmed (lossily decoded if it was not UTF-8).
+    pub text: String,
+    /// The URL, or why the line is not one.
+    pub url: Result<Url, FetchError>,
+}
+
+/// An iterator over the entries of a URL list, reading one line at a time.
+///
+/// Memory is bounded by [`MAX_LINE`] whatever the input; nothing is read ahead.
+#[derive(Debug)]
+pub struct UrlList<R> {
+    /// The input.
+    reader: R,
+    /// Lines read so far.
+    line: u64,
+    /// Reused line buffer.
+    buf: Vec<u8>,
+}
+
+impl<R: BufRead> UrlList<R> {
+    /// Reads entries from `reader`.
+    pub fn new(reader: R) -> Self {
+        UrlList {
+            reader,
+            line: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Reads one raw line into `buf` (without its newline), at most `MAX_LINE + 1` bytes of
+    /// it; the rest of an over-long line is skipped. Returns `Ok(false)` at end of input.
+    fn read_line(&mut self) -> io::Result<bool> {
+        self.buf.clear();
+        let n = (&mut self.reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut self.buf)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        if self.buf.last() == Some(&b'\n') {
+            self.buf.pop();
+        } else if self.buf.len() > MAX_LINE {
+            // Discard the rest of the line without storing it.
+            loop {
+                let chunk = self.reader.fill_buf()?;
+                if chunk.is_empty() {
+                    break;
+                }
+                match chunk.iter().position(|&b| b == b'\n') {
+                    Some(i) => {
+                        self.reader.consume(i + 1);
+                        break;
+                    }
+                    None => {
+                        let len = chunk.len();
+                        self.reader.consume(len);
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl<R: BufRead> Iterator for UrlList<R> {
+    type Item = io::Result<Entry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.read_line() {
+                Err(e) => return Some(Err(e)),
+                Ok(false) => return None,
+                Ok(true) => {}
+            }
+            self.line += 1;
+            let too_long = self.buf.len() > MAX_LINE;
+            let (text, utf8) = match std::str::from_utf8(&self.buf) {
+                Ok(s) => (s.trim().to_string(), true),
+                Err(_) => (String::from_utf8_lossy(&self.buf).trim().to_string(), false),
+            };
+            if text.is_empty() || text.starts_with('#') {
+                continue;
+            }
+            let text = if too_long {
+                let mut short: String = text.chars().take(100).collect();
+                short.push_str("...");
+                short
+            } else {
+                text
+            };
+            let url = if too_long {
+                Err(FetchError::InvalidUrl(format!(
+                    "line longer than {MAX_LINE} bytes"
+                )))
+            } else if !utf8 {
+                Err(FetchError::InvalidUrl("line is not valid UTF-8".to_string()))
+            } else {
+                parse_url(&text)
+            };
+            return Some(Ok(Entry {
+                line: self.line,
+                text,
+                url,
+            }));
+        }
+    }
+}

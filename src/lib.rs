@@ -1,0 +1,58 @@
+//! Python's `concurrent.futures`, done right in Rust, and a parallel URL fetcher built on it.
+//!
+//! The example at the end of Python's `concurrent.futures` docs, in Rust: submit one
+//! `load_url` task per URL, then print each page's size or error as it completes.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use fetchpool::fetch::{FetchOptions, Fetcher};
+//! use fetchpool::futures::{ThreadPoolExecutor, as_completed};
+//!
+//! let urls = ["http://www.foxnews.com/", "http://www.cnn.com/", "http://some-made-up-domain.com/"];
+//! let fetcher = Fetcher::new(&FetchOptions::with_timeout(Duration::from_secs(60)))?;
+//! let executor = ThreadPoolExecutor::new(5)?;
+//! let mut future_to_url = Vec::new();
+//! for url in urls {
+//!     let fetcher = fetcher.clone();
+//!     let future = executor.submit(move || fetcher.load_url(url))?;
+//!     future_to_url.push((future, url));
+//! }
+//! let futures: Vec<_> = future_to_url.iter().map(|(f, _)| f.clone()).collect();
+//! for future in as_completed(&futures, None) {
+//!     let future = future?;
+//!     let url = future_to_url.iter().find(|(f, _)| *f == future).unwrap().1;
+//!     match future.result(None) {
+//!         Ok(page) => println!("{url:?} page is {} bytes", page.bytes),
+//!         Err(e) => println!("{url:?} generated an exception: {e}"),
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The executor alone, runnable as is:
+//!
+//! ```
+//! use fetchpool::futures::{ThreadPoolExecutor, ReturnWhen, wait};
+//!
+//! let executor = ThreadPoolExecutor::new(4)?;
+//! let squares: Vec<_> = (0..8u64)
+//!     .map(|i| executor.submit(move || Ok::<_, String>(i * i)))
+//!     .collect::<Result<_, _>>()?;
+//! let split = wait(&squares, None, ReturnWhen::AllCompleted);
+//! assert_eq!(split.done.len(), 8);
+//! let total: u64 = squares.iter().map(|f| f.result(None).unwrap()).sum();
+//! assert_eq!(total, 140);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Modules: [`futures`] is the executor; [`fetch`] fetches one URL; [`input`] reads URL
+//! lists lazily; [`report`] formats records; [`cli`] is the command-line tool.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod futures;
+pub mod cli;
+pub mod fetch;
+pub mod input;
+pub mod report;

@@ -1,0 +1,34 @@
+//! `fetchpool`: parse the arguments, wire Ctrl-C, run, map the outcome to an exit code.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use fetchpool::cli::{self, Exit};
+
+fn main() -> ExitCode {
+    let cli = match cli::parse_args() {
+        Ok(cli) => cli,
+        Err(exit) => return exit.into(),
+    };
+    let (tx, signals) = crossbeam_channel::bounded(1);
+    let interrupted_once = AtomicBool::new(false);
+    // The handler runs on ctrlc's own thread, not in signal context. The first Ctrl-C or
+    // SIGTERM asks the run to cancel what is queued and finish; a second one means "now",
+    // so it ends the process from here without waiting for running fetches.
+    let handler = ctrlc::set_handler(move || {
+        if interrupted_once.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(Exit::Interrupted.code()));
+        }
+        let _ = tx.try_send(());
+    });
+    if let Err(e) = handler {
+        eprintln!("fetchpool: warning: cannot handle Ctrl-C: {e}");
+    }
+    match cli::run(&cli, &signals) {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            eprintln!("fetchpool: error: {e:#}");
+            Exit::Usage.into()
+        }
+    }
+}

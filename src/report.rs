@@ -1,0 +1,381 @@
+//! Result records and how they are shown: the document's lines, JSONL, a table, and the
+//! summary.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::time::Duration;
+
+use serde::Serialize;
+use tabled::builder::Builder;
+use tabled::settings::object::{Columns, Rows};
+use tabled::settings::{Alignment, Modify, Style, Width};
+
+use crate::fetch::{FetchError, Page};
+
+/// What became of one input line. Exactly one per non-blank, non-comment line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Fetched in full.
+    Fetched(Page),
+    /// The fetch failed.
+    Failed(FetchError),
+    /// Never started: interrupted, past the deadline, or refused by a stopped pool.
+    Cancelled,
+    /// The line is not a usable URL.
+    Invalid(FetchError),
+}
+
+/// One result record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// 1-based input line number.
+    pub line: u64,
+    /// The URL (the line's text for an invalid line).
+    pub url: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// From the fetch's start to its end (zero if it never started).
+    pub elapsed: Duration,
+}
+
+impl Record {
+    /// `true` only for a fetched URL.
+    pub fn ok(&self) -> bool {
+        matches!(self.outcome, Outcome::Fetched(_))
+    }
+
+    /// `fetched`, `failed`, `cancelled` or `invalid`.
+    pub fn result_name(&self) -> &'static str {
+        match self.outcome {
+            Outcome::Fetched(_) => "fetched",
+            Outcome::Failed(_) => "failed",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Invalid(_) => "invalid",
+        }
+    }
+
+    /// The error kind (`timeout`, `http_status`, …, `cancelled`), or `None` if fetched.
+    pub fn error_kind(&self) -> Option<&'static str> {
+        match &self.outcome {
+            Outcome::Fetched(_) => None,
+            Outcome::Failed(e) | Outcome::Invalid(e) => Some(e.kind()),
+            Outcome::Cancelled => Some("cancelled"),
+        }
+    }
+
+    /// The one-line error message, or `None` if fetched. Invalid lines name their line.
+    pub fn error_message(&self) -> Option<String> {
+        match &self.outcome {
+            Outcome::Fetched(_) => None,
+            Outcome::Failed(e) => Some(e.to_string()),
+            Outcome::Cancelled => Some("cancelled before it started".to_string()),
+            Outcome::Invalid(e) => Some(format!("line {}: {e}", self.line)),
+        }
+    }
+
+    /// The HTTP status, when one was received.
+    pub fn status(&self) -> Option<u16> {
+        match &self.outcome {
+            Outcome::Fetched(p) => Some(p.status),
+            Outcome::Failed(e) => e.status(),
+            Outcome::Cancelled | Outcome::Invalid(_) => None,
+        }
+    }
+
+    /// Body bytes, when fetched.
+    pub fn bytes(&self) -> Option<u64> {
+        match &self.outcome {
+            Outcome::Fetched(p) => Some(p.bytes),
+            _ => None,
+        }
+    }
+
+    /// The document's line: `'URL' page is N bytes` or `'URL' generated an exception: MSG`.
+    pub fn to_text(&self) -> String {
+        match (&self.outcome, self.error_message()) {
+            (Outcome::Fetched(p), _) => format!("{} page is {} bytes", py_repr(&self.url), p.bytes),
+            (_, msg) => format!(
+                "{} generated an exception: {}",
+                py_repr(&self.url),
+                msg.unwrap_or_default()
+            ),
+        }
+    }
+
+    /// One JSON object, without a newline.
+    pub fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            url: &'a str,
+            line: u64,
+            ok: bool,
+            result: &'static str,
+            status: Option<u16>,
+            bytes: Option<u64>,
+            elapsed_ms: f64,
+            error_kind: Option<&'static str>,
+            error: Option<String>,
+        }
+        let json = Json {
+            url: &self.url,
+            line: self.line,
+            ok: self.ok(),
+            result: self.result_name(),
+            status: self.status(),
+            bytes: self.bytes(),
+            elapsed_ms: (self.elapsed.as_secs_f64() * 1e6).round() / 1e3,
+            error_kind: self.error_kind(),
+            error: self.error_message(),
+        };
+        serde_json::to_string(&json).expect("a record always serializes")
+    }
+}
+
+/// Quotes a string as Python's `repr(str)` does: single quotes unless the text holds a
+/// single quote and no double quote; backslashes, quotes and control characters escaped.
+pub fn py_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// The output format (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The document's lines, as each URL completes.
+    Text,
+    /// One JSON object per line, as each URL completes.
+    Jsonl,
+    /// One table at the end (keeps every record until then).
+    Table,
+}
+
+/// Writes records in the chosen format.
+#[derive(Debug)]
+pub struct Printer<W: Write> {
+    /// Where records go (stdout).
+    out: W,
+    /// The format.
+    format: Format,
+    /// Records kept for `Format::Table`.
+    rows: Vec<Record>,
+}
+
+impl<W: Write> Printer<W> {
+    /// A printer to `out`.
+    pub fn new(out: W, format: Format) -> Self {
+        Printer {
+            out,
+            format,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Prints (or, for a table, keeps) one record, flushing so a reader sees it at once.
+    ///
+    /// # Errors
+    /// Writing to the output failed (for example a closed pipe).
+    pub fn record(&mut self, record: &Record) -> io::Result<()> {
+        match self.format {
+            Format::Text => writeln!(self.out, "{}", record.to_text())?,
+            Format::Jsonl => writeln!(self.out, "{}", record.to_json())?,
+            Format::Table => {
+                self.rows.push(record.clone());
+                return Ok(());
+            }
+        }
+        self.out.flush()
+    }
+
+    /// Ends the output: prints the table, if that is the format.
+    ///
+    /// # Errors
+    /// Writing to the output failed.
+    pub fn finish(&mut self) -> io::Result<()> {
+        if self.format == Format::Table {
+            let mut builder = Builder::new();
+            builder.push_record(["line", "url", "result", "status", "bytes", "ms", "error"]);
+            for r in &self.rows {
+                builder.push_record([
+                    r.line.to_string(),
+                    r.url.clone(),
+                    r.result_name().to_string(),
+                    r.status().map_or("-".into(), |s| s.to_string()),
+                    r.bytes().map_or("-".into(), |b| b.to_string()),
+                    format!("{:.1}", r.elapsed.as_secs_f64() * 1e3),
+                    r.error_message().unwrap_or_default(),
+                ]);
+            }
+            let mut table = builder.build();
+            table
+                .with(Style::rounded())
+                .with(Modify::new(Columns::one(1)).with(Width::truncate(60).suffix("...")))
+                .with(Modify::new(Columns::one(6)).with(Width::truncate(60).suffix("...")))
+                .with(Modify::new(Columns::new(3..6)).with(Alignment::right()));
+            writeln!(self.out, "{table}")?;
+        }
+        self.out.flush()
+    }
+}
+
+/// Latencies in a fixed log-linear histogram, so percentiles need constant memory: 1 ms
+/// steps up to 1 s, then 10 ms steps up to 10 s, then 100 ms steps up to 100 s, then one
+/// overflow bucket. Reported values are the upper edge of their bucket.
+#[derive(Debug, Clone)]
+pub struct Histogram {
+    /// Counts per bucket.
+    buckets: Vec<u64>,
+    /// Total count.
+    count: u64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            buckets: vec![0; 1000 + 900 + 900 + 1],
+            count: 0,
+        }
+    }
+}
+
+impl Histogram {
+    /// Bucket index for `ms`.
+    fn index(ms: u64) -> usize {
+        match ms {
+            0..1000 => ms as usize,
+            1000..10_000 => 1000 + (ms as usize - 1000) / 10,
+            10_000..100_000 => 1900 + (ms as usize - 10_000) / 100,
+            _ => 2800,
+        }
+    }
+
+    /// Upper edge of bucket `i`, in ms.
+    fn upper(i: usize) -> u64 {
+        match i {
+            0..1000 => i as u64 + 1,
+            1000..1900 => 1000 + (i as u64 - 999) * 10,
+            1900..2800 => 10_000 + (i as u64 - 1899) * 100,
+            _ => u64::MAX,
+        }
+    }
+
+    /// Adds one latency.
+    pub fn add(&mut self, d: Duration) {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.buckets[Self::index(ms)] += 1;
+        self.count += 1;
+    }
+
+    /// The `p`-th percentile (0-100) in ms, or `None` if empty.
+    pub fn percentile(&self, p: f64) -> Option<u64> {
+        if self.count == 0 {
+            return None;
+        }
+        let rank = ((p / 100.0) * self.count as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, &c) in self.buckets.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Some(Self::upper(i));
+            }
+        }
+        None
+    }
+}
+
+/// Running totals for the summary; constant memory whatever the input size.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    /// Records seen.
+    pub total: u64,
+    /// Fetched URLs.
+    pub fetched: u64,
+    /// Failed, cancelled and invalid records by error kind.
+    pub failures: BTreeMap<&'static str, u64>,
+    /// Body bytes of fetched URLs.
+    pub bytes: u64,
+    /// Latencies of URLs that were actually fetched or failed (not cancelled or invalid).
+    pub latency: Histogram,
+}
+
+impl Tally {
+    /// Counts one record.
+    pub fn add(&mut self, record: &Record) {
+        self.total += 1;
+        match &record.outcome {
+            Outcome::Fetched(page) => {
+                self.fetched += 1;
+                self.bytes += page.bytes;
+                self.latency.add(record.elapsed);
+            }
+            Outcome::Failed(_) => self.latency.add(record.elapsed),
+            Outcome::Cancelled | Outcome::Invalid(_) => {}
+        }
+        if let Some(kind) = record.error_kind() {
+            *self.failures.entry(kind).or_default() += 1;
+        }
+    }
+
+    /// Records that are not fetched.
+    pub fn not_ok(&self) -> u64 {
+        self.total - self.fetched
+    }
+
+    /// The summary table.
+    pub fn summary(&self, wall: Duration) -> String {
+        let mut b = Builder::new();
+        b.push_record(["", "count"]);
+        b.push_record(["fetched".to_string(), self.fetched.to_string()]);
+        for (kind, n) in &self.failures {
+            b.push_record([format!("not ok: {kind}"), n.to_string()]);
+        }
+        b.push_record(["total".to_string(), self.total.to_string()]);
+        b.push_record(["bytes".to_string(), self.bytes.to_string()]);
+        b.push_record(["wall time".to_string(), format!("{:.3}s", wall.as_secs_f64())]);
+        let rate = if wall.is_zero() {
+            0.0
+        } else {
+            self.total as f64 / wall.as_secs_f64()
+        };
+        b.push_record(["URLs/s".to_string(), format!("{rate:.1}")]);
+        let pct = |p| {
+            self.latency
+                .percentile(p)
+                .map_or("-".to_string(), |ms| format!("<= {ms} ms"))
+        };
+        b.push_record(["latency p50".to_string(), pct(50.0)]);
+        b.push_record(["latency p95".to_string(), pct(95.0)]);
+        let mut table = b.build();
+        table
+            .with(Style::rounded())
+            .with(Modify::new(Columns::one(1)).with(Alignment::right()))
+            .with(Modify::new(Rows::first()).with(Alignment::center()));
+        table.to_string()
+    }
+}
