@@ -1,0 +1,396 @@
+//! Shared test helpers: a gate to hold tasks, a scripted mock HTTP server, and a scrubbed
+//! command for the CLI.
+#![allow(dead_code, reason = "each test binary uses a different subset of the helpers")]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+/// Generous bound for anything a test waits on: far beyond what a working run needs, so a
+/// bug shows up as a failure instead of a hung CI.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A gate that tasks wait on until the test opens it (or `PATIENCE` passes).
+#[derive(Clone)]
+pub struct Gate {
+    tx: Sender<()>,
+    rx: Receiver<()>,
+    opened: Arc<AtomicBool>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Gate {
+    pub fn new() -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Gate {
+            tx,
+            rx,
+            opened: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Blocks until the gate opens; `Err` if it did not within `PATIENCE`.
+    pub fn wait(&self) -> Result<(), String> {
+        if self.opened.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        match self.rx.recv_timeout(PATIENCE) {
+            Ok(()) => {
+                let _ = self.tx.send(());
+                Ok(())
+            }
+            Err(_) => Err("gate never opened".to_string()),
+        }
+    }
+
+    pub fn open(&self) {
+        self.opened.store(true, Ordering::SeqCst);
+        let _ = self.tx.send(());
+    }
+}
+
+/// Polls `cond` every millisecond until it holds or `PATIENCE` passes.
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < PATIENCE, "never happened: {what}");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// One scripted HTTP server on 127.0.0.1, a thread per connection, always
+/// `Connection: close`. Routes (by path):
+///
+/// - `/bytes/N`: 200 with a body of N bytes and its Content-Length
+/// - `/chunked/N`: 200, chunked, N bytes in chunks of 1000
+/// - `/status/CODE`: that status with a short body
+/// - `/delay/MS`: waits MS before the headers, then 200 "ok"
+/// - `/drip/MS`: announces 1000 bytes, sends one every MS
+/// - `/truncate`: announces 100 bytes, sends 50, closes
+/// - `/reset`: announces 100000 bytes, sends 1000, resets the connection (RST)
+/// - `/redirect/N`: 302 to `/redirect/N-1`, ending at `/bytes/10`
+/// - `/loop`: 302 to itself
+/// - `/garbage`: a response that is not HTTP
+/// - anything else: 404
+pub struct MockServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    hits: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<String>>>,
+    accept_thread: Option<JoinHandle<()>>,
+}
+
+impl MockServer {
+    pub fn start() -> Self {
+        Self::start_on("127.0.0.1")
+    }
+
+    pub fn start_on(ip: &str) -> Self {
+        let listener = TcpListener::bind((ip, 0)).expect("bind loopback");
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let accept_thread = {
+            let (stop, hits, requests) = (stop.clone(), hits.clone(), requests.clone());
+            thread::Builder::new()
+                .name("mock-accept".into())
+                .spawn(move || {
+                    // Bounded: stops on the flag (Drop connects once to wake it), and
+                    // serves at most 100k connections.
+                    for stream in listener.incoming().take(100_000) {
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let Ok(stream) = stream else { continue };
+                        hits.fetch_add(1, Ordering::SeqCst);
+                        let requests = requests.clone();
+                        let _ = thread::Builder::new()
+                            .name("mock-conn".into())
+                            .spawn(move || serve(stream, &requests));
+                    }
+                })
+                .unwrap()
+        };
+        MockServer {
+            addr,
+            stop,
+            hits,
+            requests,
+            accept_thread: Some(accept_thread),
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url())
+    }
+
+    /// Connections accepted so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    /// The request heads received so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.accept_thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads the request head (bounded in size and time) and answers by path.
+fn serve(mut stream: TcpStream, requests: &Mutex<Vec<String>>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
+    let mut head = String::new();
+    {
+        let mut reader = BufReader::new((&stream).take(16 * 1024));
+        for _ in 0..100 {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let end = line == "\r\n";
+            head.push_str(&line);
+            if end {
+                break;
+            }
+        }
+    }
+    requests.lock().unwrap().push(head.clone());
+    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut parts = path.trim_start_matches('/').splitn(2, '/');
+    let route = parts.next().unwrap_or("");
+    let arg = parts.next().unwrap_or("");
+    let num = arg.parse::<u64>().unwrap_or(0);
+    let _ = match route {
+        "bytes" => send_body(&mut stream, 200, num),
+        "chunked" => send_chunked(&mut stream, num),
+        "status" => respond(&mut stream, num as u16, "", b"status body"),
+        "delay" => {
+            thread::sleep(Duration::from_millis(num.min(60_000)));
+            respond(&mut stream, 200, "", b"ok")
+        }
+        "drip" => drip(&mut stream, Duration::from_millis(num.clamp(1, 10_000))),
+        "truncate" => stream.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n\
+              01234567890123456789012345678901234567890123456789",
+        ),
+        "reset" => reset_mid_body(stream),
+        "redirect" if num > 0 => redirect(&mut stream, &format!("/redirect/{}", num - 1)),
+        "redirect" => send_body(&mut stream, 200, 10),
+        "loop" => redirect(&mut stream, "/loop"),
+        "garbage" => stream.write_all(b"THIS IS NOT HTTP AT ALL\r\n\r\n"),
+        _ => respond(&mut stream, 404, "", b"not found"),
+    };
+}
+
+fn reason(code: u16) -> &'static str {
+    match code {
+        200 => "OK",
+        302 => "Found",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Whatever",
+    }
+}
+
+fn respond(stream: &mut TcpStream, code: u16, extra: &str, body: &[u8]) -> std::io::Result<()> {
+    write!(
+        stream,
+        "HTTP/1.1 {code} {}\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n",
+        reason(code),
+        body.len()
+    )?;
+    stream.write_all(body)
+}
+
+fn redirect(stream: &mut TcpStream, to: &str) -> std::io::Result<()> {
+    respond(stream, 302, &format!("Location: {to}\r\n"), b"")
+}
+
+fn send_body(stream: &mut TcpStream, code: u16, len: u64) -> std::io::Result<()> {
+    write!(
+        stream,
+        "HTTP/1.1 {code} {}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n",
+        reason(code)
+    )?;
+    let chunk = [b'x'; 64 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        stream.write_all(&chunk[..n])?;
+        left -= n as u64;
+    }
+    stream.flush()
+}
+
+fn send_chunked(stream: &mut TcpStream, len: u64) -> std::io::Result<()> {
+    stream.write_all(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+    )?;
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(1000);
+        write!(stream, "{n:x}\r\n")?;
+        stream.write_all(&vec![b'y'; n as usize])?;
+        stream.write_all(b"\r\n")?;
+        left -= n;
+    }
+    stream.write_all(b"0\r\n\r\n")
+}
+
+fn drip(stream: &mut TcpStream, every: Duration) -> std::io::Result<()> {
+    stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n")?;
+    for _ in 0..1000 {
+        stream.write_all(b"d")?;
+        stream.flush()?;
+        thread::sleep(every);
+    }
+    Ok(())
+}
+
+fn reset_mid_body(stream: TcpStream) -> std::io::Result<()> {
+    let mut s = &stream;
+    s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n")?;
+    s.write_all(&[b'r'; 1000])?;
+    s.flush()?;
+    thread::sleep(Duration::from_millis(50));
+    socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO))?;
+    drop(stream);
+    Ok(())
+}
+
+/// A URL on which nothing listens (connection refused).
+pub fn refused_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}/")
+}
+
+/// A listener whose accept queue is full, so further connects hang (connect timeout).
+/// Keep it alive for the test's duration.
+pub struct FullBacklog {
+    _listener: socket2::Socket,
+    _fillers: Vec<socket2::Socket>,
+    pub url: String,
+}
+
+pub fn full_backlog() -> FullBacklog {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener
+        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    listener.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        let _ = s.connect(&addr.into());
+        fillers.push(s);
+    }
+    thread::sleep(Duration::from_millis(50));
+    FullBacklog {
+        _listener: listener,
+        _fillers: fillers,
+        url: format!("http://{addr}/"),
+    }
+}
+
+/// Writes `lines` to a temporary file (removed with the returned guard).
+pub struct TempFile {
+    pub path: std::path::PathBuf,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+pub fn temp_file(contents: impl AsRef<[u8]>) -> TempFile {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "fetchpool-test-{}-{}.txt",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::write(&path, contents).unwrap();
+    TempFile { path }
+}
+
+/// Reads a fixture and fills its `{base}` placeholders.
+pub fn fixture(name: &str, base: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name);
+    std::fs::read_to_string(path)
+        .unwrap()
+        .replace("{base}", base)
+}
+
+/// The fetchpool binary with a scrubbed environment: no proxies, no colour, no terminal.
+pub fn fetchpool() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_fetchpool"));
+    for var in [
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "no_proxy",
+        "NO_PROXY",
+        "RUST_BACKTRACE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// Output lines sorted, for order-free comparison of parallel output.
+pub fn sorted_lines(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+/// Parses JSONL output into objects keyed by line number.
+pub fn jsonl_by_line(text: &str) -> HashMap<u64, serde_json::Value> {
+    text.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("each line is JSON");
+            (v["line"].as_u64().expect("line is a number"), v)
+        })
+        .collect()
+}
