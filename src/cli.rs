@@ -26,6 +26,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -243,18 +244,20 @@ enum Msg {
     },
 }
 
-/// The future of one fetch: its outcome and how long it took. It cannot fail as a task;
-/// a fetch error is data.
-type FetchFuture = PoolFuture<(Result<Page, FetchError>, Duration), Infallible>;
+/// The future of one fetch: its outcome and how long it took, or `None` if the run was
+/// stopped before a worker got to it. It cannot fail as a task; a fetch error is data.
+type FetchFuture = PoolFuture<Option<(Result<Page, FetchError>, Duration)>, Infallible>;
 
 /// Turns a finished or cancelled fetch future into its record.
 fn record_of(future: &FetchFuture, line: u64, url: String) -> Record {
     let (outcome, elapsed) = match future.result(Some(Duration::ZERO)) {
-        Ok((Ok(page), elapsed)) => (Outcome::Fetched(page), elapsed),
-        Ok((Err(e), elapsed)) => (Outcome::Failed(e), elapsed),
-        Err(FutureError::Cancelled) => (Outcome::Cancelled, Duration::ZERO),
+        Ok(Some((Ok(page), elapsed))) => (Outcome::Fetched(page), elapsed),
+        Ok(Some((Err(e), elapsed))) => (Outcome::Failed(e), elapsed),
+        Ok(None) | Err(FutureError::Cancelled) => (Outcome::Cancelled, Duration::ZERO),
         Err(FutureError::Task(TaskError::Panicked(msg))) => (
-            Outcome::Failed(FetchError::Io(format!("internal error: fetch panicked: {msg}"))),
+            Outcome::Failed(FetchError::Io(format!(
+                "internal error: fetch panicked: {msg}"
+            ))),
             Duration::ZERO,
         ),
         Err(other) => (
@@ -281,7 +284,7 @@ struct Feeder<'a> {
     /// One permit per entry in flight; blocks when `window` are.
     permits: Sender<()>,
     /// Set by the main thread on Ctrl-C, deadline or a closed output.
-    stop: &'a AtomicBool,
+    stop: &'a Arc<AtomicBool>,
     /// The run's deadline, passed to each fetch.
     deadline: Option<Instant>,
 }
@@ -324,10 +327,17 @@ impl Feeder<'_> {
         }
         let fetcher = self.fetcher.clone();
         let deadline = self.deadline;
+        let stop = Arc::clone(self.stop);
         let submitted = self.executor.submit(move || {
+            // A worker may take a queued task in the instant between a stop and the
+            // shutdown that cancels the queue: it was not started in time, so it is
+            // cancelled, not failed.
+            if stop.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok::<_, Infallible>(None);
+            }
             let start = Instant::now();
             let result = fetcher.fetch(&url, deadline);
-            Ok::<_, Infallible>((result, start.elapsed()))
+            Ok(Some((result, start.elapsed())))
         });
         match submitted {
             Ok(future) => {
@@ -419,7 +429,7 @@ pub fn run(cli: &Cli, signals: &Receiver<()>) -> anyhow::Result<Exit> {
     let window = 4 * workers + 16;
     let (records_tx, records_rx) = crossbeam_channel::unbounded();
     let (permits_tx, permits_rx) = crossbeam_channel::bounded(window);
-    let stop = AtomicBool::new(false);
+    let stop = Arc::new(AtomicBool::new(false));
 
     let mut printer = Printer::new(io::stdout().lock(), cli.format);
     let mut tally = Tally::default();

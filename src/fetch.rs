@@ -296,7 +296,9 @@ impl Fetcher {
 
     /// Whether an error status is accepted as success.
     fn accepts(&self, code: u16) -> bool {
-        self.accept.iter().any(|&(lo, hi)| (lo..=hi).contains(&code))
+        self.accept
+            .iter()
+            .any(|&(lo, hi)| (lo..=hi).contains(&code))
     }
 
     /// Maps a reqwest error onto our kinds. `limit` is the timeout that applied to this
@@ -361,7 +363,8 @@ fn count_body(response: &mut Response) -> io::Result<u64> {
 
 /// The reqwest error inside an `io::Error` returned by `Response::read`.
 fn reqwest_error(e: &io::Error) -> Option<&reqwest::Error> {
-    e.get_ref().and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
 }
 
 /// An `io::Error` from reading that carries no reqwest error.

@@ -109,7 +109,9 @@ impl<R: BufRead> Iterator for UrlList<R> {
                     "line longer than {MAX_LINE} bytes"
                 )))
             } else if !utf8 {
-                Err(FetchError::InvalidUrl("line is not valid UTF-8".to_string()))
+                Err(FetchError::InvalidUrl(
+                    "line is not valid UTF-8".to_string(),
+                ))
             } else {
                 parse_url(&text)
             };

@@ -51,8 +51,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod futures;
 pub mod cli;
 pub mod fetch;
+pub mod futures;
 pub mod input;
 pub mod report;

@@ -219,6 +219,7 @@ impl<W: Write> Printer<W> {
     /// Writing to the output failed.
     pub fn finish(&mut self) -> io::Result<()> {
         if self.format == Format::Table {
+            self.rows.sort_by_key(|r| r.line);
             let mut builder = Builder::new();
             builder.push_record(["line", "url", "result", "status", "bytes", "ms", "error"]);
             for r in &self.rows {
@@ -357,7 +358,10 @@ impl Tally {
         }
         b.push_record(["total".to_string(), self.total.to_string()]);
         b.push_record(["bytes".to_string(), self.bytes.to_string()]);
-        b.push_record(["wall time".to_string(), format!("{:.3}s", wall.as_secs_f64())]);
+        b.push_record([
+            "wall time".to_string(),
+            format!("{:.3}s", wall.as_secs_f64()),
+        ]);
         let rate = if wall.is_zero() {
             0.0
         } else {

@@ -83,7 +83,10 @@ fn default_max_workers_is_cpus_plus_four_capped_at_32() {
 
 #[test]
 fn zero_max_workers_is_an_error() {
-    assert_eq!(ThreadPoolExecutor::new(0).unwrap_err(), BuildError::ZeroWorkers);
+    assert_eq!(
+        ThreadPoolExecutor::new(0).unwrap_err(),
+        BuildError::ZeroWorkers
+    );
     assert_eq!(
         ThreadPoolExecutor::new(0).unwrap_err().to_string(),
         "max_workers must be greater than 0"
@@ -110,7 +113,10 @@ fn threads_without_a_prefix_are_named_thread_pool_executor_k_i() {
     for name in names_of_all_workers(&pool, 5) {
         let rest = name.strip_prefix("ThreadPoolExecutor-").unwrap();
         let (k, i) = rest.split_once('_').unwrap();
-        assert!(k.parse::<usize>().is_ok() && i.parse::<usize>().unwrap() < 5, "{name}");
+        assert!(
+            k.parse::<usize>().is_ok() && i.parse::<usize>().unwrap() < 5,
+            "{name}"
+        );
     }
 }
 
@@ -131,7 +137,10 @@ fn names_of_all_workers(pool: &ThreadPoolExecutor, n: usize) -> Vec<String> {
         .collect();
     eventually("all workers busy", || started.load(Ordering::SeqCst) == n);
     gate.open();
-    let mut names: Vec<String> = fs.iter().map(|f| f.result(Some(PATIENCE)).unwrap()).collect();
+    let mut names: Vec<String> = fs
+        .iter()
+        .map(|f| f.result(Some(PATIENCE)).unwrap())
+        .collect();
     names.sort();
     names.dedup();
     assert_eq!(names.len(), n);
@@ -176,7 +185,9 @@ fn the_initializer_runs_once_in_each_worker_before_its_first_task() {
         .max_workers(2)
         .thread_name_prefix("init")
         .initializer(move || {
-            l.lock().unwrap().push(format!("init {}", thread::current().name().unwrap()));
+            l.lock()
+                .unwrap()
+                .push(format!("init {}", thread::current().name().unwrap()));
             Ok::<(), String>(())
         })
         .build()
@@ -210,13 +221,19 @@ fn a_failing_initializer_breaks_the_pool_for_queued_and_later_tasks() {
     for f in &fs {
         match f.result(Some(PATIENCE)) {
             Err(FutureError::Task(TaskError::Broken(msg))) => {
-                assert!(msg.contains("initializer failed") && msg.contains("no database"), "{msg}");
+                assert!(
+                    msg.contains("initializer failed") && msg.contains("no database"),
+                    "{msg}"
+                );
             }
             other => panic!("expected a broken-pool error, got {other:?}"),
         }
     }
     eventually("the pool refuses new work", || {
-        matches!(pool.submit(|| Ok::<u32, String>(1)), Err(SubmitError::Broken(_)))
+        matches!(
+            pool.submit(|| Ok::<u32, String>(1)),
+            Err(SubmitError::Broken(_))
+        )
     });
 }
 
@@ -224,7 +241,9 @@ fn a_failing_initializer_breaks_the_pool_for_queued_and_later_tasks() {
 fn a_panicking_initializer_also_breaks_the_pool() {
     let pool = ThreadPoolExecutor::builder()
         .max_workers(2)
-        .initializer(|| -> Result<(), String> { panic!("initializer failure (expected by the test)") })
+        .initializer(|| -> Result<(), String> {
+            panic!("initializer failure (expected by the test)")
+        })
         .build()
         .unwrap();
     let f = pool.submit(|| Ok::<u32, String>(1)).unwrap();
@@ -242,7 +261,10 @@ fn submit_after_shutdown_fails_with_an_error_saying_so() {
     pool.shutdown(true, false);
     let err = pool.submit(|| Ok::<u32, String>(1)).unwrap_err();
     assert_eq!(err, SubmitError::Shutdown);
-    assert_eq!(err.to_string(), "cannot schedule new futures after shutdown");
+    assert_eq!(
+        err.to_string(),
+        "cannot schedule new futures after shutdown"
+    );
 }
 
 #[test]
@@ -281,7 +303,9 @@ fn shutdown_with_cancel_futures_cancels_queued_work_and_lets_running_work_finish
     let g = gate.clone();
     let running = pool.submit(move || g.wait().map(|()| 1u32)).unwrap();
     eventually("running", || running.running());
-    let queued: Vec<_> = (0..10).map(|i| pool.submit(move || Ok::<u32, String>(i)).unwrap()).collect();
+    let queued: Vec<_> = (0..10)
+        .map(|i| pool.submit(move || Ok::<u32, String>(i)).unwrap())
+        .collect();
     pool.shutdown(false, true);
     assert!(queued.iter().all(|f| f.cancelled() && f.done()));
     gate.open();
@@ -330,7 +354,10 @@ fn a_task_that_shuts_down_its_own_pool_does_not_deadlock() {
         })
         .unwrap();
     assert_eq!(f.result(Some(PATIENCE)), Ok("shut down from inside"));
-    assert_eq!(pool.submit(|| Ok::<u32, String>(1)).unwrap_err(), SubmitError::Shutdown);
+    assert_eq!(
+        pool.submit(|| Ok::<u32, String>(1)).unwrap_err(),
+        SubmitError::Shutdown
+    );
 }
 
 #[test]
@@ -406,14 +433,18 @@ fn submit_blocks_when_the_bounded_queue_is_full_until_a_worker_takes_a_task() {
         "submit returned although the queue was full"
     );
     gate.open();
-    rx.recv_timeout(PATIENCE).expect("submit returned once there was room");
+    rx.recv_timeout(PATIENCE)
+        .expect("submit returned once there was room");
     let f = submitter.join().unwrap();
     assert_eq!(f.result(Some(PATIENCE)), Ok(()));
 }
 
 #[test]
 fn a_zero_queue_capacity_is_an_error() {
-    let err = ThreadPoolExecutor::builder().queue_capacity(0).build().unwrap_err();
+    let err = ThreadPoolExecutor::builder()
+        .queue_capacity(0)
+        .build()
+        .unwrap_err();
     assert_eq!(err, BuildError::ZeroQueue);
 }
 
@@ -442,12 +473,9 @@ fn map_continues_after_an_error_at_one_position() {
     let pool = ThreadPoolExecutor::new(2).unwrap();
     let got: Vec<_> = pool
         .map(
-            |(a, b): (u32, u32)| {
-                if b == 0 {
-                    Err("division by zero".to_string())
-                } else {
-                    Ok((a / b, a % b))
-                }
+            |(a, b): (u32, u32)| match (a.checked_div(b), a.checked_rem(b)) {
+                (Some(q), Some(r)) => Ok((q, r)),
+                _ => Err("division by zero".to_string()),
             },
             [(5, 2), (5, 3), (5, 0), (5, 5)],
             None,
@@ -458,7 +486,9 @@ fn map_continues_after_an_error_at_one_position() {
         vec![
             Ok((2, 1)),
             Ok((1, 2)),
-            Err(FutureError::Task(TaskError::Raised("division by zero".to_string()))),
+            Err(FutureError::Task(TaskError::Raised(
+                "division by zero".to_string()
+            ))),
             Ok((1, 0)),
         ]
     );
@@ -510,7 +540,12 @@ fn a_task_error_that_looks_like_a_timeout_does_not_end_map() {
         .collect();
     assert_eq!(
         got,
-        vec![Ok(0), Err(FutureError::Task(TaskError::Raised("timed out"))), Ok(2), Ok(3)]
+        vec![
+            Ok(0),
+            Err(FutureError::Task(TaskError::Raised("timed out"))),
+            Ok(2),
+            Ok(3)
+        ]
     );
 }
 
@@ -558,7 +593,9 @@ fn dropping_the_map_iterator_cancels_tasks_not_yet_started() {
         None,
         5,
     );
-    eventually("the first task runs", || started.load(Ordering::SeqCst) == 1);
+    eventually("the first task runs", || {
+        started.load(Ordering::SeqCst) == 1
+    });
     drop(it);
     gate.open();
     pool.shutdown(true, false);

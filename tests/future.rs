@@ -110,8 +110,14 @@ fn result_returns_the_value_to_every_caller_and_thread() {
 fn result_with_a_timeout_on_a_pending_future_times_out_and_leaves_it_unchanged() {
     let (pool, gate, running) = held_pool();
     let queued = pool.submit(|| Ok::<u32, String>(2)).unwrap();
-    assert_eq!(running.result(Some(Duration::from_millis(20))), Err(FutureError::Timeout));
-    assert_eq!(queued.result(Some(Duration::ZERO)), Err(FutureError::Timeout));
+    assert_eq!(
+        running.result(Some(Duration::from_millis(20))),
+        Err(FutureError::Timeout)
+    );
+    assert_eq!(
+        queued.result(Some(Duration::ZERO)),
+        Err(FutureError::Timeout)
+    );
     assert!(running.running());
     assert!(!queued.done());
     gate.open();
@@ -191,12 +197,17 @@ fn callbacks_run_once_each_in_the_order_added_with_the_future() {
     for i in 0..3 {
         let seen = seen.clone();
         f.add_done_callback(move |fut| {
-            seen.lock().unwrap().push((i, fut.result(Some(Duration::ZERO))));
+            seen.lock()
+                .unwrap()
+                .push((i, fut.result(Some(Duration::ZERO))));
         });
     }
     gate.open();
     drop(pool);
-    assert_eq!(*seen.lock().unwrap(), vec![(0, Ok(5)), (1, Ok(5)), (2, Ok(5))]);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![(0, Ok(5)), (1, Ok(5)), (2, Ok(5))]
+    );
 }
 
 #[test]
@@ -260,7 +271,9 @@ fn a_panicking_callback_does_not_stop_the_others_or_the_worker() {
     });
     gate.open();
     assert_eq!(running.result(Some(PATIENCE)), Ok(1));
-    eventually("both healthy callbacks ran", || calls.load(Ordering::SeqCst) == 2);
+    eventually("both healthy callbacks ran", || {
+        calls.load(Ordering::SeqCst) == 2
+    });
     let after = pool.submit(|| Ok::<u32, String>(9)).unwrap();
     assert_eq!(after.result(Some(PATIENCE)), Ok(9));
 }

@@ -48,7 +48,11 @@ fn every_future_ends_once_and_every_callback_runs_once_under_random_cancels() {
         futures.push(f);
     }
     let split = wait(&futures, Some(PATIENCE * 4), ReturnWhen::AllCompleted);
-    assert!(split.not_done.is_empty(), "{} futures never finished", split.not_done.len());
+    assert!(
+        split.not_done.is_empty(),
+        "{} futures never finished",
+        split.not_done.len()
+    );
 
     let mut finished = 0;
     let mut cancelled = 0;
@@ -67,7 +71,11 @@ fn every_future_ends_once_and_every_callback_runs_once_under_random_cancels() {
     drop(pool);
     assert_eq!(finished + cancelled + failed, TASKS);
     assert_eq!(cancelled, cancelled_by_us);
-    assert_eq!(ran.load(Ordering::SeqCst), finished + failed, "cancelled tasks never ran");
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        finished + failed,
+        "cancelled tasks never ran"
+    );
     for (i, c) in calls.iter().enumerate() {
         assert_eq!(c.load(Ordering::SeqCst), 1, "callback of future {i}");
     }

@@ -83,7 +83,11 @@ fn first_completed_counts_a_cancelled_queued_future_as_completed() {
             q.cancel()
         })
     };
-    let r = wait([&running, &queued], Some(PATIENCE), ReturnWhen::FirstCompleted);
+    let r = wait(
+        [&running, &queued],
+        Some(PATIENCE),
+        ReturnWhen::FirstCompleted,
+    );
     assert!(canceller.join().unwrap());
     assert_eq!(r.done, vec![queued]);
     assert_eq!(r.not_done, vec![running]);
@@ -101,7 +105,11 @@ fn first_exception_returns_when_a_future_fails() {
             Err::<u32, _>("boom".to_string())
         })
         .unwrap();
-    let r = wait([&pending, &failing], Some(PATIENCE), ReturnWhen::FirstException);
+    let r = wait(
+        [&pending, &failing],
+        Some(PATIENCE),
+        ReturnWhen::FirstException,
+    );
     assert_eq!(r.done, vec![failing]);
     assert_eq!(r.not_done, vec![pending]);
     gate.open();
@@ -134,7 +142,11 @@ fn first_exception_without_any_failure_waits_for_all_and_counts_cancellations() 
             g.open();
         })
     };
-    let r = wait([&running, &queued], Some(PATIENCE), ReturnWhen::FirstException);
+    let r = wait(
+        [&running, &queued],
+        Some(PATIENCE),
+        ReturnWhen::FirstException,
+    );
     opener.join().unwrap();
     assert_eq!(r.done, vec![running, queued]);
     assert!(r.not_done.is_empty());
@@ -163,7 +175,11 @@ fn a_timeout_returns_the_partial_split_and_cancels_nothing() {
     let gate = Gate::new();
     let pending = gated(&pool, &gate, 1);
     let done = finished(&pool, 2);
-    let r = wait([&pending, &done], Some(Duration::from_millis(50)), ReturnWhen::AllCompleted);
+    let r = wait(
+        [&pending, &done],
+        Some(Duration::from_millis(50)),
+        ReturnWhen::AllCompleted,
+    );
     assert_eq!(r.done, vec![done]);
     assert_eq!(r.not_done, vec![pending.clone()]);
     assert!(!pending.cancelled());
@@ -256,8 +272,11 @@ fn as_completed_timeout_message_counts_unique_futures() {
     let pending = gated(&pool, &gate, 2);
     let cancelled = gated(&pool, &gate, 3);
     cancelled.cancel();
-    let results: Vec<_> =
-        as_completed([&cancelled, &pending, &running, &successful], Some(Duration::ZERO)).collect();
+    let results: Vec<_> = as_completed(
+        [&cancelled, &pending, &running, &successful],
+        Some(Duration::ZERO),
+    )
+    .collect();
     assert_eq!(results.len(), 3);
     assert_eq!(
         results[2].as_ref().unwrap_err().to_string(),

@@ -106,7 +106,8 @@ where
     }
 
     fn fail_broken(self: Box<Self>, message: &str) {
-        self.future.complete(Err(TaskError::Broken(message.to_string())));
+        self.future
+            .complete(Err(TaskError::Broken(message.to_string())));
     }
 }
 
@@ -408,7 +409,12 @@ impl ThreadPoolExecutor {
     /// tasks are submitted ahead of the one being waited for, so an input of ten million
     /// items (or an endless one) runs in constant memory. Use [`map_window`](Self::map_window)
     /// to choose the window. See [`MapIter`] for timeouts, errors and cancellation.
-    pub fn map<I, F, T, E>(&self, f: F, items: I, timeout: Option<Duration>) -> MapIter<'_, I::IntoIter, F, T, E>
+    pub fn map<I, F, T, E>(
+        &self,
+        f: F,
+        items: I,
+        timeout: Option<Duration>,
+    ) -> MapIter<'_, I::IntoIter, F, T, E>
     where
         I: IntoIterator,
         I::Item: Send + 'static,
@@ -523,9 +529,8 @@ fn run_tasks(shared: &Shared) {
 /// the queue is shut down. Python's `_initializer_failed`; serving as the rejecter until
 /// shutdown means a task that raced past the broken check is never stranded.
 fn fail_queue(shared: &Shared, reason: &str) {
-    let message = format!(
-        "a thread initializer failed, the thread pool is not usable anymore: {reason}"
-    );
+    let message =
+        format!("a thread initializer failed, the thread pool is not usable anymore: {reason}");
     eprintln!("fetchpool: exception in initializer: {reason}");
     shared.lock().broken.get_or_insert_with(|| message.clone());
     for job in shared.receiver.iter() {

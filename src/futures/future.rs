@@ -191,7 +191,11 @@ impl<T, E> fmt::Debug for PoolFuture<T, E> {
             State::Finished(Err(TaskError::Panicked(_))) => "finished panicked",
             State::Finished(Err(TaskError::Broken(_))) => "finished broken",
         };
-        write!(f, "<PoolFuture at {:p} state={state}>", Arc::as_ptr(&self.inner))
+        write!(
+            f,
+            "<PoolFuture at {:p} state={state}>",
+            Arc::as_ptr(&self.inner)
+        )
     }
 }
 
@@ -284,7 +288,11 @@ impl<T, E> PoolFuture<T, E> {
                 State::Pending | State::Running => {}
             }
             core = match deadline {
-                None => self.inner.done.wait(core).unwrap_or_else(|p| p.into_inner()),
+                None => self
+                    .inner
+                    .done
+                    .wait(core)
+                    .unwrap_or_else(|p| p.into_inner()),
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {

@@ -103,7 +103,6 @@ where
             }
         }
     }
-
 }
 
 impl<I, F, T, E> Iterator for MapIter<'_, I, F, T, E>

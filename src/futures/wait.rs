@@ -107,7 +107,11 @@ impl<T, E> Drop for Registration<T, E> {
 /// `fs` may hold duplicates (they collapse) and futures from different executors. On
 /// timeout it returns the partial split; it never cancels anything. Unlike Python, a
 /// future cancelled while queued counts as done at once (CPython gh-92001 blocks on it).
-pub fn wait<T, E, I>(fs: I, timeout: Option<Duration>, return_when: ReturnWhen) -> DoneAndNotDone<T, E>
+pub fn wait<T, E, I>(
+    fs: I,
+    timeout: Option<Duration>,
+    return_when: ReturnWhen,
+) -> DoneAndNotDone<T, E>
 where
     I: IntoIterator,
     I::Item: Borrow<PoolFuture<T, E>>,
@@ -228,7 +232,10 @@ impl<T, E> Iterator for AsCompleted<T, E> {
         loop {
             let registration = self.registration.as_ref()?;
             let key = match self.deadline {
-                None => registration.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                None => registration
+                    .rx
+                    .recv()
+                    .map_err(|_| RecvTimeoutError::Disconnected),
                 Some(d) => registration.rx.recv_deadline(d),
             };
             match key {

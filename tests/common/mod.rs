@@ -1,6 +1,9 @@
 //! Shared test helpers: a gate to hold tasks, a scripted mock HTTP server, and a scrubbed
 //! command for the CLI.
-#![allow(dead_code, reason = "each test binary uses a different subset of the helpers")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of the helpers"
+)]
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -252,9 +255,8 @@ fn send_body(stream: &mut TcpStream, code: u16, len: u64) -> std::io::Result<()>
 }
 
 fn send_chunked(stream: &mut TcpStream, len: u64) -> std::io::Result<()> {
-    stream.write_all(
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
-    )?;
+    stream
+        .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")?;
     let mut left = len;
     while left > 0 {
         let n = left.min(1000);

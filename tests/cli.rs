@@ -1,0 +1,419 @@
+//! The `fetchpool` command against the mock server: output formats, exit codes, input
+//! handling, and the rule that every input line yields exactly one record.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Output, Stdio};
+
+use common::{MockServer, fetchpool, fixture, jsonl_by_line, refused_url, sorted_lines, temp_file};
+
+fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
+    let mut child = fetchpool()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+#[test]
+fn prints_each_page_size_in_the_documents_format_and_exits_0() {
+    let server = MockServer::start();
+    let list = temp_file(format!(
+        "{}\n{}\n",
+        server.url("/bytes/10"),
+        server.url("/bytes/0")
+    ));
+    let out = fetchpool().arg(&list.path).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        sorted_lines(&stdout(&out)),
+        vec![
+            format!("'{}' page is 0 bytes", server.url("/bytes/0")),
+            format!("'{}' page is 10 bytes", server.url("/bytes/10")),
+        ]
+    );
+    assert_eq!(
+        stderr(&out),
+        "",
+        "no summary or progress when stderr is not a terminal"
+    );
+}
+
+#[test]
+fn exits_1_and_prints_the_exception_when_one_url_fails() {
+    let server = MockServer::start();
+    let list = temp_file(format!(
+        "{}\n{}\n",
+        server.url("/bytes/1"),
+        server.url("/status/404")
+    ));
+    let out = fetchpool().arg(&list.path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains(&format!(
+        "'{}' generated an exception: HTTP Error 404: Not Found",
+        server.url("/status/404")
+    )));
+}
+
+#[test]
+fn every_line_of_the_mixed_fixture_yields_exactly_one_record() {
+    let server = MockServer::start();
+    let list = temp_file(fixture("mixed.txt", &server.base_url()));
+    let out = fetchpool()
+        .arg(&list.path)
+        .args(["-f", "jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let records = jsonl_by_line(&stdout(&out));
+    assert_eq!(
+        stdout(&out).lines().count(),
+        7,
+        "one record per non-blank, non-comment line"
+    );
+    let kind = |line: u64| records[&line]["result"].as_str().unwrap().to_string();
+    assert_eq!(kind(2), "fetched");
+    assert_eq!(records[&2]["bytes"], 0);
+    assert_eq!(records[&3]["bytes"], 2048);
+    assert_eq!(records[&5]["bytes"], 5000, "the padded line was trimmed");
+    assert_eq!(kind(6), "failed");
+    assert_eq!(records[&6]["status"], 404);
+    assert_eq!(kind(7), "invalid");
+    assert_eq!(records[&7]["url"], "not a url");
+    assert_eq!(records[&8]["error_kind"], "unsupported_scheme");
+    assert_eq!(kind(9), "fetched");
+}
+
+#[test]
+fn jsonl_records_carry_every_documented_field() {
+    let server = MockServer::start();
+    let out = run_with_stdin(&["-f", "jsonl"], &format!("{}\n", server.url("/bytes/3")));
+    let records = jsonl_by_line(&stdout(&out));
+    let r = &records[&1];
+    for field in [
+        "url",
+        "line",
+        "ok",
+        "result",
+        "status",
+        "bytes",
+        "elapsed_ms",
+        "error_kind",
+        "error",
+    ] {
+        assert!(r.get(field).is_some(), "missing {field} in {r}");
+    }
+    assert_eq!(r["ok"], true);
+    assert_eq!(r["status"], 200);
+    assert!(r["elapsed_ms"].as_f64().unwrap() >= 0.0);
+    assert!(r["error"].is_null());
+}
+
+#[test]
+fn each_fault_is_reported_with_its_own_error_kind() {
+    let server = MockServer::start();
+    let list = temp_file(fixture("faults.txt", &server.base_url()) + &refused_url() + "\n");
+    let out = fetchpool()
+        .arg(&list.path)
+        .args(["-f", "jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let mut kinds: Vec<String> = jsonl_by_line(&stdout(&out))
+        .values()
+        .map(|r| r["error_kind"].as_str().unwrap().to_string())
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "connection_refused",
+            "http_status",
+            "io",
+            "reset",
+            "too_many_redirects",
+            "truncated_body"
+        ]
+    );
+}
+
+#[test]
+fn a_timeout_is_reported_as_an_exception_with_the_duration() {
+    let server = MockServer::start();
+    let out = run_with_stdin(
+        &["--timeout", "0.3"],
+        &format!("{}\n", server.url("/delay/3000")),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out).trim(),
+        format!(
+            "'{}' generated an exception: timed out after 300ms",
+            server.url("/delay/3000")
+        )
+    );
+}
+
+#[test]
+fn invalid_lines_name_their_line_number_and_do_not_stop_the_run() {
+    let server = MockServer::start();
+    let out = run_with_stdin(
+        &[],
+        &format!(
+            "# header\n\nhttp://\n{}\nno scheme here\n",
+            server.url("/bytes/1")
+        ),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("'http://' generated an exception: line 3: invalid URL: empty host"),
+        "{text}"
+    );
+    assert!(
+        text.contains("'no scheme here' generated an exception: line 5: invalid URL"),
+        "{text}"
+    );
+    assert!(text.contains("page is 1 bytes"), "{text}");
+}
+
+#[test]
+fn a_line_that_is_not_utf8_is_an_invalid_record() {
+    let list = temp_file(b"http://127.0.0.1:9/\xff\xfe\n");
+    let out = fetchpool()
+        .arg(&list.path)
+        .args(["-f", "jsonl"])
+        .output()
+        .unwrap();
+    let records = jsonl_by_line(&stdout(&out));
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[&1]["result"], "invalid");
+    assert!(
+        records[&1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not valid UTF-8")
+    );
+}
+
+#[test]
+fn urls_are_quoted_as_python_repr_would() {
+    let out = run_with_stdin(&[], "it's-not-a-url\n");
+    assert!(
+        stdout(&out).starts_with("\"it's-not-a-url\" generated an exception"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn reads_urls_from_standard_input_by_default_and_with_a_dash() {
+    let server = MockServer::start();
+    let input = format!("{}\n", server.url("/bytes/5"));
+    for args in [&[][..], &["-"][..]] {
+        let out = run_with_stdin(args, &input);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(stdout(&out).contains("page is 5 bytes"));
+    }
+}
+
+#[test]
+fn an_empty_list_prints_nothing_and_exits_0() {
+    let out = run_with_stdin(&[], "# nothing here\n\n");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn order_input_prints_records_in_input_order() {
+    let server = MockServer::start();
+    let urls: Vec<String> = [300, 200, 100, 0]
+        .iter()
+        .map(|ms| server.url(&format!("/delay/{ms}")))
+        .collect();
+    let out = run_with_stdin(
+        &["--order", "input", "-w", "4", "-f", "jsonl"],
+        &(urls.join("\n") + "\n"),
+    );
+    let lines: Vec<u64> = stdout(&out)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["line"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(lines, [1, 2, 3, 4]);
+}
+
+#[test]
+fn table_format_prints_one_table_sorted_by_line() {
+    let server = MockServer::start();
+    let out = run_with_stdin(
+        &["-f", "table"],
+        &format!("{}\n{}\n", server.url("/delay/100"), server.url("/bytes/7")),
+    );
+    let text = stdout(&out);
+    assert!(text.contains("│ line │"), "{text}");
+    let first = text.find("/delay/100").unwrap();
+    let second = text.find("/bytes/7").unwrap();
+    assert!(first < second, "rows are in line order");
+}
+
+#[test]
+fn summary_flag_prints_the_tally_on_stderr() {
+    let server = MockServer::start();
+    let out = run_with_stdin(
+        &["--summary"],
+        &format!(
+            "{}\n{}\n",
+            server.url("/bytes/7"),
+            server.url("/status/500")
+        ),
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("fetched") && err.contains("not ok: http_status"),
+        "{err}"
+    );
+    assert!(err.contains("latency p95"), "{err}");
+}
+
+#[test]
+fn accept_turns_an_error_status_into_success() {
+    let server = MockServer::start();
+    let out = run_with_stdin(
+        &["--accept", "404,500-599"],
+        &format!("{}\n", server.url("/status/404")),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("page is 11 bytes"));
+}
+
+#[test]
+fn headers_and_user_agent_are_sent() {
+    let server = MockServer::start();
+    let out = run_with_stdin(
+        &["-H", "X-Probe: yes", "--user-agent", "probe/1"],
+        &format!("{}\n", server.url("/bytes/1")),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let head = server.requests().join("");
+    assert!(head.to_lowercase().contains("x-probe: yes"), "{head}");
+    assert!(head.contains("probe/1"), "{head}");
+}
+
+#[test]
+fn too_many_redirects_respects_max_redirects() {
+    let server = MockServer::start();
+    let out = run_with_stdin(
+        &["--max-redirects", "2"],
+        &format!("{}\n", server.url("/redirect/3")),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("too many redirects (more than 2)"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn exits_2_with_one_line_when_the_file_is_missing() {
+    let out = fetchpool().arg("/nonexistent/urls.txt").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "fetchpool: error: cannot open /nonexistent/urls.txt: No such file or directory (os error 2)\n"
+    );
+}
+
+#[test]
+fn exits_2_when_the_input_is_a_directory() {
+    let out = fetchpool().arg(std::env::temp_dir()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is a directory"));
+}
+
+#[test]
+fn exits_2_with_one_line_on_a_bad_flag_value() {
+    for args in [
+        &["--workers", "0"][..],
+        &["--timeout", "soon"][..],
+        &["--timeout", "0"][..],
+        &["--timeout", "-1"][..],
+        &["--deadline", "1e400"][..],
+        &["-H", "no colon"][..],
+        &["--accept", "99"][..],
+        &["--format", "xml"][..],
+        &["--no-such-flag"][..],
+    ] {
+        let out = fetchpool()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("fetchpool: error: "), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let out = fetchpool().arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("--workers"));
+    assert!(stdout(&out).contains("Exit codes"));
+    let out = fetchpool().arg("--version").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).starts_with("fetchpool "));
+}
+
+#[test]
+fn durations_accept_seconds_and_humantime() {
+    use fetchpool::cli::parse_duration;
+    use std::time::Duration;
+    assert_eq!(parse_duration("60"), Ok(Duration::from_secs(60)));
+    assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+    assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+    assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+    assert!(parse_duration("NaN").is_err());
+}
+
+#[test]
+fn a_closed_stdout_ends_the_run_quietly() {
+    let server = MockServer::start();
+    let list = temp_file(
+        (0..200)
+            .map(|_| server.url("/bytes/1") + "\n")
+            .collect::<String>(),
+    );
+    let mut child = fetchpool()
+        .arg(&list.path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{:?}", out.status);
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}

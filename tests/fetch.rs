@@ -1,0 +1,215 @@
+//! `load_url` against the mock server: byte counts, the total deadline and every fault,
+//! each classified into its own error kind.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{MockServer, full_backlog, refused_url};
+use fetchpool::fetch::{FetchError, FetchOptions, Fetcher, Page};
+
+fn fetcher(timeout: Duration) -> Fetcher {
+    let mut options = FetchOptions::with_timeout(timeout);
+    options.no_proxy = true;
+    Fetcher::new(&options).unwrap()
+}
+
+fn load(url: &str) -> Result<Page, FetchError> {
+    fetcher(Duration::from_secs(10)).load_url(url)
+}
+
+#[test]
+fn an_empty_body_is_zero_bytes() {
+    let server = MockServer::start();
+    assert_eq!(
+        load(&server.url("/bytes/0")),
+        Ok(Page {
+            status: 200,
+            bytes: 0
+        })
+    );
+}
+
+#[test]
+fn a_small_body_is_counted_exactly() {
+    let server = MockServer::start();
+    assert_eq!(load(&server.url("/bytes/4321")).unwrap().bytes, 4321);
+}
+
+#[test]
+fn a_chunked_body_is_counted_without_the_framing() {
+    let server = MockServer::start();
+    assert_eq!(load(&server.url("/chunked/12345")).unwrap().bytes, 12345);
+}
+
+#[test]
+fn a_fifty_megabyte_body_is_streamed_and_counted() {
+    let server = MockServer::start();
+    let page = load(&server.url("/bytes/52428800")).unwrap();
+    assert_eq!(page.bytes, 50 * 1024 * 1024);
+}
+
+#[test]
+fn headers_later_than_the_timeout_fail_as_a_timeout() {
+    let server = MockServer::start();
+    let err = fetcher(Duration::from_millis(300))
+        .load_url(&server.url("/delay/3000"))
+        .unwrap_err();
+    assert_eq!(err, FetchError::Timeout(Duration::from_millis(300)));
+    assert_eq!(err.to_string(), "timed out after 300ms");
+}
+
+#[test]
+fn a_body_dripping_past_the_timeout_fails_at_the_timeout_not_later() {
+    // 1000 bytes at one per 10 ms would take 10 s; the total deadline is 0.5 s. A
+    // per-read timeout would never fire here.
+    let server = MockServer::start();
+    let start = Instant::now();
+    let err = fetcher(Duration::from_millis(500))
+        .load_url(&server.url("/drip/10"))
+        .unwrap_err();
+    assert_eq!(err.kind(), "timeout");
+    assert!(
+        start.elapsed() < Duration::from_millis(2500),
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_body_shorter_than_its_content_length_is_a_truncated_body() {
+    let server = MockServer::start();
+    let err = load(&server.url("/truncate")).unwrap_err();
+    assert_eq!(err.kind(), "truncated_body", "{err}");
+}
+
+#[test]
+fn a_reset_mid_body_is_a_reset() {
+    let server = MockServer::start();
+    let err = load(&server.url("/reset")).unwrap_err();
+    assert_eq!(err.kind(), "reset", "{err}");
+}
+
+#[test]
+fn a_closed_port_is_connection_refused() {
+    let err = load(&refused_url()).unwrap_err();
+    assert_eq!(err, FetchError::ConnectionRefused);
+}
+
+#[test]
+fn a_full_accept_queue_is_a_connect_timeout() {
+    let backlog = full_backlog();
+    let mut options = FetchOptions::with_timeout(Duration::from_secs(10));
+    options.no_proxy = true;
+    options.connect_timeout = Some(Duration::from_millis(300));
+    let err = Fetcher::new(&options)
+        .unwrap()
+        .load_url(&backlog.url)
+        .unwrap_err();
+    assert_eq!(err, FetchError::ConnectTimeout(Duration::from_millis(300)));
+}
+
+#[test]
+fn an_error_status_is_an_http_error_like_urllib() {
+    let server = MockServer::start();
+    let err = load(&server.url("/status/404")).unwrap_err();
+    assert_eq!(err.to_string(), "HTTP Error 404: Not Found");
+    let err = load(&server.url("/status/500")).unwrap_err();
+    assert_eq!(err.to_string(), "HTTP Error 500: Internal Server Error");
+}
+
+#[test]
+fn an_accepted_error_status_counts_as_fetched() {
+    let server = MockServer::start();
+    let mut options = FetchOptions::with_timeout(Duration::from_secs(10));
+    options.no_proxy = true;
+    options.accept = vec![(400, 499)];
+    let page = Fetcher::new(&options)
+        .unwrap()
+        .load_url(&server.url("/status/404"))
+        .unwrap();
+    assert_eq!(
+        page,
+        Page {
+            status: 404,
+            bytes: 11
+        }
+    );
+}
+
+#[test]
+fn a_redirect_chain_is_followed() {
+    let server = MockServer::start();
+    assert_eq!(
+        load(&server.url("/redirect/3")),
+        Ok(Page {
+            status: 200,
+            bytes: 10
+        })
+    );
+}
+
+#[test]
+fn a_redirect_loop_is_too_many_redirects() {
+    let server = MockServer::start();
+    let err = load(&server.url("/loop")).unwrap_err();
+    assert_eq!(err, FetchError::TooManyRedirects(10));
+}
+
+#[test]
+fn a_garbage_response_is_an_io_error() {
+    let server = MockServer::start();
+    let err = load(&server.url("/garbage")).unwrap_err();
+    assert_eq!(err.kind(), "io", "{err}");
+}
+
+#[test]
+fn text_that_is_not_a_url_is_an_invalid_url() {
+    let err = load("www.example.com").unwrap_err();
+    assert_eq!(err.kind(), "invalid_url");
+    assert!(err.to_string().contains("add http://"), "{err}");
+}
+
+#[test]
+fn a_non_http_scheme_is_unsupported() {
+    assert_eq!(
+        load("ftp://example.com/").unwrap_err(),
+        FetchError::UnsupportedScheme("ftp".to_string())
+    );
+}
+
+#[test]
+fn a_deadline_already_passed_fails_without_connecting() {
+    let server = MockServer::start();
+    let url = url::Url::parse(&server.url("/bytes/1")).unwrap();
+    let err = fetcher(Duration::from_secs(10))
+        .fetch(&url, Some(Instant::now()))
+        .unwrap_err();
+    assert_eq!(err, FetchError::Deadline);
+    assert_eq!(server.hits(), 0);
+}
+
+#[test]
+fn a_fetch_cut_by_the_run_deadline_fails_as_past_the_deadline() {
+    let server = MockServer::start();
+    let url = url::Url::parse(&server.url("/delay/3000")).unwrap();
+    let err = fetcher(Duration::from_secs(10))
+        .fetch(&url, Some(Instant::now() + Duration::from_millis(200)))
+        .unwrap_err();
+    assert_eq!(err, FetchError::Deadline);
+}
+
+#[test]
+fn one_client_serves_many_threads() {
+    let server = MockServer::start();
+    let f = fetcher(Duration::from_secs(10));
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let (f, url) = (f.clone(), server.url(&format!("/bytes/{i}")));
+            std::thread::spawn(move || f.load_url(&url))
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        assert_eq!(h.join().unwrap().unwrap().bytes, i as u64);
+    }
+}

@@ -1,0 +1,129 @@
+//! Stopping a run early: Ctrl-C (SIGINT), SIGTERM and `--deadline`. Whatever stops the
+//! run, every input line is still accounted for by exactly one record.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{MockServer, PATIENCE, fetchpool, jsonl_by_line, temp_file};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// Waits for the child at most `PATIENCE`, killing it if it hangs.
+fn wait_bounded(mut child: Child) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > PATIENCE {
+            let _ = child.kill();
+            panic!("fetchpool did not exit within {PATIENCE:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Starts fetchpool on `urls` (JSONL), sends `signal` once the first record is out, and
+/// returns the exit status and every stdout line.
+fn interrupt_after_first_record(urls: &str, signal: Signal) -> (Option<i32>, Vec<String>) {
+    let list = temp_file(urls);
+    let mut child = fetchpool()
+        .arg(&list.path)
+        .args(["--workers", "2", "-f", "jsonl"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = Pid::from_raw(child.id() as i32);
+    let stdout = child.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines().take(100_000) {
+            let line = line.unwrap();
+            if lines.is_empty() {
+                kill(pid, signal).unwrap();
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    let status = wait_bounded(child);
+    (status.code(), reader.join().unwrap())
+}
+
+fn slow_list(server: &MockServer, n: usize) -> String {
+    (0..n).map(|_| server.url("/delay/200") + "\n").collect()
+}
+
+#[test]
+fn ctrl_c_cancels_the_queue_reports_every_line_and_exits_130() {
+    let server = MockServer::start();
+    let (code, lines) = interrupt_after_first_record(&slow_list(&server, 40), Signal::SIGINT);
+    assert_eq!(code, Some(130));
+    let records = jsonl_by_line(&lines.join("\n"));
+    assert_eq!(lines.len(), 40, "one record per line, none duplicated");
+    assert_eq!(records.len(), 40);
+    let count = |r: &str| records.values().filter(|v| v["result"] == r).count();
+    assert!(count("cancelled") > 0, "queued URLs were cancelled");
+    assert!(count("fetched") >= 1);
+    assert_eq!(count("fetched") + count("cancelled"), 40);
+    assert!(server.hits() < 40, "cancelled URLs were never requested");
+}
+
+#[test]
+fn sigterm_is_handled_like_ctrl_c() {
+    let server = MockServer::start();
+    let (code, lines) = interrupt_after_first_record(&slow_list(&server, 20), Signal::SIGTERM);
+    assert_eq!(code, Some(130));
+    assert_eq!(lines.len(), 20);
+}
+
+#[test]
+fn the_deadline_cancels_queued_urls_and_fails_running_ones_as_past_it() {
+    let server = MockServer::start();
+    let list = temp_file(
+        (0..10)
+            .map(|_| server.url("/delay/5000") + "\n")
+            .collect::<String>(),
+    );
+    let start = Instant::now();
+    let out: Output = fetchpool()
+        .arg(&list.path)
+        .args(["--workers", "2", "--deadline", "0.5", "-f", "jsonl"])
+        .output()
+        .unwrap();
+    // The delays are 5 s; a deadline of 0.5 s must end the run long before them.
+    assert!(
+        start.elapsed() < Duration::from_millis(2500),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let records = jsonl_by_line(&text);
+    assert_eq!(text.lines().count(), 10);
+    let kinds = |k: &str| records.values().filter(|v| v["error_kind"] == k).count();
+    assert_eq!(kinds("deadline"), 2, "the two running fetches");
+    assert_eq!(kinds("cancelled"), 8, "the queued ones");
+}
+
+#[test]
+fn a_deadline_longer_than_the_run_changes_nothing() {
+    let server = MockServer::start();
+    let list = temp_file(server.url("/bytes/3") + "\n");
+    let out = fetchpool()
+        .arg(&list.path)
+        .args(["--deadline", "1m"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("page is 3 bytes")
+    );
+}
