@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::future::{PoolFuture, TaskError, panic_message};
+use super::future::{Inner, PoolFuture, Slot, TaskError, panic_message};
 use super::map::MapIter;
 
 /// Why `submit` refused a task.
@@ -60,54 +60,84 @@ pub enum BuildError {
 }
 
 /// A job erased of its types, as it travels to a worker.
-trait Job: Send {
+trait Job: Send + Sync {
     /// PENDING → RUNNING; `false` if it was cancelled (then the worker skips it).
     fn start(&self) -> bool;
     /// Runs the task; calls `before_publish` after the task returned and before its outcome
     /// becomes visible.
-    fn run(self: Box<Self>, before_publish: &dyn Fn());
-    /// Cancels it (shutdown with `cancel_futures`).
-    fn cancel(&self);
+    fn run(self: Arc<Self>, before_publish: &dyn Fn());
+    /// Cancels it (shutdown with `cancel_futures`) and drops the task.
+    fn cancel(self: Arc<Self>);
+    /// Drops the task of a job that was cancelled while queued.
+    fn discard(&self);
     /// Fails it with the pool's broken message.
-    fn fail_broken(self: Box<Self>, message: &str);
+    fn fail_broken(self: Arc<Self>, message: &str);
 }
 
-/// The concrete job: the task and the future it completes.
-struct TypedJob<T, E, F> {
-    /// Where the outcome goes.
-    future: PoolFuture<T, E>,
-    /// The user's closure.
-    task: F,
+/// One submitted task and its future, in a single allocation: the channel carries it as
+/// an `Arc<dyn Job>`, every `PoolFuture` handle as an `Arc<dyn Slot>`.
+struct TaskCell<T, E, F> {
+    /// The future's state.
+    inner: Inner<T, E>,
+    /// The user's closure, taken when it runs (or dropped when it is cancelled), so the
+    /// cell keeps nothing the task captured once it is done (Python's
+    /// test_no_stale_references).
+    task: Mutex<Option<F>>,
 }
 
-impl<T, E, F> Job for TypedJob<T, E, F>
+impl<T, E, F> TaskCell<T, E, F> {
+    fn take_task(&self) -> Option<F> {
+        self.task.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+impl<T, E, F> Slot<T, E> for TaskCell<T, E, F>
+where
+    T: Send,
+    E: Send,
+    F: Send,
+{
+    fn inner(&self) -> &Inner<T, E> {
+        &self.inner
+    }
+}
+
+impl<T, E, F> Job for TaskCell<T, E, F>
 where
     T: Send + 'static,
     E: Send + 'static,
     F: FnOnce() -> Result<T, E> + Send + 'static,
 {
     fn start(&self) -> bool {
-        self.future.start()
+        self.inner.start()
     }
 
-    fn run(self: Box<Self>, before_publish: &dyn Fn()) {
-        let TypedJob { future, task } = *self;
+    fn run(self: Arc<Self>, before_publish: &dyn Fn()) {
+        let Some(task) = self.take_task() else {
+            debug_assert!(false, "a task runs at most once");
+            return;
+        };
         let outcome = match catch_unwind(AssertUnwindSafe(task)) {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(TaskError::Raised(e)),
             Err(payload) => Err(TaskError::Panicked(panic_message(payload.as_ref()))),
         };
         before_publish();
-        future.complete(outcome);
+        PoolFuture::from_slot(self).complete(outcome);
     }
 
-    fn cancel(&self) {
-        self.future.cancel();
+    fn cancel(self: Arc<Self>) {
+        self.discard();
+        PoolFuture::from_slot(self).cancel();
     }
 
-    fn fail_broken(self: Box<Self>, message: &str) {
-        self.future
-            .complete(Err(TaskError::Broken(message.to_string())));
+    fn discard(&self) {
+        drop(self.take_task());
+    }
+
+    fn fail_broken(self: Arc<Self>, message: &str) {
+        self.discard();
+        PoolFuture::from_slot(self).complete(Err(TaskError::Broken(message.to_string())));
     }
 }
 
@@ -118,7 +148,7 @@ type Initializer = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 struct PoolState {
     /// The submission side of the work queue; `None` once shut down. Dropping it is what
     /// lets the workers drain the queue and exit.
-    sender: Option<Sender<Box<dyn Job>>>,
+    sender: Option<Sender<Arc<dyn Job>>>,
     /// Set when an initializer fails; `submit` checks it first, as Python does.
     broken: Option<String>,
     /// Threads started so far (never shrinks), used to name the next one.
@@ -141,7 +171,7 @@ struct Shared {
     exited: Condvar,
     /// The receiving side: cloned into each worker, and used by `shutdown(cancel_futures)`
     /// and by a broken pool to drain what is queued.
-    receiver: Receiver<Box<dyn Job>>,
+    receiver: Receiver<Arc<dyn Job>>,
     /// Upper bound on threads.
     max_workers: usize,
     /// Threads are named `{prefix}_{i}`.
@@ -349,11 +379,12 @@ impl ThreadPoolExecutor {
         E: Send + 'static,
         F: FnOnce() -> Result<T, E> + Send + 'static,
     {
-        let future = PoolFuture::new();
-        let job: Box<dyn Job> = Box::new(TypedJob {
-            future: future.clone(),
-            task,
+        let cell = Arc::new(TaskCell {
+            inner: Inner::new(),
+            task: Mutex::new(Some(task)),
         });
+        let future = PoolFuture::from_slot(cell.clone());
+        let job: Arc<dyn Job> = cell;
         let sender = {
             let mut state = self.shared.lock();
             if let Some(message) = &state.broken {
@@ -520,6 +551,7 @@ fn run_tasks(shared: &Shared) {
             job.run(&mark_idle);
         } else {
             // Cancelled while queued: the cancel already notified everyone.
+            job.discard();
             mark_idle();
         }
     }

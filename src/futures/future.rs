@@ -128,14 +128,63 @@ struct Core<T, E> {
     /// `wait`/`as_completed` calls blocked on this future; emptied on completion, and each
     /// call removes its own entry on every way out (see `wait::Registration`).
     waiters: Vec<Waiter>,
+    /// Threads asleep on `done` in `result()`/`exception()`/`wait()`. Completion notifies
+    /// the condvar only if this is non-zero: a notify is a system call even when nobody
+    /// sleeps, and most futures are done before anyone asks.
+    sleepers: usize,
 }
 
-/// The shared allocation behind every clone of a [`PoolFuture`].
-struct Inner<T, E> {
+/// A future's state and condvar. The executor embeds it in the same allocation as the
+/// task (see [`Slot`]), so each submit allocates once.
+pub(crate) struct Inner<T, E> {
     /// The state, callbacks and waiters.
     core: Mutex<Core<T, E>>,
     /// Notified (all) when the state becomes terminal; `result()`/`exception()` sleep here.
     done: Condvar,
+}
+
+impl<T, E> Inner<T, E> {
+    /// A pending future's state.
+    pub(crate) fn new() -> Self {
+        Inner {
+            core: Mutex::new(Core {
+                state: State::Pending,
+                callbacks: Vec::new(),
+                waiters: Vec::new(),
+                sleepers: 0,
+            }),
+            done: Condvar::new(),
+        }
+    }
+
+    /// Locks the state. A panic can never happen while the lock is held (callbacks and
+    /// tasks run outside it), so poisoning is impossible; recover anyway rather than panic.
+    fn lock(&self) -> MutexGuard<'_, Core<T, E>> {
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Moves PENDING → RUNNING, or reports that the future was cancelled: Python's
+    /// `set_running_or_notify_cancel()`, minus the notification (a cancel already notified).
+    pub(crate) fn start(&self) -> bool {
+        let mut core = self.lock();
+        match core.state {
+            State::Pending => {
+                core.state = State::Running;
+                true
+            }
+            State::Cancelled => false,
+            State::Running | State::Finished(_) => {
+                debug_assert!(false, "a future is started at most once");
+                false
+            }
+        }
+    }
+}
+
+/// Whatever allocation holds a future's [`Inner`]: the executor's task cell.
+pub(crate) trait Slot<T, E>: Send + Sync {
+    /// The future's state.
+    fn inner(&self) -> &Inner<T, E>;
 }
 
 /// A handle to one submitted task's eventual outcome: Python's `concurrent.futures.Future`.
@@ -154,20 +203,21 @@ struct Inner<T, E> {
 /// Python does); a cancellation is complete the moment `cancel()` succeeds (see the module
 /// docs for the CPython bugs this avoids).
 pub struct PoolFuture<T, E> {
-    inner: Arc<Inner<T, E>>,
+    /// The shared allocation (state plus, until it runs, the task).
+    slot: Arc<dyn Slot<T, E>>,
 }
 
 impl<T, E> Clone for PoolFuture<T, E> {
     fn clone(&self) -> Self {
         PoolFuture {
-            inner: Arc::clone(&self.inner),
+            slot: Arc::clone(&self.slot),
         }
     }
 }
 
 impl<T, E> PartialEq for PoolFuture<T, E> {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
+        std::ptr::addr_eq(Arc::as_ptr(&self.slot), Arc::as_ptr(&other.slot))
     }
 }
 
@@ -175,7 +225,7 @@ impl<T, E> Eq for PoolFuture<T, E> {}
 
 impl<T, E> std::hash::Hash for PoolFuture<T, E> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        (Arc::as_ptr(&self.inner) as *const () as usize).hash(state);
+        (Arc::as_ptr(&self.slot) as *const () as usize).hash(state);
     }
 }
 
@@ -194,7 +244,7 @@ impl<T, E> fmt::Debug for PoolFuture<T, E> {
         write!(
             f,
             "<PoolFuture at {:p} state={state}>",
-            Arc::as_ptr(&self.inner)
+            Arc::as_ptr(&self.slot) as *const ()
         )
     }
 }
@@ -217,24 +267,19 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 impl<T, E> PoolFuture<T, E> {
-    /// A new pending future (the executor makes these; users get them from `submit`).
-    pub(crate) fn new() -> Self {
-        PoolFuture {
-            inner: Arc::new(Inner {
-                core: Mutex::new(Core {
-                    state: State::Pending,
-                    callbacks: Vec::new(),
-                    waiters: Vec::new(),
-                }),
-                done: Condvar::new(),
-            }),
-        }
+    /// A handle on a slot the executor made (users get futures from `submit`).
+    pub(crate) fn from_slot(slot: Arc<dyn Slot<T, E>>) -> Self {
+        PoolFuture { slot }
     }
 
-    /// Locks the state. A panic can never happen while the lock is held (callbacks and
-    /// tasks run outside it), so poisoning is impossible; recover anyway rather than panic.
+    /// The future's state.
+    fn inner(&self) -> &Inner<T, E> {
+        self.slot.inner()
+    }
+
+    /// Locks the state.
     fn lock(&self) -> MutexGuard<'_, Core<T, E>> {
-        self.inner.core.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner().lock()
     }
 
     /// Attempts to cancel: Python's `Future.cancel()`.
@@ -287,24 +332,32 @@ impl<T, E> PoolFuture<T, E> {
                 State::Cancelled | State::Finished(_) => return Ok(f(&core.state)),
                 State::Pending | State::Running => {}
             }
-            core = match deadline {
-                None => self
-                    .inner
-                    .done
-                    .wait(core)
-                    .unwrap_or_else(|p| p.into_inner()),
+            let timeout = match deadline {
+                None => None,
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
                         return Err(WaitError::Timeout);
                     }
-                    self.inner
+                    Some(deadline - now)
+                }
+            };
+            core.sleepers += 1;
+            core = match timeout {
+                None => self
+                    .inner()
+                    .done
+                    .wait(core)
+                    .unwrap_or_else(|p| p.into_inner()),
+                Some(t) => {
+                    self.inner()
                         .done
-                        .wait_timeout(core, deadline - now)
+                        .wait_timeout(core, t)
                         .unwrap_or_else(|p| p.into_inner())
                         .0
                 }
             };
+            core.sleepers -= 1;
         }
     }
 
@@ -378,23 +431,6 @@ impl<T, E> PoolFuture<T, E> {
         }
     }
 
-    /// Moves PENDING → RUNNING, or reports that the future was cancelled: Python's
-    /// `set_running_or_notify_cancel()`, minus the notification (a cancel already notified).
-    pub(crate) fn start(&self) -> bool {
-        let mut core = self.lock();
-        match core.state {
-            State::Pending => {
-                core.state = State::Running;
-                true
-            }
-            State::Cancelled => false,
-            State::Running | State::Finished(_) => {
-                debug_assert!(false, "a future is started at most once");
-                false
-            }
-        }
-    }
-
     /// Stores the outcome (from RUNNING, or from PENDING when the pool broke), wakes every
     /// waiter and runs the callbacks on this thread. Ignored if already terminal.
     pub(crate) fn complete(&self, outcome: Result<T, TaskError<E>>) {
@@ -413,7 +449,9 @@ impl<T, E> PoolFuture<T, E> {
     /// Under the lock, just after the state became terminal: wakes `result()` callers,
     /// tells each registered `wait`/`as_completed` call, and hands back the callbacks.
     fn notify_terminal(&self, core: &mut Core<T, E>) -> Vec<Callback<T, E>> {
-        self.inner.done.notify_all();
+        if core.sleepers > 0 {
+            self.inner().done.notify_all();
+        }
         for w in core.waiters.drain(..) {
             // The receiving call may have returned already; that is fine.
             let _ = w.tx.send(w.key);
