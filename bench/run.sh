@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# fetchpool against the document's Python example, curl --parallel, xargs -P curl, aria2c and
+# wget2, all fetching from one local nginx. Not a test: CI does not run it.
+#
+#   bench/run.sh           full run (under 30 minutes on 2 cores)
+#   bench/run.sh --quick   a smaller run (under 3 minutes)
+#
+# Needs Debian packages nginx-light, hyperfine, curl, aria2, wget2, time and wrk; installs
+# the missing ones with apt-get when run as root, otherwise says which to install.
+# Results (markdown and JSON from hyperfine, plus text files) go to bench/out/.
+# Everything talks to 127.0.0.1 only; nginx is stopped and the temporary docroot removed on
+# exit.
+set -euo pipefail
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+out="$root/bench/out"
+mkdir -p "$out"
+
+# ---- tools ----
+missing=()
+for pair in nginx:nginx-light hyperfine:hyperfine curl:curl aria2c:aria2 wget2:wget2 \
+            wrk:wrk /usr/bin/time:time python3:python3; do
+  cmd=${pair%%:*} pkg=${pair#*:}
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "missing tools: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+echo "== building fetchpool (release)"
+(cd "$root" && cargo build --release --locked -q)
+fetchpool="$root/target/release/fetchpool"
+
+# ---- docroot and nginx ----
+work=$(mktemp -d /tmp/fetchpool-bench.XXXXXX)
+chmod 755 "$work"
+nginx_conf="$work/nginx.conf"
+cleanup() {
+  if [ -f "$work/nginx.pid" ]; then
+    kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+    sleep 0.2
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+echo "== generating the docroot in $work"
+python3 - "$work/docroot" <<'EOF'
+import os, random, sys
+root = sys.argv[1]
+os.makedirs(os.path.join(root, "small"), exist_ok=True)
+rng = random.Random(42)
+for i in range(10_000):
+    size = rng.randint(512, 4608)          # 0.5 - 4.5 KB
+    with open(os.path.join(root, "small", f"{i}.html"), "wb") as f:
+        f.write(b"x" * size)
+EOF
+truncate -s 100M "$work/docroot/100M.bin"
+truncate -s 1G "$work/docroot/1G.bin"
+chmod -R a+rX "$work/docroot"
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$work/tmp"
+cat > "$nginx_conf" <<EOF
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  keepalive_timeout 60;
+  default_type application/octet-stream;
+  client_body_temp_path $work/tmp/body;
+  proxy_temp_path $work/tmp/proxy;
+  fastcgi_temp_path $work/tmp/fastcgi;
+  uwsgi_temp_path $work/tmp/uwsgi;
+  scgi_temp_path $work/tmp/scgi;
+  server { listen 127.0.0.1:$port; root $work/docroot; }
+}
+EOF
+nginx -c "$nginx_conf" -p "$work"
+base="http://127.0.0.1:$port"
+for _ in $(seq 50); do curl -sf -o /dev/null "$base/small/0.html" && break; sleep 0.1; done
+echo "== nginx on $base"
+
+# URL lists: N small files, as a plain list, a curl config and one URL per line for xargs.
+make_lists() {
+  local n=$1
+  python3 - "$base" "$n" "$work" <<'EOF'
+import sys
+base, n, work = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+urls = [f"{base}/small/{i % 10000}.html" for i in range(n)]
+open(f"{work}/urls-{n}.txt", "w").write("\n".join(urls) + "\n")
+open(f"{work}/curl-{n}.cfg", "w").write("".join(f'url = "{u}"\noutput = "/dev/null"\n' for u in urls))
+EOF
+}
+
+{
+  echo "# Machine"
+  echo "- $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr)"
+  echo "- $(lscpu | sed -n 's/^Model name: *//p')"
+  echo "- $("$fetchpool" --version), $(python3 --version), $(curl --version | head -1 | cut -d' ' -f1-2), $(aria2c --version | head -1), $(wget2 --version | head -1 | cut -d' ' -f1-3), nginx $(nginx -v 2>&1 | cut -d/ -f2)"
+} > "$out/machine.md"
+
+# ---- a. many small URLs ----
+sizes="2000 10000"
+workers="5 64"
+[ $quick = 1 ] && sizes="2000"
+runs=5
+for n in $sizes; do
+  make_lists "$n"
+  list="$work/urls-$n.txt"
+  for w in $workers; do
+    echo "== a. $n small URLs, $w workers"
+    aria_dir="$work/aria"
+    hyperfine --warmup 1 --runs $runs --style basic \
+      --export-markdown "$out/small-$n-w$w.md" --export-json "$out/small-$n-w$w.json" \
+      -n fetchpool "$fetchpool $list -w $w --no-proxy" \
+      -n python-example "python3 $root/bench/python_example.py $list $w" \
+      -n "curl --parallel" "curl -s --parallel --parallel-max $w -K $work/curl-$n.cfg" \
+      -n "xargs -P curl" "xargs -P $w -n 1 curl -s -o /dev/null < $list" \
+      -n aria2c "rm -rf $aria_dir; aria2c -q -j $w -i $list -d $aria_dir --allow-overwrite=true --auto-file-renaming=false" \
+      -n wget2 "wget2 -q --no-config --max-threads $w -i $list -O /dev/null"
+  done
+done
+
+echo "== a. ceiling: wrk, 64 connections, one small file"
+wrk -t 2 -c 64 -d 10s "$base/small/1.html" > "$out/wrk-c64.txt"
+cat "$out/wrk-c64.txt"
+
+# ---- b. one 1 GiB body ----
+echo "== b. one 1 GiB body"
+echo "$base/1G.bin" > "$work/big.txt"
+hyperfine --warmup 1 --runs $runs --style basic \
+  --export-markdown "$out/big-1G.md" --export-json "$out/big-1G.json" \
+  -n fetchpool "$fetchpool $work/big.txt --no-proxy" \
+  -n curl "curl -s -o /dev/null $base/1G.bin" \
+  -n python-example "python3 $root/bench/python_example.py $work/big.txt 1"
+{
+  echo "tool peak_rss_kb elapsed_s"
+  for tool in fetchpool curl python; do
+    case $tool in
+      fetchpool) cmd=("$fetchpool" "$work/big.txt" --no-proxy) ;;
+      curl) cmd=(curl -s -o /dev/null "$base/1G.bin") ;;
+      python) cmd=(python3 "$root/bench/python_example.py" "$work/big.txt" 1) ;;
+    esac
+    /usr/bin/time -f "$tool %M %e" "${cmd[@]}" 2>&1 >/dev/null | tail -1
+  done
+} | tee "$out/big-1G-rss.txt"
+
+# ---- c. a 1,000,000-line list ----
+lines=1000000
+[ $quick = 1 ] && lines=100000
+echo "== c. a $lines-line list, 64 workers"
+make_lists "$lines"
+python3 "$root/bench/first_result.py" "$fetchpool" "$work/urls-$lines.txt" -w 64 --no-proxy -f jsonl \
+  | tee "$out/lines-$lines.txt"
+
+# ---- d. executor micro-benchmarks ----
+if [ $quick = 0 ]; then
+  echo "== d. executor micro-benchmarks"
+  (cd "$root" && cargo bench --locked --bench executor) | tee "$out/executor-bench.txt"
+  python3 "$root/bench/python_executor_overhead.py" | tee "$out/python-executor.txt"
+fi
+
+echo "== done: results in $out"
