@@ -3,27 +3,28 @@
 //! # How a run is wired
 //!
 //! ```text
-//!  input thread ──(permit)──▶ submit(load_url) ──▶ pool workers
-//!      │                          │ done-callback
-//!      │ invalid / cancelled      ▼
-//!      └──────────────▶ records channel ──▶ main thread: print, tally, release permit
+//!  input thread ──(reserve a slot)──▶ submit(load_url) ──▶ pool workers
+//!      │                                   │ done-callback
+//!      │ invalid / cancelled               ▼
+//!      └──────────────────────────▶ sink: print, tally, free the slot
+//!  main thread: waits for the end, Ctrl-C or the deadline; flushes the output every 100 ms
 //! ```
 //!
-//! The input thread reads one line at a time. Before handling each entry it takes a
-//! permit from a bounded channel of `window` slots, and the main thread gives one back
-//! each time it prints a record, so at most `window` entries are between "read" and
-//! "printed": that is the backpressure that keeps a ten-million-line list in constant
-//! memory, and the bound on the reordering buffer of `--order input`.
+//! The input thread reads one line at a time. Before handling each entry it reserves a
+//! slot in the sink's window, and the sink frees it when the entry's record is printed,
+//! so at most `window` entries are between "read" and "printed": that is the backpressure
+//! that keeps a ten-million-line list in constant memory, and the bound on the reordering
+//! buffer of `--order input`.
 //!
-//! Every entry sends exactly one record: an invalid line at once, a submitted URL from its
+//! Every entry is delivered exactly once: an invalid line at once, a submitted URL from its
 //! future's done-callback (which runs exactly once, also when the future is cancelled),
 //! and an entry read after a stop (Ctrl-C, `--deadline`) or refused by the stopped pool as
-//! cancelled. The main thread stops when it has printed as many records as the input
-//! thread reports entries.
+//! cancelled. The run ends when the sink has printed as many records as the input had
+//! entries.
 
 use std::convert::Infallible;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, IsTerminal, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -33,13 +34,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Parser;
-use crossbeam_channel::{Receiver, Sender, select};
+use crossbeam_channel::{Receiver, select};
 use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::fetch::{FetchError, FetchOptions, Fetcher, Page};
 use crate::futures::{FutureError, PoolFuture, TaskError, ThreadPoolExecutor};
 use crate::input::{Entry, UrlList};
-use crate::report::{Format, Outcome, Printer, Record, Tally};
+use crate::report::{Format, Outcome, Printer, Record};
+use crate::sink::{Event, Sink, SinkOptions};
 
 /// The process exit codes, in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,20 +235,12 @@ impl Cli {
     }
 }
 
-/// What travels to the main thread.
-enum Msg {
-    /// The record of entry number `seq` (0-based, in input order).
-    Record(u64, Record),
-    /// The input ended after `entries` entries; `error` if reading it failed.
-    InputDone {
-        entries: u64,
-        error: Option<io::Error>,
-    },
-}
-
 /// The future of one fetch: its outcome and how long it took, or `None` if the run was
 /// stopped before a worker got to it. It cannot fail as a task; a fetch error is data.
 type FetchFuture = PoolFuture<Option<(Result<Page, FetchError>, Duration)>, Infallible>;
+
+/// The output the sink writes to: stdout, buffered (flushed by the sink).
+type Out = BufWriter<io::Stdout>;
 
 /// Turns a finished or cancelled fetch future into its record.
 fn record_of(future: &FetchFuture, line: u64, url: String) -> Record {
@@ -279,19 +273,18 @@ struct Feeder<'a> {
     executor: &'a ThreadPoolExecutor,
     /// The shared client.
     fetcher: &'a Fetcher,
-    /// Records go here.
-    records: Sender<Msg>,
-    /// One permit per entry in flight; blocks when `window` are.
-    permits: Sender<()>,
-    /// Set by the main thread on Ctrl-C, deadline or a closed output.
+    /// Where records go; also bounds the entries in flight.
+    sink: &'a Arc<Sink<Out>>,
+    /// Set by the main thread on Ctrl-C, deadline or a failed output.
     stop: &'a Arc<AtomicBool>,
     /// The run's deadline, passed to each fetch.
     deadline: Option<Instant>,
 }
 
 impl Feeder<'_> {
-    /// Reads the whole input, sending exactly one record per entry, then `InputDone`.
-    fn run(self, entries: impl Iterator<Item = io::Result<Entry>>) {
+    /// Reads the whole input, delivering exactly one record per entry, then tells the sink
+    /// how many entries there were. Returns the read error that ended the input, if any.
+    fn run(self, entries: impl Iterator<Item = io::Result<Entry>>) -> Option<io::Error> {
         let mut seq = 0u64;
         let mut error = None;
         for entry in entries {
@@ -302,28 +295,23 @@ impl Feeder<'_> {
                     break;
                 }
             };
-            if self.permits.send(()).is_err() {
-                // The main thread is gone (it only drops the receiver when it returns).
-                return;
-            }
+            self.sink.reserve();
             self.dispatch(seq, entry);
             seq += 1;
         }
-        let _ = self.records.send(Msg::InputDone {
-            entries: seq,
-            error,
-        });
+        self.sink.input_done(seq);
+        error
     }
 
-    /// Sends entry `seq`'s record now (invalid, or stopped) or submits its fetch.
+    /// Delivers entry `seq`'s record now (invalid, or stopped) or submits its fetch.
     fn dispatch(&self, seq: u64, entry: Entry) {
         let Entry { line, text, url } = entry;
         let url = match url {
             Ok(url) => url,
-            Err(e) => return self.send(seq, line, text, Outcome::Invalid(e)),
+            Err(e) => return self.deliver(seq, line, text, Outcome::Invalid(e)),
         };
         if self.stop.load(Ordering::SeqCst) {
-            return self.send(seq, line, text, Outcome::Cancelled);
+            return self.deliver(seq, line, text, Outcome::Cancelled);
         }
         let fetcher = self.fetcher.clone();
         let deadline = self.deadline;
@@ -341,59 +329,23 @@ impl Feeder<'_> {
         });
         match submitted {
             Ok(future) => {
-                let records = self.records.clone();
-                future.add_done_callback(move |f| {
-                    let _ = records.send(Msg::Record(seq, record_of(f, line, text)));
-                });
+                let sink = Arc::clone(self.sink);
+                future.add_done_callback(move |f| sink.deliver(seq, record_of(f, line, text)));
             }
             // Shut down by a stop between the check above and the submit.
-            Err(_) => self.send(seq, line, text, Outcome::Cancelled),
+            Err(_) => self.deliver(seq, line, text, Outcome::Cancelled),
         }
     }
 
-    /// Sends a record that needs no fetch.
-    fn send(&self, seq: u64, line: u64, url: String, outcome: Outcome) {
+    /// Delivers a record that needs no fetch.
+    fn deliver(&self, seq: u64, line: u64, url: String, outcome: Outcome) {
         let record = Record {
             line,
             url,
             outcome,
             elapsed: Duration::ZERO,
         };
-        let _ = self.records.send(Msg::Record(seq, record));
-    }
-}
-
-/// The one-line progress display on stderr, drawn only when stderr is a terminal.
-struct Progress {
-    /// Off unless stderr is a terminal and `--no-progress` is not given.
-    enabled: bool,
-    /// When it was last drawn (redrawn at most every 100 ms).
-    last: Instant,
-}
-
-impl Progress {
-    /// Erases the line so a record can be printed cleanly.
-    fn clear(&self) {
-        if self.enabled {
-            eprint!("\r\x1b[2K");
-        }
-    }
-
-    /// Redraws it if due.
-    fn draw(&mut self, tally: &Tally, started: Instant) {
-        if !self.enabled || self.last.elapsed() < Duration::from_millis(100) {
-            return;
-        }
-        self.last = Instant::now();
-        let secs = started.elapsed().as_secs_f64().max(1e-9);
-        eprint!(
-            "\r\x1b[2K{} done, {} fetched, {} not ok, {:.0} URLs/s",
-            tally.total,
-            tally.fetched,
-            tally.not_ok(),
-            tally.total as f64 / secs
-        );
-        let _ = io::stderr().flush();
+        self.sink.deliver(seq, record);
     }
 }
 
@@ -409,11 +361,15 @@ fn open_input(path: &PathBuf) -> anyhow::Result<Box<dyn BufRead + Send>> {
     Ok(Box::new(BufReader::with_capacity(64 * 1024, file)))
 }
 
+/// How often the main thread flushes buffered output and redraws the progress line.
+const TICK: Duration = Duration::from_millis(100);
+
 /// Runs the tool. `signals` delivers one message per Ctrl-C/SIGTERM.
 ///
 /// # Errors
 /// Usage and input errors (the input cannot be opened or read, the client cannot be
-/// built), to be reported as `fetchpool: error: ...` with exit code 2.
+/// built, the output cannot be written), to be reported as `fetchpool: error: ...` with
+/// exit code 2.
 pub fn run(cli: &Cli, signals: &Receiver<()>) -> anyhow::Result<Exit> {
     let started = Instant::now();
     let input = open_input(&cli.input)?;
@@ -426,31 +382,33 @@ pub fn run(cli: &Cli, signals: &Receiver<()>) -> anyhow::Result<Exit> {
         .build()
         .context("cannot build the thread pool")?;
     let deadline = cli.deadline.and_then(|d| started.checked_add(d));
-    let window = 4 * workers + 16;
-    let (records_tx, records_rx) = crossbeam_channel::unbounded();
-    let (permits_tx, permits_rx) = crossbeam_channel::bounded(window);
     let stop = Arc::new(AtomicBool::new(false));
-
-    let mut printer = Printer::new(io::stdout().lock(), cli.format);
-    let mut tally = Tally::default();
-    let mut progress = Progress {
-        enabled: io::stderr().is_terminal() && !cli.no_progress,
-        last: started,
-    };
+    let (events_tx, events) = crossbeam_channel::unbounded();
+    let sink = Arc::new(Sink::new(
+        Printer::new(
+            BufWriter::with_capacity(64 * 1024, io::stdout()),
+            cli.format,
+        ),
+        SinkOptions {
+            in_order: cli.order == Order::Input,
+            window: 4 * workers + 16,
+            eager_flush: io::stdout().is_terminal(),
+            progress: io::stderr().is_terminal() && !cli.no_progress,
+            started,
+        },
+        events_tx,
+    ));
     let mut interrupted = false;
-    let mut input_error = None;
-    let mut output_closed = false;
 
-    thread::scope(|scope| -> anyhow::Result<()> {
+    let read_error = thread::scope(|scope| -> anyhow::Result<Option<io::Error>> {
         let feeder = Feeder {
             executor: &executor,
             fetcher: &fetcher,
-            records: records_tx,
-            permits: permits_tx,
+            sink: &sink,
             stop: &stop,
             deadline,
         };
-        thread::Builder::new()
+        let input_thread = thread::Builder::new()
             .name("fetchpool-input".to_string())
             .spawn_scoped(scope, move || feeder.run(UrlList::new(input)))
             .context("cannot start the input thread")?;
@@ -460,76 +418,36 @@ pub fn run(cli: &Cli, signals: &Receiver<()>) -> anyhow::Result<Exit> {
             executor.shutdown(false, true);
         };
         let deadline_timer = deadline.map_or_else(crossbeam_channel::never, crossbeam_channel::at);
-        let ticker = if progress.enabled {
-            crossbeam_channel::tick(Duration::from_millis(100))
-        } else {
-            crossbeam_channel::never()
-        };
-        let mut reorder = std::collections::BTreeMap::new();
-        let mut next_seq = 0u64;
-        let mut expected = None;
-        while expected != Some(tally.total) {
+        let ticker = crossbeam_channel::tick(TICK);
+        loop {
             select! {
-                recv(records_rx) -> msg => match msg {
-                    Ok(Msg::Record(seq, record)) => {
-                        let ready: Vec<Record> = match cli.order {
-                            Order::Completion => vec![record],
-                            Order::Input => {
-                                reorder.insert(seq, record);
-                                let mut ready = Vec::new();
-                                while let Some(r) = reorder.remove(&next_seq) {
-                                    ready.push(r);
-                                    next_seq += 1;
-                                }
-                                ready
-                            }
-                        };
-                        for record in ready {
-                            progress.clear();
-                            if !output_closed {
-                                if let Err(e) = printer.record(&record) {
-                                    // Reader gone (`| head`): stop fetching, finish quietly.
-                                    output_closed = true;
-                                    stop_all();
-                                    if e.kind() != io::ErrorKind::BrokenPipe {
-                                        input_error = Some(anyhow::Error::new(e).context("cannot write the output"));
-                                    }
-                                }
-                            }
-                            tally.add(&record);
-                            let _ = permits_rx.recv();
-                            progress.draw(&tally, started);
-                        }
-                    }
-                    Ok(Msg::InputDone { entries, error }) => {
-                        expected = Some(entries);
-                        if let Some(e) = error {
-                            input_error = Some(anyhow::Error::new(e).context(format!("cannot read {}", cli.input.display())));
-                        }
-                    }
-                    Err(_) => break,
+                recv(events) -> event => match event {
+                    Ok(Event::Finished) | Err(_) => break,
+                    // Reader gone (`| head`): stop fetching; the records are still counted.
+                    Ok(Event::OutputFailed) => stop_all(),
                 },
                 recv(signals) -> _ => {
                     interrupted = true;
                     stop_all();
                 },
                 recv(deadline_timer) -> _ => stop_all(),
-                recv(ticker) -> _ => progress.draw(&tally, started),
+                recv(ticker) -> _ => sink.tick(),
             }
         }
-        Ok(())
+        Ok(input_thread.join().unwrap_or(None))
     })?;
-    progress.clear();
-    if !output_closed {
-        // A failure here can only be a closed output; the records are all accounted for.
-        let _ = printer.finish();
-    }
     drop(executor);
+    let (tally, output_error) = sink.finish();
     if cli.summary || io::stderr().is_terminal() {
         eprintln!("{}", tally.summary(started.elapsed()));
     }
-    if let Some(e) = input_error {
-        return Err(e);
+    if let Some(e) = read_error {
+        return Err(anyhow::Error::new(e).context(format!("cannot read {}", cli.input.display())));
+    }
+    if let Some(e) = output_error {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            return Err(anyhow::Error::new(e).context("cannot write the output"));
+        }
     }
     Ok(if interrupted {
         Exit::Interrupted

@@ -224,7 +224,8 @@ impl Fetcher {
             .default_headers(headers)
             .pool_max_idle_per_host(options.pool_idle_per_host)
             .danger_accept_invalid_certs(options.insecure)
-            .danger_accept_invalid_hostnames(options.insecure);
+            .danger_accept_invalid_hostnames(options.insecure)
+            .referer(false);
         if options.no_proxy {
             builder = builder.no_proxy();
         }

@@ -46,7 +46,8 @@
 //! ```
 //!
 //! Modules: [`futures`] is the executor; [`fetch`] fetches one URL; [`input`] reads URL
-//! lists lazily; [`report`] formats records; [`cli`] is the command-line tool.
+//! lists lazily; [`report`] formats records; [`sink`] collects them from many threads;
+//! [`cli`] is the command-line tool.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -56,3 +57,4 @@ pub mod fetch;
 pub mod futures;
 pub mod input;
 pub mod report;
+pub mod sink;

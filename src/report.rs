@@ -197,19 +197,27 @@ impl<W: Write> Printer<W> {
         }
     }
 
-    /// Prints (or, for a table, keeps) one record, flushing so a reader sees it at once.
+    /// Prints (or, for a table, keeps) one record. Call [`flush`](Self::flush) to make
+    /// what was printed visible.
     ///
     /// # Errors
     /// Writing to the output failed (for example a closed pipe).
     pub fn record(&mut self, record: &Record) -> io::Result<()> {
         match self.format {
-            Format::Text => writeln!(self.out, "{}", record.to_text())?,
-            Format::Jsonl => writeln!(self.out, "{}", record.to_json())?,
+            Format::Text => writeln!(self.out, "{}", record.to_text()),
+            Format::Jsonl => writeln!(self.out, "{}", record.to_json()),
             Format::Table => {
                 self.rows.push(record.clone());
-                return Ok(());
+                Ok(())
             }
         }
+    }
+
+    /// Pushes what was printed to the reader.
+    ///
+    /// # Errors
+    /// Writing to the output failed.
+    pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 

@@ -131,7 +131,11 @@ fn a_deadline_longer_than_the_run_changes_nothing() {
 #[test]
 fn a_second_ctrl_c_exits_at_once_without_waiting_for_running_fetches() {
     let server = MockServer::start();
-    let list = temp_file((0..4).map(|_| server.url("/delay/20000") + "\n").collect::<String>());
+    let list = temp_file(
+        (0..4)
+            .map(|_| server.url("/delay/20000") + "\n")
+            .collect::<String>(),
+    );
     let child = fetchpool()
         .arg(&list.path)
         .args(["--workers", "2"])
@@ -148,5 +152,9 @@ fn a_second_ctrl_c_exits_at_once_without_waiting_for_running_fetches() {
     let status = wait_bounded(child);
     assert_eq!(status.code(), Some(130));
     // The running fetches had 20 s to go; the first Ctrl-C alone would wait for them.
-    assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
 }

@@ -1,0 +1,289 @@
+//! Where records go: one owner for the output, the tally and the input-order buffer, fed
+//! directly by the threads that produce records (the workers' done-callbacks and the
+//! input thread).
+//!
+//! Delivering under one lock on the producing thread, instead of sending every record to
+//! the main thread, saves a thread wake-up per URL; the main thread only waits for the
+//! end, a signal or the deadline, and flushes the output on a timer.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use crate::report::{Printer, Record, Tally};
+
+/// What the sink tells the main thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// Every entry the input produced has been delivered.
+    Finished,
+    /// Writing the output failed; nothing more will be printed.
+    OutputFailed,
+}
+
+/// Bounds the entries between "read" and "printed": a counting semaphore. The input
+/// thread takes a slot per entry; the sink gives it back once the entry's record is
+/// printed. A release wakes the input thread only when a quarter of the window has become
+/// free, so under load it reads and submits in bursts instead of being woken (a system
+/// call and a context switch) for every record.
+#[derive(Debug)]
+pub struct Window {
+    /// Free slots.
+    free: Mutex<usize>,
+    /// Signalled when `free` reaches `wake_at`.
+    freed: Condvar,
+    /// How many free slots wake a waiting input thread.
+    wake_at: usize,
+}
+
+impl Window {
+    /// A window of `size` slots (at least 1).
+    pub fn new(size: usize) -> Self {
+        let size = size.max(1);
+        Window {
+            free: Mutex::new(size),
+            freed: Condvar::new(),
+            wake_at: (size / 4).max(1),
+        }
+    }
+
+    /// Takes a slot, waiting while none is free.
+    pub fn acquire(&self) {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+    }
+
+    /// Gives a slot back. A waiter only exists while `free` is 0, and `free` then climbs
+    /// one by one through `wake_at`, so the notification cannot be missed.
+    pub fn release(&self) {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        *free += 1;
+        if *free == self.wake_at {
+            self.freed.notify_one();
+        }
+    }
+}
+
+/// Everything behind the sink's lock.
+struct State<W: Write> {
+    /// Formats and writes records.
+    printer: Printer<W>,
+    /// Counts for the summary and the exit code.
+    tally: Tally,
+    /// `--order input`: hold records until all earlier ones are printed.
+    in_order: bool,
+    /// Records that arrived before an earlier one (input order only).
+    reorder: BTreeMap<u64, Record>,
+    /// The next entry number to print (input order only).
+    next_seq: u64,
+    /// How many entries the input had, once it has ended.
+    expected: Option<u64>,
+    /// The first output error; after it nothing is printed.
+    output_error: Option<io::Error>,
+    /// The progress line on stderr.
+    progress: Progress,
+}
+
+/// The output side of a run; shared (in an `Arc`) by the input thread, the workers and
+/// the main thread.
+pub struct Sink<W: Write> {
+    /// Output, tally, order buffer.
+    state: Mutex<State<W>>,
+    /// Entries in flight.
+    window: Window,
+    /// Tells the main thread about the end and about output failures.
+    events: Sender<Event>,
+    /// Flush after every record (stdout is a terminal); otherwise the main thread flushes
+    /// on a timer and whenever the sink goes idle is unknowable from here.
+    eager_flush: bool,
+}
+
+impl<W: Write> std::fmt::Debug for Sink<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink").finish_non_exhaustive()
+    }
+}
+
+/// How a [`Sink`] behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct SinkOptions {
+    /// Print in input order rather than completion order.
+    pub in_order: bool,
+    /// Entries allowed between "read" and "printed".
+    pub window: usize,
+    /// Flush after every record.
+    pub eager_flush: bool,
+    /// Draw the progress line on stderr.
+    pub progress: bool,
+    /// When the run started, for the progress rate.
+    pub started: Instant,
+}
+
+impl<W: Write> Sink<W> {
+    /// A sink printing with `printer` and reporting to `events`.
+    pub fn new(printer: Printer<W>, options: SinkOptions, events: Sender<Event>) -> Self {
+        Sink {
+            state: Mutex::new(State {
+                printer,
+                tally: Tally::default(),
+                in_order: options.in_order,
+                reorder: BTreeMap::new(),
+                next_seq: 0,
+                expected: None,
+                output_error: None,
+                progress: Progress {
+                    enabled: options.progress,
+                    started: options.started,
+                    last: options.started,
+                    shown: false,
+                },
+            }),
+            window: Window::new(options.window),
+            events,
+            eager_flush: options.eager_flush,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<W>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for room for one more entry (called by the input thread before each entry).
+    pub fn reserve(&self) {
+        self.window.acquire();
+    }
+
+    /// Takes the record of entry `seq` (0-based, in input order). Each entry must be
+    /// delivered exactly once.
+    pub fn deliver(&self, seq: u64, record: Record) {
+        let mut state = self.lock();
+        if state.in_order {
+            state.reorder.insert(seq, record);
+            loop {
+                let next = state.next_seq;
+                let Some(r) = state.reorder.remove(&next) else {
+                    break;
+                };
+                state.next_seq += 1;
+                self.emit(&mut state, &r);
+            }
+        } else {
+            self.emit(&mut state, &record);
+        }
+        if self.eager_flush {
+            self.flush_locked(&mut state);
+        }
+        self.check_finished(&state);
+    }
+
+    /// Prints and counts one record, and frees its slot.
+    fn emit(&self, state: &mut State<W>, record: &Record) {
+        state.progress.clear();
+        if state.output_error.is_none() {
+            if let Err(e) = state.printer.record(record) {
+                self.fail_output(state, e);
+            }
+        }
+        state.tally.add(record);
+        self.window.release();
+        let State {
+            progress, tally, ..
+        } = state;
+        progress.draw(tally);
+    }
+
+    fn fail_output(&self, state: &mut State<W>, e: io::Error) {
+        state.output_error = Some(e);
+        let _ = self.events.send(Event::OutputFailed);
+    }
+
+    fn flush_locked(&self, state: &mut State<W>) {
+        if state.output_error.is_none() {
+            if let Err(e) = state.printer.flush() {
+                self.fail_output(state, e);
+            }
+        }
+    }
+
+    fn check_finished(&self, state: &State<W>) {
+        if state.expected == Some(state.tally.total) {
+            let _ = self.events.send(Event::Finished);
+        }
+    }
+
+    /// The input ended after `entries` entries.
+    pub fn input_done(&self, entries: u64) {
+        let mut state = self.lock();
+        state.expected = Some(entries);
+        self.check_finished(&state);
+    }
+
+    /// Flushes the output and redraws the progress line (the main thread's timer).
+    pub fn tick(&self) {
+        let mut state = self.lock();
+        self.flush_locked(&mut state);
+        let State {
+            progress, tally, ..
+        } = &mut *state;
+        progress.draw(tally);
+    }
+
+    /// Ends the output (prints the table of `--format table`, flushes) and returns the
+    /// tally and the first output error, if any.
+    pub fn finish(&self) -> (Tally, Option<io::Error>) {
+        let mut state = self.lock();
+        state.progress.clear();
+        if state.output_error.is_none() {
+            if let Err(e) = state.printer.finish() {
+                state.output_error = Some(e);
+            }
+        }
+        (state.tally.clone(), state.output_error.take())
+    }
+}
+
+/// The one-line progress display on stderr, drawn only when stderr is a terminal.
+struct Progress {
+    /// Off unless stderr is a terminal and `--no-progress` is not given.
+    enabled: bool,
+    /// When the run started.
+    started: Instant,
+    /// When it was last drawn (redrawn at most every 100 ms).
+    last: Instant,
+    /// Whether the line is on the screen now.
+    shown: bool,
+}
+
+impl Progress {
+    /// Erases the line so a record can be printed cleanly.
+    fn clear(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[2K");
+            self.shown = false;
+        }
+    }
+
+    /// Redraws it if due.
+    fn draw(&mut self, tally: &Tally) {
+        if !self.enabled || self.last.elapsed() < Duration::from_millis(100) {
+            return;
+        }
+        self.last = Instant::now();
+        self.shown = true;
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        eprint!(
+            "\r\x1b[2K{} done, {} fetched, {} not ok, {:.0} URLs/s",
+            tally.total,
+            tally.fetched,
+            tally.not_ok(),
+            tally.total as f64 / secs
+        );
+        let _ = io::stderr().flush();
+    }
+}
