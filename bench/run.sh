@@ -37,8 +37,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 echo "== building fetchpool (release)"
-(cd "$root" && cargo build --release --locked -q)
+(cd "$root" && cargo build --release --locked -q --bin fetchpool --example reqwest_ceiling)
 fetchpool="$root/target/release/fetchpool"
+ceiling="$root/target/release/examples/reqwest_ceiling"
 
 # ---- docroot and nginx ----
 work=$(mktemp -d /tmp/fetchpool-bench.XXXXXX)
@@ -117,7 +118,7 @@ EOF
 # ---- a. many small URLs ----
 sizes="2000 10000"
 workers="5 64"
-[ $quick = 1 ] && sizes="2000"
+[ $quick = 1 ] && sizes="1000"
 runs=5
 for n in $sizes; do
   make_lists "$n"
@@ -128,6 +129,7 @@ for n in $sizes; do
     hyperfine --warmup 1 --runs $runs --style basic \
       --export-markdown "$out/small-$n-w$w.md" --export-json "$out/small-$n-w$w.json" \
       -n fetchpool "$fetchpool $list -w $w --no-proxy" \
+      -n reqwest-ceiling "$ceiling $list $w" \
       -n python-example "python3 $root/bench/python_example.py $list $w" \
       -n "curl --parallel" "curl -s --parallel --parallel-max $w -K $work/curl-$n.cfg" \
       -n "xargs -P curl" "xargs -P $w -n 1 curl -s -o /dev/null < $list" \
