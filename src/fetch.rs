@@ -53,6 +53,8 @@ pub enum FetchError {
         code: u16,
         /// Its canonical reason phrase.
         reason: String,
+        /// The `Retry-After` of a 429 or 503, if the server sent a valid one.
+        retry_after: Option<Duration>,
     },
     /// More redirects than allowed (or a loop).
     #[error("too many redirects (more than {0})")]
@@ -89,6 +91,14 @@ impl FetchError {
     pub fn status(&self) -> Option<u16> {
         match self {
             FetchError::HttpStatus { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// How long the server asked to wait before retrying, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            FetchError::HttpStatus { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -273,9 +283,18 @@ impl Fetcher {
             .map_err(|e| classify(&e))?;
         let status = response.status();
         if status.as_u16() >= 400 && !self.accepts(status.as_u16()) {
+            let retry_after = match status.as_u16() {
+                429 | 503 => response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after),
+                _ => None,
+            };
             return Err(FetchError::HttpStatus {
                 code: status.as_u16(),
                 reason: status.canonical_reason().unwrap_or("Unknown").to_string(),
+                retry_after,
             });
         }
         let bytes = count_body(&mut response).map_err(|e| match reqwest_error(&e) {
@@ -345,6 +364,20 @@ impl Fetcher {
         }
         FetchError::Io(chain)
     }
+}
+
+/// Parses a `Retry-After` value: whole seconds, or an HTTP date (a date in the past
+/// means no wait).
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// Reads the body to its end in fixed chunks, counting and discarding, so memory does not

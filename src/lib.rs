@@ -46,8 +46,10 @@
 //! ```
 //!
 //! Modules: [`futures`] is the executor; [`fetch`] fetches one URL; [`input`] reads URL
-//! lists lazily; [`report`] formats records; [`sink`] collects them from many threads;
-//! [`cli`] is the command-line tool.
+//! lists lazily; [`schedule`] decides when each attempt may start (per-host limits, rates,
+//! retries); [`report`] formats records; [`sink`] collects them from many threads;
+//! [`resume`] reads the record file back; [`cli`] holds the arguments and [`run`] the run
+//! of the command-line tool.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -57,4 +59,7 @@ pub mod fetch;
 pub mod futures;
 pub mod input;
 pub mod report;
+pub mod resume;
+pub mod run;
+pub mod schedule;
 pub mod sink;

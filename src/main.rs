@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     if let Err(e) = handler {
         eprintln!("fetchpool: warning: cannot handle Ctrl-C: {e}");
     }
-    match cli::run(&cli, &signals) {
+    match fetchpool::run::run(&cli, &signals) {
         Ok(exit) => exit.into(),
         Err(e) => {
             eprintln!("fetchpool: error: {e:#}");

@@ -35,8 +35,10 @@ pub struct Record {
     pub url: String,
     /// What happened.
     pub outcome: Outcome,
-    /// From the fetch's start to its end (zero if it never started).
+    /// From the last attempt's start to its end (zero if it never started).
     pub elapsed: Duration,
+    /// Fetch attempts made (0 if it never started; more than 1 after retries).
+    pub attempts: u32,
 }
 
 impl Record {
@@ -95,6 +97,12 @@ impl Record {
     pub fn to_text(&self) -> String {
         match (&self.outcome, self.error_message()) {
             (Outcome::Fetched(p), _) => format!("{} page is {} bytes", py_repr(&self.url), p.bytes),
+            (_, msg) if self.attempts > 1 => format!(
+                "{} generated an exception: {} (after {} attempts)",
+                py_repr(&self.url),
+                msg.unwrap_or_default(),
+                self.attempts
+            ),
             (_, msg) => format!(
                 "{} generated an exception: {}",
                 py_repr(&self.url),
@@ -114,6 +122,7 @@ impl Record {
             status: Option<u16>,
             bytes: Option<u64>,
             elapsed_ms: f64,
+            attempts: u32,
             error_kind: Option<&'static str>,
             error: Option<String>,
         }
@@ -125,6 +134,7 @@ impl Record {
             status: self.status(),
             bytes: self.bytes(),
             elapsed_ms: (self.elapsed.as_secs_f64() * 1e6).round() / 1e3,
+            attempts: self.attempts,
             error_kind: self.error_kind(),
             error: self.error_message(),
         };
@@ -331,12 +341,17 @@ pub struct Tally {
     pub bytes: u64,
     /// Latencies of URLs that were actually fetched or failed (not cancelled or invalid).
     pub latency: Histogram,
+    /// Attempts beyond the first, over all records.
+    pub retries: u64,
+    /// Input lines skipped because `--resume` found them fetched already.
+    pub skipped: u64,
 }
 
 impl Tally {
     /// Counts one record.
     pub fn add(&mut self, record: &Record) {
         self.total += 1;
+        self.retries += u64::from(record.attempts.saturating_sub(1));
         match &record.outcome {
             Outcome::Fetched(page) => {
                 self.fetched += 1;
@@ -365,6 +380,12 @@ impl Tally {
             b.push_record([format!("not ok: {kind}"), n.to_string()]);
         }
         b.push_record(["total".to_string(), self.total.to_string()]);
+        if self.retries > 0 {
+            b.push_record(["retries".to_string(), self.retries.to_string()]);
+        }
+        if self.skipped > 0 {
+            b.push_record(["skipped (resumed)".to_string(), self.skipped.to_string()]);
+        }
         b.push_record(["bytes".to_string(), self.bytes.to_string()]);
         b.push_record([
             "wall time".to_string(),

@@ -7,6 +7,7 @@
 //! end, a signal or the deadline, and flushes the output on a timer.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::io::{self, Write};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -74,6 +75,8 @@ impl Window {
 struct State<W: Write> {
     /// Formats and writes records.
     printer: Printer<W>,
+    /// `--output FILE`: every record as a JSON line, written whole as it is delivered.
+    record_file: Option<File>,
     /// Counts for the summary and the exit code.
     tally: Tally,
     /// `--order input`: hold records until all earlier ones are printed.
@@ -127,10 +130,16 @@ pub struct SinkOptions {
 
 impl<W: Write> Sink<W> {
     /// A sink printing with `printer` and reporting to `events`.
-    pub fn new(printer: Printer<W>, options: SinkOptions, events: Sender<Event>) -> Self {
+    pub fn new(
+        printer: Printer<W>,
+        record_file: Option<File>,
+        options: SinkOptions,
+        events: Sender<Event>,
+    ) -> Self {
         Sink {
             state: Mutex::new(State {
                 printer,
+                record_file,
                 tally: Tally::default(),
                 in_order: options.in_order,
                 reorder: BTreeMap::new(),
@@ -190,6 +199,16 @@ impl<W: Write> Sink<W> {
                 self.fail_output(state, e);
             }
         }
+        if let Some(file) = state.record_file.as_mut() {
+            // One write per record, straight to the file: a crash can tear at most the
+            // line being written, never an earlier one.
+            let mut line = record.to_json();
+            line.push('\n');
+            if let Err(e) = file.write_all(line.as_bytes()) {
+                state.record_file = None;
+                self.fail_output(state, e);
+            }
+        }
         state.tally.add(record);
         self.window.release();
         let State {
@@ -215,6 +234,11 @@ impl<W: Write> Sink<W> {
         if state.expected == Some(state.tally.total) {
             let _ = self.events.send(Event::Finished);
         }
+    }
+
+    /// Counts an input line skipped by `--resume` (it gets no record in this run).
+    pub fn skip(&self) {
+        self.lock().tally.skipped += 1;
     }
 
     /// The input ended after `entries` entries.

@@ -85,13 +85,33 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 /// - `/redirect/N`: 302 to `/redirect/N-1`, ending at `/bytes/10`
 /// - `/loop`: 302 to itself
 /// - `/garbage`: a response that is not HTTP
+/// - `/flaky/K/ID`: 503 for the first K requests of ID, then 200 "ok"
+/// - `/ratelimited/SECS/ID`: 429 with `Retry-After: SECS` for the first request of ID,
+///   then 200 "ok"
 /// - anything else: 404
+///
+/// A query string is ignored for routing (use it to make URLs distinct). The server
+/// records every request (time and path) and the most connections it served at once.
 pub struct MockServer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     hits: Arc<AtomicUsize>,
-    requests: Arc<Mutex<Vec<String>>>,
+    state: Arc<ServerState>,
     accept_thread: Option<JoinHandle<()>>,
+}
+
+/// What the connection threads share.
+#[derive(Default)]
+struct ServerState {
+    /// Request heads, in arrival order.
+    requests: Mutex<Vec<String>>,
+    /// (arrival time, path) of every request.
+    log: Mutex<Vec<(Instant, String)>>,
+    /// Requests seen per `flaky`/`ratelimited` ID.
+    counters: Mutex<HashMap<String, usize>>,
+    /// Connections being served now, and the most at once.
+    active: AtomicUsize,
+    max_active: AtomicUsize,
 }
 
 impl MockServer {
@@ -104,9 +124,9 @@ impl MockServer {
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let hits = Arc::new(AtomicUsize::new(0));
-        let requests = Arc::new(Mutex::new(Vec::new()));
+        let state = Arc::new(ServerState::default());
         let accept_thread = {
-            let (stop, hits, requests) = (stop.clone(), hits.clone(), requests.clone());
+            let (stop, hits, state) = (stop.clone(), hits.clone(), state.clone());
             thread::Builder::new()
                 .name("mock-accept".into())
                 .spawn(move || {
@@ -118,10 +138,15 @@ impl MockServer {
                         }
                         let Ok(stream) = stream else { continue };
                         hits.fetch_add(1, Ordering::SeqCst);
-                        let requests = requests.clone();
+                        let state = state.clone();
                         let _ = thread::Builder::new()
                             .name("mock-conn".into())
-                            .spawn(move || serve(stream, &requests));
+                            .spawn(move || {
+                                let now = state.active.fetch_add(1, Ordering::SeqCst) + 1;
+                                state.max_active.fetch_max(now, Ordering::SeqCst);
+                                serve(stream, &state);
+                                state.active.fetch_sub(1, Ordering::SeqCst);
+                            });
                     }
                 })
                 .unwrap()
@@ -130,7 +155,7 @@ impl MockServer {
             addr,
             stop,
             hits,
-            requests,
+            state,
             accept_thread: Some(accept_thread),
         }
     }
@@ -150,7 +175,17 @@ impl MockServer {
 
     /// The request heads received so far.
     pub fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    /// (arrival time, path with query) of every request so far.
+    pub fn log(&self) -> Vec<(Instant, String)> {
+        self.state.log.lock().unwrap().clone()
+    }
+
+    /// The most connections served at once so far.
+    pub fn max_concurrent(&self) -> usize {
+        self.state.max_active.load(Ordering::SeqCst)
     }
 }
 
@@ -165,7 +200,7 @@ impl Drop for MockServer {
 }
 
 /// Reads the request head (bounded in size and time) and answers by path.
-fn serve(mut stream: TcpStream, requests: &Mutex<Vec<String>>) {
+fn serve(mut stream: TcpStream, state: &ServerState) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
     let mut head = String::new();
@@ -184,12 +219,29 @@ fn serve(mut stream: TcpStream, requests: &Mutex<Vec<String>>) {
             }
         }
     }
-    requests.lock().unwrap().push(head.clone());
-    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+    state.requests.lock().unwrap().push(head.clone());
+    let full_path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+    state
+        .log
+        .lock()
+        .unwrap()
+        .push((Instant::now(), full_path.clone()));
+    let path = full_path.split('?').next().unwrap_or("/");
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
     let route = parts.next().unwrap_or("");
     let arg = parts.next().unwrap_or("");
-    let num = arg.parse::<u64>().unwrap_or(0);
+    let num = arg
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .parse::<u64>()
+        .unwrap_or(0);
+    let count_request = || {
+        let mut counters = state.counters.lock().unwrap();
+        let n = counters.entry(arg.to_string()).or_default();
+        *n += 1;
+        *n
+    };
     let _ = match route {
         "bytes" => send_body(&mut stream, 200, num),
         "chunked" => send_chunked(&mut stream, num),
@@ -208,6 +260,14 @@ fn serve(mut stream: TcpStream, requests: &Mutex<Vec<String>>) {
         "redirect" => send_body(&mut stream, 200, 10),
         "loop" => redirect(&mut stream, "/loop"),
         "garbage" => stream.write_all(b"THIS IS NOT HTTP AT ALL\r\n\r\n"),
+        "flaky" if count_request() as u64 <= num => respond(&mut stream, 503, "", b"try again"),
+        "ratelimited" if count_request() == 1 => respond(
+            &mut stream,
+            429,
+            &format!("Retry-After: {num}\r\n"),
+            b"slow down",
+        ),
+        "flaky" | "ratelimited" => respond(&mut stream, 200, "", b"ok"),
         _ => respond(&mut stream, 404, "", b"not found"),
     };
 }

@@ -1,0 +1,419 @@
+//! One run of the command: read the list, schedule and fetch each URL, deliver exactly one
+//! record per entry.
+//!
+//! # How a run is wired
+//!
+//! ```text
+//!  input thread ──(reserve a slot)──▶ scheduler ──(may start)──▶ submit(load_url) ──▶ workers
+//!      │                                ▲   │ per-host slots,          │ done-callback
+//!      │ invalid / cancelled / resumed  │   │ rate tokens              ▼
+//!      │                         retry  └───┴──── timer thread ◀── transient failure
+//!      └─────────────────────────────────────────▶ sink: print, record file, tally, free slot
+//!  main thread: waits for the end, Ctrl-C or the deadline; flushes the output every 100 ms
+//! ```
+//!
+//! The input thread reads one line at a time. Before handling each entry it reserves a slot
+//! in the sink's window, and the sink frees it when the entry's record is printed, so at
+//! most `window` entries are between "read" and "printed", retries included: that is the
+//! backpressure that keeps a ten-million-line list in constant memory, and the bound on
+//! the reordering buffer of `--order input`.
+//!
+//! Every entry is delivered exactly once: an invalid line at once; a URL from the
+//! done-callback of its last attempt (callbacks run exactly once, also when a future is
+//! cancelled), or from the scheduler's drain when the run stops while it waits for a slot,
+//! a token or a retry; an entry read after a stop, or refused by the stopped pool, as
+//! cancelled (or as its last failure if it had been tried). The run ends when the sink has
+//! printed as many records as the input had entries.
+
+use std::convert::Infallible;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use crossbeam_channel::{Receiver, select};
+use url::Url;
+
+use crate::cli::{Cli, Exit, Order};
+use crate::fetch::{FetchError, Fetcher, Page};
+use crate::futures::{FutureError, PoolFuture, TaskError, ThreadPoolExecutor};
+use crate::input::{Entry, UrlList};
+use crate::report::{Outcome, Printer, Record};
+use crate::resume::{Fetched, open_output};
+use crate::schedule::{HostJob, Limits, RetryPolicy, Scheduler};
+use crate::sink::{Event, Sink, SinkOptions};
+
+/// The future of one attempt: its outcome and how long it took, or `None` if the run was
+/// stopped before a worker got to it. It cannot fail as a task; a fetch error is data.
+type AttemptFuture = PoolFuture<Option<(Result<Page, FetchError>, Duration)>, Infallible>;
+
+/// The output the sink writes to: stdout, buffered (flushed by the sink).
+type Out = BufWriter<io::Stdout>;
+
+/// How often the main thread flushes buffered output and redraws the progress line.
+const TICK: Duration = Duration::from_millis(100);
+
+/// One URL on its way through the scheduler, with what earlier attempts left.
+#[derive(Debug)]
+struct Job {
+    /// Entry number (0-based, input order), for the sink.
+    seq: u64,
+    /// Input line number.
+    line: u64,
+    /// The line's text (the record's `url`).
+    text: String,
+    /// The parsed URL.
+    url: Url,
+    /// Scheme, host and port: the unit of `--per-host` and `--rate-per-host` (empty when
+    /// no such limit is set).
+    host: String,
+    /// Attempts made so far.
+    attempts: u32,
+    /// The last attempt's failure and duration, once one failed.
+    last: Option<(FetchError, Duration)>,
+}
+
+impl HostJob for Job {
+    fn host(&self) -> &str {
+        &self.host
+    }
+}
+
+/// What every thread of a run shares.
+struct Run {
+    /// The pool the attempts run on.
+    executor: ThreadPoolExecutor,
+    /// The shared HTTP client.
+    fetcher: Fetcher,
+    /// Where records go.
+    sink: Sink<Out>,
+    /// Per-host slots, rate tokens and retry backoff.
+    scheduler: Scheduler<Job>,
+    /// Whether and when to retry.
+    retry: RetryPolicy,
+    /// Set on Ctrl-C, at the deadline, or when the output fails.
+    stop: AtomicBool,
+    /// The run's deadline (`--deadline`).
+    deadline: Option<Instant>,
+    /// `--resume`: lines a previous run fetched.
+    resumed: Fetched,
+}
+
+impl Run {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    fn past_deadline(&self, at: Instant) -> bool {
+        self.deadline.is_some_and(|d| at >= d)
+    }
+
+    /// Starts every job the scheduler released.
+    fn start_all(self: &Arc<Self>, jobs: Vec<Job>) {
+        for job in jobs {
+            self.start(job);
+        }
+    }
+
+    /// Submits one attempt of `job`.
+    fn start(self: &Arc<Self>, job: Job) {
+        if self.stopped() {
+            self.scheduler.finished(&job.host);
+            return self.give_up(job);
+        }
+        let run = Arc::clone(self);
+        let url = job.url.clone();
+        let submitted = self.executor.submit(move || {
+            // A worker may take a queued attempt in the instant between a stop and the
+            // shutdown that cancels the queue: it was not started in time.
+            if run.stopped() || run.past_deadline(Instant::now()) {
+                return Ok::<_, Infallible>(None);
+            }
+            let start = Instant::now();
+            let result = run.fetcher.fetch(&url, run.deadline);
+            Ok(Some((result, start.elapsed())))
+        });
+        match submitted {
+            Ok(future) => {
+                let run = Arc::clone(self);
+                future.add_done_callback(move |f| run.attempt_done(job, f));
+            }
+            // Shut down by a stop after the check above.
+            Err(_) => {
+                self.scheduler.finished(&job.host);
+                self.give_up(job);
+            }
+        }
+    }
+
+    /// An attempt ended (or was cancelled): deliver, or schedule a retry.
+    fn attempt_done(&self, mut job: Job, future: &AttemptFuture) {
+        self.scheduler.finished(&job.host);
+        match future.result(Some(Duration::ZERO)) {
+            Ok(Some((Ok(page), elapsed))) => {
+                job.attempts += 1;
+                self.deliver(&job, Outcome::Fetched(page), elapsed);
+            }
+            Ok(Some((Err(error), elapsed))) => {
+                job.attempts += 1;
+                if !self.stopped() && self.retry.should_retry(&error, job.attempts) {
+                    let wait = self.retry.delay(job.attempts, error.retry_after());
+                    let due = Instant::now() + wait;
+                    if !self.past_deadline(due) {
+                        job.last = Some((error, elapsed));
+                        if let Some(job) = self.scheduler.retry_at(job, due) {
+                            self.give_up(job);
+                        }
+                        return;
+                    }
+                }
+                self.deliver(&job, Outcome::Failed(error), elapsed);
+            }
+            Ok(None) | Err(FutureError::Cancelled) => self.give_up(job),
+            Err(FutureError::Task(TaskError::Panicked(msg))) => {
+                let error = FetchError::Io(format!("internal error: fetch panicked: {msg}"));
+                self.deliver(&job, Outcome::Failed(error), Duration::ZERO);
+            }
+            Err(other) => {
+                let error = FetchError::Io(format!("internal error: {other}"));
+                self.deliver(&job, Outcome::Failed(error), Duration::ZERO);
+            }
+        }
+    }
+
+    /// Delivers a job that will not be tried (again): cancelled if it never was, else its
+    /// last failure.
+    fn give_up(&self, mut job: Job) {
+        match job.last.take() {
+            Some((error, elapsed)) => self.deliver(&job, Outcome::Failed(error), elapsed),
+            None => self.deliver(&job, Outcome::Cancelled, Duration::ZERO),
+        }
+    }
+
+    fn deliver(&self, job: &Job, outcome: Outcome, elapsed: Duration) {
+        self.sink.deliver(
+            job.seq,
+            Record {
+                line: job.line,
+                url: job.text.clone(),
+                outcome,
+                elapsed,
+                attempts: job.attempts,
+            },
+        );
+    }
+
+    /// Stops the run: nothing new starts, queued attempts are cancelled, jobs waiting in
+    /// the scheduler are delivered; running fetches end within their timeout.
+    fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for job in self.scheduler.drain() {
+            self.give_up(job);
+        }
+        self.executor.shutdown(false, true);
+    }
+
+    /// The input thread: reads every entry and delivers or schedules each exactly once,
+    /// then tells the sink how many there were. Returns the read error that ended the
+    /// input, if any.
+    fn feed(
+        self: &Arc<Self>,
+        entries: impl Iterator<Item = io::Result<Entry>>,
+        keyed: bool,
+    ) -> Option<io::Error> {
+        let mut seq = 0u64;
+        let mut error = None;
+        for entry in entries {
+            let Entry { line, text, url } = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            };
+            if self.resumed.contains(line) {
+                self.sink.skip();
+                continue;
+            }
+            self.sink.reserve();
+            let record = |outcome| Record {
+                line,
+                url: text.clone(),
+                outcome,
+                elapsed: Duration::ZERO,
+                attempts: 0,
+            };
+            match url {
+                Err(e) => self.sink.deliver(seq, record(Outcome::Invalid(e))),
+                Ok(_) if self.stopped() => self.sink.deliver(seq, record(Outcome::Cancelled)),
+                Ok(url) => {
+                    let host = if keyed {
+                        url.origin().ascii_serialization()
+                    } else {
+                        String::new()
+                    };
+                    let job = Job {
+                        seq,
+                        line,
+                        text,
+                        url,
+                        host,
+                        attempts: 0,
+                        last: None,
+                    };
+                    if let Some(job) = self.scheduler.offer(job) {
+                        self.start(job);
+                    }
+                }
+            }
+            seq += 1;
+        }
+        self.sink.input_done(seq);
+        error
+    }
+}
+
+/// Opens the input named on the command line.
+fn open_input(path: &PathBuf) -> anyhow::Result<Box<dyn BufRead + Send>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(BufReader::new(io::stdin())));
+    }
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        anyhow::bail!("cannot read {}: it is a directory", path.display());
+    }
+    Ok(Box::new(BufReader::with_capacity(64 * 1024, file)))
+}
+
+/// Runs the tool. `signals` delivers one message per Ctrl-C/SIGTERM.
+///
+/// # Errors
+/// Usage and input errors (the input cannot be opened or read, the client cannot be
+/// built, the output cannot be written), to be reported as `fetchpool: error: ...` with
+/// exit code 2.
+pub fn run(cli: &Cli, signals: &Receiver<()>) -> anyhow::Result<Exit> {
+    let started = Instant::now();
+    let input = open_input(&cli.input)?;
+    let (record_file, resumed) = match &cli.output {
+        Some(path) => {
+            let (file, fetched) = open_output(path, cli.resume)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            (Some(file), fetched)
+        }
+        None => (None, Fetched::default()),
+    };
+    let fetcher = Fetcher::new(&cli.fetch_options())
+        .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?;
+    let workers = usize::from(cli.workers);
+    let limits = Limits {
+        per_host: cli.per_host.map(usize::from),
+        rate: cli.rate,
+        host_rate: cli.rate_per_host,
+    };
+    // With limits, jobs may wait in the scheduler; a deeper look-ahead lets other hosts'
+    // URLs past a run of one busy host's reach the workers.
+    let window = if limits.any() {
+        (4 * workers + 16).max(1024)
+    } else {
+        4 * workers + 16
+    };
+    let (events_tx, events) = crossbeam_channel::unbounded();
+    let run = Arc::new(Run {
+        executor: ThreadPoolExecutor::builder()
+            .max_workers(workers)
+            .thread_name_prefix("fetchpool")
+            .build()
+            .context("cannot build the thread pool")?,
+        fetcher,
+        sink: Sink::new(
+            Printer::new(
+                BufWriter::with_capacity(64 * 1024, io::stdout()),
+                cli.format,
+            ),
+            record_file,
+            SinkOptions {
+                in_order: cli.order == Order::Input,
+                window,
+                eager_flush: io::stdout().is_terminal(),
+                progress: io::stderr().is_terminal() && !cli.no_progress,
+                started,
+            },
+            events_tx,
+        ),
+        scheduler: Scheduler::new(limits),
+        retry: RetryPolicy {
+            retries: cli.retries,
+            base: cli.retry_delay,
+            max: cli.retry_max_delay,
+        },
+        stop: AtomicBool::new(false),
+        deadline: cli.deadline.and_then(|d| started.checked_add(d)),
+        resumed,
+    });
+    let mut interrupted = false;
+
+    let read_error = thread::scope(|scope| -> anyhow::Result<Option<io::Error>> {
+        let feeder = Arc::clone(&run);
+        let input_thread = thread::Builder::new()
+            .name("fetchpool-input".to_string())
+            .spawn_scoped(scope, move || {
+                feeder.feed(UrlList::new(input), limits.any())
+            })
+            .context("cannot start the input thread")?;
+        let timers = Arc::clone(&run);
+        let timer_thread = thread::Builder::new()
+            .name("fetchpool-timers".to_string())
+            .spawn_scoped(scope, move || {
+                timers.scheduler.run_timers(|jobs| timers.start_all(jobs))
+            })
+            .context("cannot start the timer thread")?;
+
+        let deadline_timer = run
+            .deadline
+            .map_or_else(crossbeam_channel::never, crossbeam_channel::at);
+        let ticker = crossbeam_channel::tick(TICK);
+        loop {
+            select! {
+                recv(events) -> event => match event {
+                    Ok(Event::Finished) | Err(_) => break,
+                    // Reader gone (`| head`) or record file failing: stop fetching; the
+                    // records are still counted.
+                    Ok(Event::OutputFailed) => run.stop(),
+                },
+                recv(signals) -> _ => {
+                    interrupted = true;
+                    run.stop();
+                },
+                recv(deadline_timer) -> _ => run.stop(),
+                recv(ticker) -> _ => run.sink.tick(),
+            }
+        }
+        run.scheduler.close();
+        let _ = timer_thread.join();
+        Ok(input_thread.join().unwrap_or(None))
+    })?;
+    run.executor.shutdown(true, false);
+    let (tally, output_error) = run.sink.finish();
+    if cli.summary || io::stderr().is_terminal() {
+        eprintln!("{}", tally.summary(started.elapsed()));
+    }
+    if let Some(e) = read_error {
+        return Err(anyhow::Error::new(e).context(format!("cannot read {}", cli.input.display())));
+    }
+    if let Some(e) = output_error {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            return Err(anyhow::Error::new(e).context("cannot write the output"));
+        }
+    }
+    Ok(if interrupted {
+        Exit::Interrupted
+    } else if tally.not_ok() > 0 {
+        Exit::Failures
+    } else {
+        Exit::Success
+    })
+}
