@@ -186,6 +186,20 @@ pub enum Format {
     Table,
 }
 
+impl Format {
+    /// The record as this format prints it, newline included, or `None` for the table
+    /// (drawn at the end). Done by the thread that produced the record, outside any lock.
+    pub fn render(self, record: &Record) -> Option<String> {
+        let mut line = match self {
+            Format::Text => record.to_text(),
+            Format::Jsonl => record.to_json(),
+            Format::Table => return None,
+        };
+        line.push('\n');
+        Some(line)
+    }
+}
+
 /// Writes records in the chosen format.
 #[derive(Debug)]
 pub struct Printer<W: Write> {
@@ -207,20 +221,26 @@ impl<W: Write> Printer<W> {
         }
     }
 
-    /// Prints (or, for a table, keeps) one record. Call [`flush`](Self::flush) to make
-    /// what was printed visible.
+    /// Prints one record, given as [`Format::render`] made it (or, for a table, keeps
+    /// it). Call [`flush`](Self::flush) to make what was printed visible.
     ///
     /// # Errors
     /// Writing to the output failed (for example a closed pipe).
-    pub fn record(&mut self, record: &Record) -> io::Result<()> {
-        match self.format {
-            Format::Text => writeln!(self.out, "{}", record.to_text()),
-            Format::Jsonl => writeln!(self.out, "{}", record.to_json()),
-            Format::Table => {
-                self.rows.push(record.clone());
+    pub fn record(&mut self, record: Record, rendered: Option<&str>) -> io::Result<()> {
+        match rendered {
+            Some(text) => self.out.write_all(text.as_bytes()),
+            None => {
+                if self.format == Format::Table {
+                    self.rows.push(record);
+                }
                 Ok(())
             }
         }
+    }
+
+    /// The format it prints.
+    pub fn format(&self) -> Format {
+        self.format
     }
 
     /// Pushes what was printed to the reader.

@@ -176,6 +176,9 @@ struct State<J> {
     closed: bool,
     /// Set by `drain`: the run is stopping, so nothing waits here any more.
     drained: bool,
+    /// When the pending "look again" timer fires, if one is pending (so a blocked bucket
+    /// adds one timer, not one per pass).
+    next_pump: Option<Instant>,
 }
 
 /// Holds jobs until they may start. See the module docs.
@@ -202,6 +205,7 @@ impl<J: HostJob> Scheduler<J> {
                 dirty: false,
                 closed: false,
                 drained: false,
+                next_pump: None,
             }),
             wake: Condvar::new(),
             limits,
@@ -267,25 +271,26 @@ impl<J: HostJob> Scheduler<J> {
             jobs.extend(host.queue.drain(..));
         }
         state.timers.clear();
+        state.next_pump = None;
         jobs
     }
 
-    /// Lets the dispatch thread exit once no timer is left.
+    /// Lets the dispatch thread exit.
     pub fn close(&self) {
         self.lock().closed = true;
         self.wake.notify_all();
     }
 
-    /// The dispatch thread: until `close` (and no timer left), wakes when something
-    /// changed or a timer is due, and hands the jobs that may start to `start`, outside
-    /// the lock.
+    /// The dispatch thread: until `close`, wakes when something changed or a timer is
+    /// due, and hands the jobs that may start to `start`, outside the lock. (`close` comes
+    /// after every entry has its record, so no job can be waiting then.)
     pub fn run_timers(&self, mut start: impl FnMut(Vec<J>)) {
         let mut state = self.lock();
         loop {
             let now = Instant::now();
             match state.timers.peek() {
+                _ if state.closed => return,
                 _ if state.dirty => {}
-                None if state.closed => return,
                 None => {
                     state = self.wake.wait(state).unwrap_or_else(|p| p.into_inner());
                     continue;
@@ -307,7 +312,9 @@ impl<J: HostJob> Scheduler<J> {
                     break;
                 }
                 state.timers.pop();
-                if let Some(job) = state.delayed.remove(&id) {
+                if id == 0 {
+                    state.next_pump = None;
+                } else if let Some(job) = state.delayed.remove(&id) {
                     offered.push(job);
                 }
             }
@@ -381,9 +388,12 @@ impl<J: HostJob> Scheduler<J> {
                 || h.bucket.as_mut().is_some_and(|b| !b.is_full(now))
         });
         if let Some(at) = next_token {
-            // One "look again" timer at the earliest token is enough; duplicates are harmless.
-            state.timers.push(Reverse((at, 0)));
-            self.wake.notify_one();
+            // One "look again" timer, at the earliest next token, is enough.
+            if state.next_pump.is_none_or(|pending| at < pending) {
+                state.next_pump = Some(at);
+                state.timers.push(Reverse((at, 0)));
+                self.wake.notify_one();
+            }
         }
         ready
     }

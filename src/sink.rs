@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use crate::report::{Printer, Record, Tally};
+use crate::report::{Format, Printer, Record, Tally};
 
 /// What the sink tells the main thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +71,16 @@ impl Window {
     }
 }
 
+/// A record with its text already made, so the lock is held only to write bytes.
+struct Ready {
+    /// The record (counted, and kept for a table).
+    record: Record,
+    /// Its line in the output format (`None` for a table).
+    printed: Option<String>,
+    /// Its JSON line for the record file, if there is one.
+    file_line: Option<String>,
+}
+
 /// Everything behind the sink's lock.
 struct State<W: Write> {
     /// Formats and writes records.
@@ -82,7 +92,7 @@ struct State<W: Write> {
     /// `--order input`: hold records until all earlier ones are printed.
     in_order: bool,
     /// Records that arrived before an earlier one (input order only).
-    reorder: BTreeMap<u64, Record>,
+    reorder: BTreeMap<u64, Ready>,
     /// The next entry number to print (input order only).
     next_seq: u64,
     /// How many entries the input had, once it has ended.
@@ -103,8 +113,12 @@ pub struct Sink<W: Write> {
     /// Tells the main thread about the end and about output failures.
     events: Sender<Event>,
     /// Flush after every record (stdout is a terminal); otherwise the main thread flushes
-    /// on a timer and whenever the sink goes idle is unknowable from here.
+    /// on a timer, so a burst of records costs one write.
     eager_flush: bool,
+    /// The output format, to render records before taking the lock.
+    format: Format,
+    /// Whether there is a record file (then each record is also rendered as JSON).
+    has_record_file: bool,
 }
 
 impl<W: Write> std::fmt::Debug for Sink<W> {
@@ -136,7 +150,11 @@ impl<W: Write> Sink<W> {
         options: SinkOptions,
         events: Sender<Event>,
     ) -> Self {
+        let format = printer.format();
+        let has_record_file = record_file.is_some();
         Sink {
+            format,
+            has_record_file,
             state: Mutex::new(State {
                 printer,
                 record_file,
@@ -171,19 +189,29 @@ impl<W: Write> Sink<W> {
     /// Takes the record of entry `seq` (0-based, in input order). Each entry must be
     /// delivered exactly once.
     pub fn deliver(&self, seq: u64, record: Record) {
+        let printed = self.format.render(&record);
+        let file_line = self.has_record_file.then(|| match (self.format, &printed) {
+            (Format::Jsonl, Some(line)) => line.clone(),
+            _ => record.to_json() + "\n",
+        });
+        let ready = Ready {
+            record,
+            printed,
+            file_line,
+        };
         let mut state = self.lock();
         if state.in_order {
-            state.reorder.insert(seq, record);
+            state.reorder.insert(seq, ready);
             loop {
                 let next = state.next_seq;
                 let Some(r) = state.reorder.remove(&next) else {
                     break;
                 };
                 state.next_seq += 1;
-                self.emit(&mut state, &r);
+                self.emit(&mut state, r);
             }
         } else {
-            self.emit(&mut state, &record);
+            self.emit(&mut state, ready);
         }
         if self.eager_flush {
             self.flush_locked(&mut state);
@@ -192,24 +220,27 @@ impl<W: Write> Sink<W> {
     }
 
     /// Prints and counts one record, and frees its slot.
-    fn emit(&self, state: &mut State<W>, record: &Record) {
+    fn emit(&self, state: &mut State<W>, ready: Ready) {
+        let Ready {
+            record,
+            printed,
+            file_line,
+        } = ready;
         state.progress.clear();
+        state.tally.add(&record);
         if state.output_error.is_none() {
-            if let Err(e) = state.printer.record(record) {
+            if let Err(e) = state.printer.record(record, printed.as_deref()) {
                 self.fail_output(state, e);
             }
         }
-        if let Some(file) = state.record_file.as_mut() {
+        if let (Some(file), Some(line)) = (state.record_file.as_mut(), file_line) {
             // One write per record, straight to the file: a crash can tear at most the
             // line being written, never an earlier one.
-            let mut line = record.to_json();
-            line.push('\n');
             if let Err(e) = file.write_all(line.as_bytes()) {
                 state.record_file = None;
                 self.fail_output(state, e);
             }
         }
-        state.tally.add(record);
         self.window.release();
         let State {
             progress, tally, ..

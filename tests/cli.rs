@@ -6,7 +6,10 @@ mod common;
 use std::io::Write;
 use std::process::{Output, Stdio};
 
-use common::{MockServer, fetchpool, fixture, jsonl_by_line, refused_url, sorted_lines, temp_file};
+use common::{
+    MockServer, fetchpool, fixture, jsonl_by_line, refused_url, sorted_lines, stderr_of, stdout_of,
+    temp_file,
+};
 
 fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
     let mut child = fetchpool()
@@ -22,14 +25,6 @@ fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
-
 #[test]
 fn prints_each_page_size_in_the_documents_format_and_exits_0() {
     let server = MockServer::start();
@@ -39,16 +34,16 @@ fn prints_each_page_size_in_the_documents_format_and_exits_0() {
         server.url("/bytes/0")
     ));
     let out = fetchpool().arg(&list.path).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert_eq!(
-        sorted_lines(&stdout(&out)),
+        sorted_lines(&stdout_of(&out)),
         vec![
             format!("'{}' page is 0 bytes", server.url("/bytes/0")),
             format!("'{}' page is 10 bytes", server.url("/bytes/10")),
         ]
     );
     assert_eq!(
-        stderr(&out),
+        stderr_of(&out),
         "",
         "no summary or progress when stderr is not a terminal"
     );
@@ -64,7 +59,7 @@ fn exits_1_and_prints_the_exception_when_one_url_fails() {
     ));
     let out = fetchpool().arg(&list.path).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains(&format!(
+    assert!(stdout_of(&out).contains(&format!(
         "'{}' generated an exception: HTTP Error 404: Not Found",
         server.url("/status/404")
     )));
@@ -80,9 +75,9 @@ fn every_line_of_the_mixed_fixture_yields_exactly_one_record() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let records = jsonl_by_line(&stdout(&out));
+    let records = jsonl_by_line(&stdout_of(&out));
     assert_eq!(
-        stdout(&out).lines().count(),
+        stdout_of(&out).lines().count(),
         7,
         "one record per non-blank, non-comment line"
     );
@@ -103,7 +98,7 @@ fn every_line_of_the_mixed_fixture_yields_exactly_one_record() {
 fn jsonl_records_carry_every_documented_field() {
     let server = MockServer::start();
     let out = run_with_stdin(&["-f", "jsonl"], &format!("{}\n", server.url("/bytes/3")));
-    let records = jsonl_by_line(&stdout(&out));
+    let records = jsonl_by_line(&stdout_of(&out));
     let r = &records[&1];
     for field in [
         "url",
@@ -134,7 +129,7 @@ fn each_fault_is_reported_with_its_own_error_kind() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let mut kinds: Vec<String> = jsonl_by_line(&stdout(&out))
+    let mut kinds: Vec<String> = jsonl_by_line(&stdout_of(&out))
         .values()
         .map(|r| r["error_kind"].as_str().unwrap().to_string())
         .collect();
@@ -161,7 +156,7 @@ fn a_timeout_is_reported_as_an_exception_with_the_duration() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
-        stdout(&out).trim(),
+        stdout_of(&out).trim(),
         format!(
             "'{}' generated an exception: timed out after 300ms",
             server.url("/delay/3000")
@@ -180,7 +175,7 @@ fn invalid_lines_name_their_line_number_and_do_not_stop_the_run() {
         ),
     );
     assert_eq!(out.status.code(), Some(1));
-    let text = stdout(&out);
+    let text = stdout_of(&out);
     assert!(
         text.contains("'http://' generated an exception: line 3: invalid URL: empty host"),
         "{text}"
@@ -200,7 +195,7 @@ fn a_line_that_is_not_utf8_is_an_invalid_record() {
         .args(["-f", "jsonl"])
         .output()
         .unwrap();
-    let records = jsonl_by_line(&stdout(&out));
+    let records = jsonl_by_line(&stdout_of(&out));
     assert_eq!(records.len(), 1);
     assert_eq!(records[&1]["result"], "invalid");
     assert!(
@@ -215,9 +210,9 @@ fn a_line_that_is_not_utf8_is_an_invalid_record() {
 fn urls_are_quoted_as_python_repr_would() {
     let out = run_with_stdin(&[], "it's-not-a-url\n");
     assert!(
-        stdout(&out).starts_with("\"it's-not-a-url\" generated an exception"),
+        stdout_of(&out).starts_with("\"it's-not-a-url\" generated an exception"),
         "{}",
-        stdout(&out)
+        stdout_of(&out)
     );
 }
 
@@ -228,7 +223,7 @@ fn reads_urls_from_standard_input_by_default_and_with_a_dash() {
     for args in [&[][..], &["-"][..]] {
         let out = run_with_stdin(args, &input);
         assert_eq!(out.status.code(), Some(0));
-        assert!(stdout(&out).contains("page is 5 bytes"));
+        assert!(stdout_of(&out).contains("page is 5 bytes"));
     }
 }
 
@@ -236,7 +231,7 @@ fn reads_urls_from_standard_input_by_default_and_with_a_dash() {
 fn an_empty_list_prints_nothing_and_exits_0() {
     let out = run_with_stdin(&[], "# nothing here\n\n");
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(stdout(&out), "");
+    assert_eq!(stdout_of(&out), "");
 }
 
 #[test]
@@ -250,7 +245,7 @@ fn order_input_prints_records_in_input_order() {
         &["--order", "input", "-w", "4", "-f", "jsonl"],
         &(urls.join("\n") + "\n"),
     );
-    let lines: Vec<u64> = stdout(&out)
+    let lines: Vec<u64> = stdout_of(&out)
         .lines()
         .map(|l| {
             serde_json::from_str::<serde_json::Value>(l).unwrap()["line"]
@@ -268,7 +263,7 @@ fn table_format_prints_one_table_sorted_by_line() {
         &["-f", "table"],
         &format!("{}\n{}\n", server.url("/delay/100"), server.url("/bytes/7")),
     );
-    let text = stdout(&out);
+    let text = stdout_of(&out);
     assert!(text.contains("│ line │"), "{text}");
     let first = text.find("/delay/100").unwrap();
     let second = text.find("/bytes/7").unwrap();
@@ -286,7 +281,7 @@ fn summary_flag_prints_the_tally_on_stderr() {
             server.url("/status/500")
         ),
     );
-    let err = stderr(&out);
+    let err = stderr_of(&out);
     assert!(
         err.contains("fetched") && err.contains("not ok: http_status"),
         "{err}"
@@ -302,7 +297,7 @@ fn accept_turns_an_error_status_into_success() {
         &format!("{}\n", server.url("/status/404")),
     );
     assert_eq!(out.status.code(), Some(0));
-    assert!(stdout(&out).contains("page is 11 bytes"));
+    assert!(stdout_of(&out).contains("page is 11 bytes"));
 }
 
 #[test]
@@ -327,9 +322,9 @@ fn too_many_redirects_respects_max_redirects() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout(&out).contains("too many redirects (more than 2)"),
+        stdout_of(&out).contains("too many redirects (more than 2)"),
         "{}",
-        stdout(&out)
+        stdout_of(&out)
     );
 }
 
@@ -338,7 +333,7 @@ fn exits_2_with_one_line_when_the_file_is_missing() {
     let out = fetchpool().arg("/nonexistent/urls.txt").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        stderr(&out),
+        stderr_of(&out),
         "fetchpool: error: cannot open /nonexistent/urls.txt: No such file or directory (os error 2)\n"
     );
 }
@@ -347,7 +342,7 @@ fn exits_2_with_one_line_when_the_file_is_missing() {
 fn exits_2_when_the_input_is_a_directory() {
     let out = fetchpool().arg(std::env::temp_dir()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("is a directory"));
+    assert!(stderr_of(&out).contains("is a directory"));
 }
 
 #[test]
@@ -369,7 +364,7 @@ fn exits_2_with_one_line_on_a_bad_flag_value() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = stderr(&out);
+        let err = stderr_of(&out);
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("fetchpool: error: "), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
@@ -380,11 +375,11 @@ fn exits_2_with_one_line_on_a_bad_flag_value() {
 fn help_and_version_exit_0() {
     let out = fetchpool().arg("--help").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert!(stdout(&out).contains("--workers"));
-    assert!(stdout(&out).contains("Exit codes"));
+    assert!(stdout_of(&out).contains("--workers"));
+    assert!(stdout_of(&out).contains("Exit codes"));
     let out = fetchpool().arg("--version").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert!(stdout(&out).starts_with("fetchpool "));
+    assert!(stdout_of(&out).starts_with("fetchpool "));
 }
 
 #[test]
@@ -415,5 +410,5 @@ fn a_closed_stdout_ends_the_run_quietly() {
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     assert!(matches!(out.status.code(), Some(0 | 1)), "{:?}", out.status);
-    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert!(!stderr_of(&out).contains("panicked"), "{}", stderr_of(&out));
 }

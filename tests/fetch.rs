@@ -213,3 +213,18 @@ fn one_client_serves_many_threads() {
         assert_eq!(h.join().unwrap().unwrap().bytes, i as u64);
     }
 }
+
+#[test]
+fn https_to_a_plain_http_server_is_a_tls_error() {
+    let server = MockServer::start();
+    let url = server.url("/bytes/1").replace("http://", "https://");
+    let err = load(&url).unwrap_err();
+    assert_eq!(err.kind(), "tls", "{err}");
+}
+
+#[test]
+fn a_name_that_cannot_resolve_is_a_dns_error() {
+    // `.invalid` is reserved (RFC 6761): it never resolves.
+    let err = load("http://fetchpool-test.invalid/").unwrap_err();
+    assert_eq!(err.kind(), "dns", "{err}");
+}

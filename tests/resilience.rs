@@ -7,17 +7,13 @@ use std::collections::{HashMap, HashSet};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{MockServer, eventually, fetchpool, jsonl_by_line, temp_file};
+use common::{MockServer, eventually, fetchpool, jsonl_by_line, stdout_of, temp_file};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 fn run(args: &[&str], urls: &[String]) -> Output {
     let list = temp_file(urls.join("\n") + "\n");
     fetchpool().arg(&list.path).args(args).output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
 }
 
 /// Arrival times of the requests whose path starts with `prefix`.
@@ -45,8 +41,8 @@ fn a_transient_failure_is_retried_until_it_succeeds() {
         &["--retries", "3", "--retry-delay", "0.05", "-f", "jsonl"],
         &[server.url("/flaky/2/a")],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let r = &jsonl_by_line(&stdout(&out))[&1];
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
+    let r = &jsonl_by_line(&stdout_of(&out))[&1];
     assert_eq!(r["result"], "fetched");
     assert_eq!(r["attempts"], 3);
     assert_eq!(arrivals(&server, "/flaky").len(), 3);
@@ -61,7 +57,7 @@ fn retries_stop_at_the_budget_and_the_record_says_how_many_attempts() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
-        stdout(&out).trim(),
+        stdout_of(&out).trim(),
         format!(
             "'{}' generated an exception: HTTP Error 503: Service Unavailable (after 3 attempts)",
             server.url("/flaky/9/b")
@@ -77,7 +73,7 @@ fn a_404_is_never_retried() {
         &["--retries", "3", "--retry-delay", "0.01", "-f", "jsonl"],
         &[server.url("/status/404")],
     );
-    assert_eq!(jsonl_by_line(&stdout(&out))[&1]["attempts"], 1);
+    assert_eq!(jsonl_by_line(&stdout_of(&out))[&1]["attempts"], 1);
     assert_eq!(server.hits(), 1);
 }
 
@@ -88,7 +84,7 @@ fn a_refused_connection_is_retried() {
         &["--retries", "2", "--retry-delay", "0.01", "-f", "jsonl"],
         &[url],
     );
-    let r = &jsonl_by_line(&stdout(&out))[&1];
+    let r = &jsonl_by_line(&stdout_of(&out))[&1];
     assert_eq!(r["error_kind"], "connection_refused");
     assert_eq!(r["attempts"], 3);
 }
@@ -100,7 +96,7 @@ fn a_retry_after_429_waits_at_least_the_time_the_server_asked() {
         &["--retries", "1", "--retry-delay", "0.01", "-f", "jsonl"],
         &[server.url("/ratelimited/1/c")],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
     let times = arrivals(&server, "/ratelimited");
     assert_eq!(times.len(), 2);
     assert!(
@@ -151,7 +147,7 @@ fn the_per_host_limit_is_never_exceeded() {
         .collect();
     let out = run(&["--per-host", "2", "-w", "8"], &urls);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(stdout(&out).lines().count(), 12);
+    assert_eq!(stdout_of(&out).lines().count(), 12);
     assert!(
         server.max_concurrent() <= 2,
         "{} at once",
@@ -174,7 +170,7 @@ fn a_busy_host_does_not_hold_back_other_hosts() {
     urls.extend((0..6).map(|i| fast.url(&format!("/bytes/{i}"))));
     let out = run(&["--per-host", "1", "-w", "4", "-f", "jsonl"], &urls);
     assert_eq!(out.status.code(), Some(0));
-    let lines: Vec<serde_json::Value> = stdout(&out)
+    let lines: Vec<serde_json::Value> = stdout_of(&out)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
@@ -244,7 +240,7 @@ fn the_output_file_gets_one_json_line_per_record() {
     let out = run(&["-o", file.path.to_str().unwrap()], &urls);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
-        stdout(&out).lines().count(),
+        stdout_of(&out).lines().count(),
         3,
         "stdout keeps its own format"
     );
@@ -342,7 +338,7 @@ fn resume_tolerates_a_torn_last_line_and_leaves_a_clean_file() {
     let out = run(&["-o", file.path.to_str().unwrap(), "--resume"], &urls);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
-        stdout(&out).lines().count(),
+        stdout_of(&out).lines().count(),
         1,
         "only the missing line is fetched"
     );

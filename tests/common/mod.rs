@@ -440,6 +440,16 @@ pub fn fetchpool() -> std::process::Command {
     cmd
 }
 
+/// A run's standard output as text.
+pub fn stdout_of(o: &std::process::Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("UTF-8 output")
+}
+
+/// A run's standard error as text.
+pub fn stderr_of(o: &std::process::Output) -> String {
+    String::from_utf8(o.stderr.clone()).expect("UTF-8 output")
+}
+
 /// Output lines sorted, for order-free comparison of parallel output.
 pub fn sorted_lines(text: &str) -> Vec<String> {
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
