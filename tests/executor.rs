@@ -192,22 +192,37 @@ fn the_initializer_runs_once_in_each_worker_before_its_first_task() {
         })
         .build()
         .unwrap();
+    // Hold both workers busy at once, so each has started (and initialized).
     let gate = Gate::new();
     let fs: Vec<_> = (0..2)
         .map(|_| {
-            let g = gate.clone();
-            pool.submit(move || g.wait()).unwrap()
+            let (g, l) = (gate.clone(), log.clone());
+            pool.submit(move || {
+                let name = thread::current().name().unwrap().to_string();
+                l.lock().unwrap().push(format!("task {name}"));
+                g.wait()
+            })
+            .unwrap()
         })
         .collect();
+    eventually("both tasks run", || log.lock().unwrap().len() == 4);
     gate.open();
     for f in &fs {
         f.result(Some(PATIENCE)).unwrap();
     }
     let more = pool.submit(|| Ok::<_, String>(1)).unwrap();
     more.result(Some(PATIENCE)).unwrap();
-    let mut log = log.lock().unwrap().clone();
-    log.sort();
-    assert_eq!(log, vec!["init init_0", "init init_1"]);
+    let log = log.lock().unwrap().clone();
+    for worker in ["init_0", "init_1"] {
+        let init = log.iter().position(|e| *e == format!("init {worker}"));
+        let task = log.iter().position(|e| *e == format!("task {worker}"));
+        assert!(init.is_some() && init < task, "{worker}: {log:?}");
+    }
+    assert_eq!(
+        log.len(),
+        4,
+        "one initializer run per worker, no more: {log:?}"
+    );
 }
 
 #[test]
