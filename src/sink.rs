@@ -226,7 +226,11 @@ impl<W: Write> Sink<W> {
             printed,
             file_line,
         } = ready;
-        state.progress.clear();
+        if self.eager_flush {
+            // Records go to the same terminal as the progress line: erase it first (it is
+            // redrawn within 100 ms). Otherwise it stays, updated in place.
+            state.progress.clear();
+        }
         state.tally.add(&record);
         if state.output_error.is_none() {
             if let Err(e) = state.printer.record(record, printed.as_deref()) {
