@@ -123,3 +123,53 @@ impl<R: BufRead> Iterator for UrlList<R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(input: &[u8]) -> Vec<Entry> {
+        UrlList::new(input).map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn blank_lines_and_comments_are_skipped_and_line_numbers_kept() {
+        let got = entries(b"# list\n\n  http://a.example/  \r\nhttp://b.example/");
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            (got[0].line, got[0].text.as_str()),
+            (3, "http://a.example/")
+        );
+        assert!(got[0].url.is_ok());
+        assert_eq!(
+            (got[1].line, got[1].text.as_str()),
+            (4, "http://b.example/")
+        );
+    }
+
+    #[test]
+    fn an_over_long_line_is_one_invalid_entry_and_the_next_line_is_read() {
+        let mut input = b"http://a.example/".to_vec();
+        input.extend(std::iter::repeat_n(b'x', MAX_LINE * 2));
+        input.extend(b"\nhttp://b.example/\n");
+        let got = entries(&input);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].line, 1);
+        assert!(got[0].text.len() < 200, "the text is shortened");
+        assert_eq!(got[0].url.as_ref().unwrap_err().kind(), "invalid_url");
+        assert_eq!((got[1].line, got[1].url.is_ok()), (2, true));
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_invalid_not_an_error() {
+        let got = entries(b"http://a.example/\xff\n");
+        assert!(
+            got[0]
+                .url
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("UTF-8")
+        );
+    }
+}

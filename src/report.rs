@@ -230,9 +230,7 @@ impl<W: Write> Printer<W> {
         match rendered {
             Some(text) => self.out.write_all(text.as_bytes()),
             None => {
-                if self.format == Format::Table {
-                    self.rows.push(record);
-                }
+                self.rows.push(record);
                 Ok(())
             }
         }

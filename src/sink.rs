@@ -31,7 +31,7 @@ pub enum Event {
 /// free, so under load it reads and submits in bursts instead of being woken (a system
 /// call and a context switch) for every record.
 #[derive(Debug)]
-pub struct Window {
+struct Window {
     /// Free slots.
     free: Mutex<usize>,
     /// Signalled when `free` reaches `wake_at`.
@@ -42,7 +42,7 @@ pub struct Window {
 
 impl Window {
     /// A window of `size` slots (at least 1).
-    pub fn new(size: usize) -> Self {
+    fn new(size: usize) -> Self {
         let size = size.max(1);
         Window {
             free: Mutex::new(size),
@@ -52,7 +52,7 @@ impl Window {
     }
 
     /// Takes a slot, waiting while none is free.
-    pub fn acquire(&self) {
+    fn acquire(&self) {
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
         while *free == 0 {
             free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
@@ -62,7 +62,7 @@ impl Window {
 
     /// Gives a slot back. A waiter only exists while `free` is 0, and `free` then climbs
     /// one by one through `wake_at`, so the notification cannot be missed.
-    pub fn release(&self) {
+    fn release(&self) {
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
         *free += 1;
         if *free == self.wake_at {
