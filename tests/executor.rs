@@ -630,3 +630,177 @@ fn map_over_nothing_is_empty() {
     let pool = ThreadPoolExecutor::new(1).unwrap();
     assert_eq!(pool.map(Ok::<u32, String>, Vec::new(), None).count(), 0);
 }
+
+// ---- found by an independent review (issue 8) ----
+
+/// Panics when dropped: data a task captured, or a result nobody looks at.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("drop failure (expected by the test)");
+    }
+}
+
+/// Runs `f` on another thread; fails the test if it panics or has not returned within
+/// twice `PATIENCE` (a hang then fails the test instead of hanging the suite).
+fn returns_in_time(what: &str, f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    assert!(
+        rx.recv_timeout(2 * PATIENCE).is_ok(),
+        "failed or hung: {what}"
+    );
+}
+
+#[test]
+fn a_cancelled_task_whose_data_panics_on_drop_kills_no_worker_and_shutdown_returns() {
+    returns_in_time("the test", || {
+        let pool = ThreadPoolExecutor::new(1).unwrap();
+        let gate = Gate::new();
+        let g = gate.clone();
+        let blocker = pool.submit(move || g.wait()).unwrap();
+        let bomb = PanicsOnDrop;
+        let doomed = pool
+            .submit(move || {
+                let _keep = &bomb;
+                Ok::<_, String>(())
+            })
+            .unwrap();
+        assert!(doomed.cancel());
+        gate.open();
+        blocker.result(Some(PATIENCE)).unwrap();
+        let after = pool.submit(|| Ok::<_, String>(7)).unwrap();
+        assert_eq!(
+            after.result(Some(PATIENCE)),
+            Ok(7),
+            "the worker still serves"
+        );
+        assert_eq!(pool.threads_started(), 1);
+        pool.shutdown(true, false);
+    });
+}
+
+#[test]
+fn an_unobserved_result_that_panics_on_drop_kills_no_worker_and_drop_returns() {
+    returns_in_time("the test", || {
+        let pool = ThreadPoolExecutor::new(1).unwrap();
+        drop(pool.submit(|| Ok::<_, String>(PanicsOnDrop)).unwrap());
+        let after = pool.submit(|| Ok::<_, String>(7)).unwrap();
+        assert_eq!(
+            after.result(Some(PATIENCE)),
+            Ok(7),
+            "the worker still serves"
+        );
+        assert_eq!(pool.threads_started(), 1);
+        drop(pool);
+    });
+}
+
+#[test]
+fn shutdown_cancelling_a_task_whose_data_panics_on_drop_cancels_it_and_returns() {
+    let pool = Arc::new(ThreadPoolExecutor::new(1).unwrap());
+    let gate = Gate::new();
+    let g = gate.clone();
+    let blocker = pool.submit(move || g.wait()).unwrap();
+    let bomb = PanicsOnDrop;
+    let queued = pool
+        .submit(move || {
+            let _keep = &bomb;
+            Ok::<_, String>(())
+        })
+        .unwrap();
+    let p = Arc::clone(&pool);
+    returns_in_time("shutdown(cancel_futures)", move || p.shutdown(false, true));
+    assert!(queued.cancelled());
+    gate.open();
+    blocker.result(Some(PATIENCE)).unwrap();
+    returns_in_time("shutdown(wait)", move || pool.shutdown(true, false));
+}
+
+#[test]
+fn a_worker_running_a_slow_callback_is_not_idle_so_the_next_task_gets_a_new_thread() {
+    let pool = ThreadPoolExecutor::new(4).unwrap();
+    let (task_gate, callback_gate) = (Gate::new(), Gate::new());
+    let in_callback = Arc::new(AtomicUsize::new(0));
+    let g = task_gate.clone();
+    let slow = pool.submit(move || g.wait()).unwrap();
+    let (cg, seen) = (callback_gate.clone(), in_callback.clone());
+    slow.add_done_callback(move |_| {
+        seen.store(1, Ordering::SeqCst);
+        let _ = cg.wait();
+    });
+    task_gate.open();
+    eventually("the callback runs", || {
+        in_callback.load(Ordering::SeqCst) == 1
+    });
+    let next = pool.submit(|| Ok::<_, String>(1)).unwrap();
+    // Behind the callback it would wait for the gate; a new thread answers at once.
+    assert_eq!(next.result(Some(Duration::from_secs(5))), Ok(1));
+    assert_eq!(pool.threads_started(), 2);
+    callback_gate.open();
+}
+
+#[test]
+fn map_with_a_window_of_one_runs_two_tasks_at_once_as_cpython_buffersize_does() {
+    let pool = ThreadPoolExecutor::new(4).unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (r, m) = (running.clone(), most.clone());
+    let got: Vec<_> = pool
+        .map_window(
+            move |i: u32| {
+                let now = r.fetch_add(1, Ordering::SeqCst) + 1;
+                m.fetch_max(now, Ordering::SeqCst);
+                // Wait (bounded) for a second task to overlap this one.
+                let start = std::time::Instant::now();
+                while r.load(Ordering::SeqCst) < 2 && start.elapsed() < Duration::from_secs(5) {
+                    thread::sleep(Duration::from_millis(1));
+                }
+                r.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, String>(i)
+            },
+            0..4u32,
+            None,
+            1,
+        )
+        .collect();
+    assert_eq!(got, vec![Ok(0), Ok(1), Ok(2), Ok(3)]);
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        2,
+        "window + 1 tasks outstanding"
+    );
+}
+
+#[test]
+fn an_unbounded_map_window_neither_preallocates_nor_panics() {
+    let pool = ThreadPoolExecutor::new(2).unwrap();
+    let got: Vec<_> = pool
+        .map_window(Ok::<u32, String>, 0..10, None, usize::MAX)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(got, (0..10).collect::<Vec<_>>());
+    let huge = ThreadPoolExecutor::new(usize::MAX).unwrap();
+    assert_eq!(huge.map(Ok::<u32, String>, 0..3, None).count(), 3);
+}
+
+#[test]
+fn an_empty_thread_name_prefix_means_the_default_prefix() {
+    let pool = ThreadPoolExecutor::builder()
+        .thread_name_prefix("")
+        .max_workers(1)
+        .build()
+        .unwrap();
+    let name = pool
+        .submit(|| Ok::<_, String>(thread::current().name().map(str::to_string)))
+        .unwrap()
+        .result(Some(PATIENCE))
+        .unwrap()
+        .unwrap();
+    assert!(name.starts_with("ThreadPoolExecutor-"), "{name}");
+    assert!(name.ends_with("_0"), "{name}");
+}

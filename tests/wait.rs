@@ -327,3 +327,52 @@ fn as_completed_deadline_starts_at_the_call_not_at_the_first_next() {
     assert!(start.elapsed() < Duration::from_millis(100));
     gate.open();
 }
+
+// ---- found by an independent review (issue 8) ----
+
+#[test]
+fn as_completed_over_no_futures_yields_nothing_with_or_without_a_timeout() {
+    let none: Vec<F> = Vec::new();
+    assert_eq!(as_completed(&none, None).count(), 0);
+    assert_eq!(as_completed(&none, Some(Duration::ZERO)).count(), 0);
+    assert_eq!(as_completed(&none, Some(PATIENCE)).count(), 0);
+}
+
+#[test]
+fn as_completed_keeps_nothing_of_a_yielded_future_once_the_caller_drops_it() {
+    // CPython's test_free_reference_yielded_future: the results are `Arc`s, so a `Weak`
+    // tells whether anything (the iterator included) still holds the future.
+    let pool = ThreadPoolExecutor::new(2).unwrap();
+    let gate = Gate::new();
+    let done: Vec<PoolFuture<std::sync::Arc<u32>, String>> = (0..3)
+        .map(|i| pool.submit(move || Ok(std::sync::Arc::new(i))).unwrap())
+        .collect();
+    // `wait` is told of a completion only after the worker let go of its handle.
+    assert!(
+        wait(&done, Some(PATIENCE), ReturnWhen::AllCompleted)
+            .not_done
+            .is_empty()
+    );
+    let g = gate.clone();
+    let blocked = pool
+        .submit(move || g.wait().map(|()| std::sync::Arc::new(99)))
+        .unwrap();
+    let mut all = done;
+    all.push(blocked);
+    let mut it = as_completed(all, Some(PATIENCE));
+    for _ in 0..3 {
+        let f = it.next().unwrap().unwrap();
+        let value = f.result(Some(Duration::ZERO)).unwrap();
+        let weak = std::sync::Arc::downgrade(&value);
+        drop(value);
+        drop(f);
+        assert!(
+            weak.upgrade().is_none(),
+            "the iterator still holds a yielded future"
+        );
+    }
+    gate.open();
+    let last = it.next().unwrap().unwrap();
+    assert_eq!(*last.result(Some(PATIENCE)).unwrap(), 99);
+    assert!(it.next().is_none());
+}

@@ -20,6 +20,7 @@
 //! live workers and a `Condvar`, so any number of threads may `shutdown(wait = true)` at once,
 //! and a worker that shuts down its own pool does not wait for itself.
 
+use std::cell::Cell;
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -30,7 +31,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::future::{Inner, PoolFuture, Slot, TaskError, panic_message};
+use super::future::{Inner, PoolFuture, Slot, TaskError, panic_message, report_panic};
 use super::map::MapIter;
 
 /// Why `submit` refused a task.
@@ -63,10 +64,10 @@ pub enum BuildError {
 trait Job: Send + Sync {
     /// PENDING → RUNNING; `false` if it was cancelled (then the worker skips it).
     fn start(&self) -> bool;
-    /// Runs the task; calls `before_publish` after the task returned and before its outcome
-    /// becomes visible.
-    fn run(self: Arc<Self>, before_publish: &dyn Fn());
-    /// Cancels it (shutdown with `cancel_futures`) and drops the task.
+    /// Runs the task and publishes its outcome; calls `free` once the worker can take the
+    /// next task (see `PoolFuture::complete_then`).
+    fn run(self: Arc<Self>, free: &dyn Fn());
+    /// Cancels it (shutdown with `cancel_futures`), then drops the task.
     fn cancel(self: Arc<Self>);
     /// Drops the task of a job that was cancelled while queued.
     fn discard(&self);
@@ -112,27 +113,33 @@ where
         self.inner.start()
     }
 
-    fn run(self: Arc<Self>, before_publish: &dyn Fn()) {
+    fn run(self: Arc<Self>, free: &dyn Fn()) {
         let Some(task) = self.take_task() else {
             debug_assert!(false, "a task runs at most once");
             return;
         };
+        // The closure is consumed inside the guard, so a panic while dropping what it
+        // captured is caught like a panic in its body.
         let outcome = match catch_unwind(AssertUnwindSafe(task)) {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(TaskError::Raised(e)),
             Err(payload) => Err(TaskError::Panicked(panic_message(payload.as_ref()))),
         };
-        before_publish();
-        PoolFuture::from_slot(self).complete(outcome);
+        PoolFuture::from_slot(self).complete_then(outcome, free);
     }
 
     fn cancel(self: Arc<Self>) {
+        // Cancel first: a task whose captured data panics on drop is still cancelled, and
+        // its waiters still wake.
+        PoolFuture::from_slot(Arc::clone(&self) as Arc<dyn Slot<T, E>>).cancel();
         self.discard();
-        PoolFuture::from_slot(self).cancel();
     }
 
     fn discard(&self) {
-        drop(self.take_task());
+        let task = self.take_task();
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(task))) {
+            report_panic("dropping a cancelled task", payload.as_ref());
+        }
     }
 
     fn fail_broken(self: Arc<Self>, message: &str) {
@@ -238,8 +245,8 @@ impl ThreadPoolBuilder {
         self
     }
 
-    /// Names threads `{prefix}_{i}`: Python's `thread_name_prefix`. Default
-    /// `ThreadPoolExecutor-{k}` with a process-wide counter `k`.
+    /// Names threads `{prefix}_{i}`: Python's `thread_name_prefix`. Default (also for an
+    /// empty prefix, as in Python) `ThreadPoolExecutor-{k}` with a process-wide counter `k`.
     pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.thread_name_prefix = Some(prefix.into());
         self
@@ -280,12 +287,16 @@ impl ThreadPoolBuilder {
             Some(n) => crossbeam_channel::bounded(n),
             None => crossbeam_channel::unbounded(),
         };
-        let prefix = self.thread_name_prefix.unwrap_or_else(|| {
-            format!(
-                "ThreadPoolExecutor-{}",
-                POOL_COUNTER.fetch_add(1, Ordering::Relaxed)
-            )
-        });
+        // An empty prefix means the default, as Python's `thread_name_prefix or ...`.
+        let prefix = self
+            .thread_name_prefix
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| {
+                format!(
+                    "ThreadPoolExecutor-{}",
+                    POOL_COUNTER.fetch_add(1, Ordering::Relaxed)
+                )
+            });
         Ok(ThreadPoolExecutor {
             shared: Arc::new(Shared {
                 state: Mutex::new(PoolState {
@@ -453,10 +464,12 @@ impl ThreadPoolExecutor {
         T: Send + 'static,
         E: Send + 'static,
     {
-        self.map_window(f, items, timeout, 2 * self.shared.max_workers)
+        self.map_window(f, items, timeout, self.shared.max_workers.saturating_mul(2))
     }
 
     /// [`map`](Self::map) with an explicit window (Python's `buffersize`; at least 1).
+    /// `usize::MAX` means unbounded, like `buffersize=None`: the whole input is submitted
+    /// by this call, and nothing is allocated for the window up front.
     pub fn map_window<I, F, T, E>(
         &self,
         f: F,
@@ -521,8 +534,21 @@ impl Drop for ThreadPoolExecutor {
     }
 }
 
+/// Counts a worker out of `live` when it ends, however it ends, so `shutdown(wait)` and
+/// `Drop` can never wait for a worker that is gone.
+struct LiveGuard<'a>(&'a Shared);
+
+impl Drop for LiveGuard<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.live -= 1;
+        self.0.exited.notify_all();
+    }
+}
+
 /// A worker thread's whole life.
 fn worker_main(shared: &Shared) {
+    let _live = LiveGuard(shared);
     let initialized = match &shared.initializer {
         None => Ok(()),
         Some(init) => match catch_unwind(AssertUnwindSafe(|| init())) {
@@ -534,26 +560,32 @@ fn worker_main(shared: &Shared) {
         Ok(()) => run_tasks(shared),
         Err(reason) => fail_queue(shared, &reason),
     }
-    let mut state = shared.lock();
-    state.live -= 1;
-    shared.exited.notify_all();
 }
 
 /// Takes tasks until the queue is empty and shut down.
 fn run_tasks(shared: &Shared) {
-    let mark_idle = || {
-        if !shared.saturated.load(Ordering::Relaxed) {
-            shared.lock().idle += 1;
-        }
-    };
     for job in shared.receiver.iter() {
-        if job.start() {
-            job.run(&mark_idle);
-        } else {
-            // Cancelled while queued: the cancel already notified everyone.
-            job.discard();
-            mark_idle();
+        // Counted idle exactly once per task, whether it ran, was skipped, or something
+        // dropped on the way (the task's data, an unobserved result) panicked.
+        let freed = Cell::new(false);
+        let free = || {
+            if !freed.replace(true) && !shared.saturated.load(Ordering::Relaxed) {
+                shared.lock().idle += 1;
+            }
+        };
+        let handled = catch_unwind(AssertUnwindSafe(|| {
+            if job.start() {
+                job.run(&free);
+            } else {
+                // Cancelled while queued: the cancel already notified everyone.
+                job.discard();
+                drop(job);
+            }
+        }));
+        if let Err(payload) = handled {
+            report_panic("in a worker", payload.as_ref());
         }
+        free();
     }
 }
 
@@ -566,6 +598,8 @@ fn fail_queue(shared: &Shared, reason: &str) {
     eprintln!("fetchpool: exception in initializer: {reason}");
     shared.lock().broken.get_or_insert_with(|| message.clone());
     for job in shared.receiver.iter() {
-        job.fail_broken(&message);
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job.fail_broken(&message))) {
+            report_panic("in a worker", payload.as_ref());
+        }
     }
 }

@@ -28,7 +28,13 @@
 //! the state under the lock and run after it is released, on the completing thread, so a
 //! callback may call any method of the future (it is already terminal) without deadlocking.
 //! `wait`/`as_completed` register a channel sender on the future under the same lock; a
-//! terminal transition sends the registrant's key once and forgets the registration.
+//! terminal transition takes the registrations out under the lock and sends each
+//! registrant's key once after releasing it. A worker completing a future with no callback
+//! drops its own handle before those sends, so whoever `wait`/`as_completed` hands the
+//! future to can hold the last reference (and free the result by dropping it).
+//!
+//! Lock order: a future's lock, then the pool's (a worker reports itself idle under the
+//! future's lock); nothing takes a future's lock while holding the pool's.
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -255,6 +261,20 @@ pub(crate) fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(|t| Instant::now().checked_add(t))
 }
 
+/// Tells each registered `wait`/`as_completed` call that its future is done. The
+/// registrations were removed under the future's lock, so each is told once; a call that
+/// has already returned ignores it.
+fn notify_waiters(waiters: Vec<Waiter>) {
+    for w in waiters {
+        let _ = w.tx.send(w.key);
+    }
+}
+
+/// Reports a panic the pool caught and survived (Python logs these through `logging`).
+pub(crate) fn report_panic(what: &str, payload: &(dyn std::any::Any + Send)) {
+    eprintln!("fetchpool: exception {what}: {}", panic_message(payload));
+}
+
 /// The text of a panic payload (`&str` or `String`; anything else gets a placeholder).
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
@@ -293,8 +313,9 @@ impl<T, E> PoolFuture<T, E> {
         match core.state {
             State::Pending => {
                 core.state = State::Cancelled;
-                let callbacks = self.notify_terminal(&mut core);
+                let (waiters, callbacks) = self.notify_terminal(&mut core);
                 drop(core);
+                notify_waiters(waiters);
                 self.run_callbacks(callbacks);
                 true
             }
@@ -433,40 +454,65 @@ impl<T, E> PoolFuture<T, E> {
 
     /// Stores the outcome (from RUNNING, or from PENDING when the pool broke), wakes every
     /// waiter and runs the callbacks on this thread. Ignored if already terminal.
-    pub(crate) fn complete(&self, outcome: Result<T, TaskError<E>>) {
+    pub(crate) fn complete(self, outcome: Result<T, TaskError<E>>) {
+        self.complete_then(outcome, &|| {});
+    }
+
+    /// [`complete`](Self::complete) for a worker: `free` tells the pool that this worker
+    /// can take the next task, at the moment it can. With no callback attached that is
+    /// before anyone learns of the outcome (so a caller who saw `result()` return and
+    /// submits again finds the worker idle); with callbacks, only after they have run, as
+    /// CPython releases its idle count after `_invoke_callbacks` (a slow callback must not
+    /// hold up the next task while the pool could start a thread).
+    ///
+    /// Lock order: `free` runs under this future's lock and may take the pool's lock; the
+    /// pool never takes a future's lock while holding its own.
+    ///
+    /// With no callback, this handle is dropped before `wait`/`as_completed` are told, so
+    /// a caller that drops the futures it was handed holds the last reference.
+    pub(crate) fn complete_then(self, outcome: Result<T, TaskError<E>>, free: &dyn Fn()) {
         let mut core = self.lock();
         match core.state {
-            State::Pending | State::Running => {
-                core.state = State::Finished(outcome);
-                let callbacks = self.notify_terminal(&mut core);
-                drop(core);
-                self.run_callbacks(callbacks);
+            State::Pending | State::Running => {}
+            State::Cancelled | State::Finished(_) => return,
+        }
+        core.state = State::Finished(outcome);
+        let (waiters, callbacks) = self.notify_terminal(&mut core);
+        if callbacks.is_empty() {
+            free();
+            drop(core);
+            // The last handle may be this one (a fire-and-forget task): its result is
+            // dropped here, and a panicking `Drop` must not stop the notifications.
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(self))) {
+                report_panic("dropping a task's result", payload.as_ref());
             }
-            State::Cancelled | State::Finished(_) => {}
+            notify_waiters(waiters);
+        } else {
+            drop(core);
+            notify_waiters(waiters);
+            self.run_callbacks(callbacks);
+            free();
         }
     }
 
-    /// Under the lock, just after the state became terminal: wakes `result()` callers,
-    /// tells each registered `wait`/`as_completed` call, and hands back the callbacks.
-    fn notify_terminal(&self, core: &mut Core<T, E>) -> Vec<Callback<T, E>> {
+    /// Under the lock, just after the state became terminal: wakes `result()` callers and
+    /// hands back the registered `wait`/`as_completed` calls and the callbacks, to be told
+    /// and run once the lock is released.
+    fn notify_terminal(&self, core: &mut Core<T, E>) -> (Vec<Waiter>, Vec<Callback<T, E>>) {
         if core.sleepers > 0 {
             self.inner().done.notify_all();
         }
-        for w in core.waiters.drain(..) {
-            // The receiving call may have returned already; that is fine.
-            let _ = w.tx.send(w.key);
-        }
-        std::mem::take(&mut core.callbacks)
+        (
+            std::mem::take(&mut core.waiters),
+            std::mem::take(&mut core.callbacks),
+        )
     }
 
     /// Runs callbacks outside the lock, isolating panics.
     fn run_callbacks(&self, callbacks: Vec<Callback<T, E>>) {
         for cb in callbacks {
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| cb(self))) {
-                eprintln!(
-                    "fetchpool: exception calling callback for {self:?}: {}",
-                    panic_message(payload.as_ref())
-                );
+                report_panic(&format!("calling callback for {self:?}"), payload.as_ref());
             }
         }
     }

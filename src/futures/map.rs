@@ -18,9 +18,9 @@ use super::future::{FutureError, PoolFuture, deadline_after};
 ///   `Err(FutureError::Timeout)`, that task and every queued one are cancelled, no more
 ///   input is read, and the iterator ends.
 /// - Dropping the iterator cancels every submitted task that has not started.
-/// - Lazy: only `window` tasks are submitted ahead (Python 3.14's `buffersize`, but on by
-///   default). Each `next()` first tops the window up from the input, then waits for the
-///   oldest task.
+/// - Lazy: `window` tasks are submitted by the `map` call (Python 3.14's `buffersize`, but
+///   on by default), and each `next()` submits one more before it waits for the oldest, so
+///   `window + 1` tasks are outstanding while the caller waits, as in CPython.
 /// - If the executor shuts down mid-way, the tasks already submitted still yield their
 ///   results, then one `Err(FutureError::Rejected(..))` stands for the first input that could
 ///   not be submitted, and the iterator ends (Python raises `RuntimeError` from `next()`).
@@ -31,7 +31,7 @@ pub struct MapIter<'a, I, F, T, E> {
     f: Arc<F>,
     /// The rest of the input; `None` once exhausted, timed out or rejected.
     items: Option<I>,
-    /// Submitted tasks, oldest (next to yield) first; at most `window` long.
+    /// Submitted tasks, oldest (next to yield) first; at most `window + 1` long.
     pending: VecDeque<PoolFuture<T, E>>,
     /// `timeout` after the `map` call.
     deadline: Option<Instant>,
@@ -75,19 +75,20 @@ where
             executor,
             f,
             items: Some(items),
-            pending: VecDeque::with_capacity(window),
+            // Grows as tasks are submitted: `window` may be `usize::MAX` ("unbounded").
+            pending: VecDeque::new(),
             deadline: deadline_after(timeout),
             window,
             rejected: None,
             finished: false,
         };
-        it.fill();
+        it.fill(window);
         it
     }
 
-    /// Submits tasks until the window is full or the input ends.
-    fn fill(&mut self) {
-        while self.pending.len() < self.window {
+    /// Submits tasks until `target` are pending or the input ends.
+    fn fill(&mut self, target: usize) {
+        while self.pending.len() < target {
             let Some(item) = self.items.as_mut().and_then(Iterator::next) else {
                 self.items = None;
                 return;
@@ -120,7 +121,7 @@ where
             return None;
         }
         // Top up first, like Python's buffersize: one more task runs while we wait.
-        self.fill();
+        self.fill(self.window.saturating_add(1));
         let Some(future) = self.pending.pop_front() else {
             self.finished = true;
             return self.rejected.take().map(|e| Err(FutureError::Rejected(e)));

@@ -63,8 +63,9 @@ where
 struct Registration<T, E> {
     /// This call's id, shared by all its `Waiter`s.
     id: u64,
-    /// The futures it registered on (not the ones already done).
-    registered: Vec<PoolFuture<T, E>>,
+    /// The futures it registered on, by key (`None` for those already done, and for those
+    /// `forget` released), so it can unregister from them.
+    registered: Vec<Option<PoolFuture<T, E>>>,
     /// Receives the index of each future as it becomes done.
     rx: Receiver<usize>,
 }
@@ -75,7 +76,7 @@ impl<T, E> Registration<T, E> {
     fn new(fs: &[PoolFuture<T, E>]) -> (Self, Vec<usize>) {
         let id = NEXT_WAITER_ID.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = crossbeam_channel::unbounded();
-        let mut registered = Vec::new();
+        let mut registered = Vec::with_capacity(fs.len());
         let mut already_done = Vec::new();
         for (key, f) in fs.iter().enumerate() {
             let waiter = Waiter {
@@ -84,18 +85,27 @@ impl<T, E> Registration<T, E> {
                 tx: tx.clone(),
             };
             if f.register(waiter) {
-                registered.push(f.clone());
+                registered.push(Some(f.clone()));
             } else {
+                registered.push(None);
                 already_done.push(key);
             }
         }
         (Registration { id, registered, rx }, already_done)
     }
+
+    /// Lets go of the future at `key`. Only for a future that is done: completion already
+    /// removed its registration, so there is nothing left to unregister.
+    fn forget(&mut self, key: usize) {
+        if let Some(slot) = self.registered.get_mut(key) {
+            *slot = None;
+        }
+    }
 }
 
 impl<T, E> Drop for Registration<T, E> {
     fn drop(&mut self) {
-        for f in &self.registered {
+        for f in self.registered.iter().flatten() {
             f.unregister(self.id);
         }
     }
@@ -177,14 +187,17 @@ where
         remaining: total,
         total,
         deadline,
-        registration: Some(registration),
+        // Nothing to wait for: the iterator is empty, with or without a timeout.
+        registration: (total > 0).then_some(registration),
     }
 }
 
 /// The iterator returned by [`as_completed`].
 pub struct AsCompleted<T, E> {
     /// Each distinct future by index; taken (set to `None`) when yielded, so none is yielded
-    /// twice and none is kept alive by the iterator after it has been handed out.
+    /// twice. The registration forgets it at the same moment, so once the caller drops a
+    /// yielded future the iterator keeps nothing of it (CPython's
+    /// test_free_reference_yielded_future).
     slots: Vec<Option<PoolFuture<T, E>>>,
     /// Indices found done at the start, yielded first.
     ready: VecDeque<usize>,
@@ -215,6 +228,8 @@ impl<T, E> AsCompleted<T, E> {
         self.remaining -= 1;
         if self.remaining == 0 {
             self.registration = None;
+        } else if let Some(registration) = &mut self.registration {
+            registration.forget(key);
         }
         Some(f)
     }
