@@ -101,12 +101,18 @@ pub struct Cli {
     pub headers: Vec<(HeaderName, HeaderValue)>,
 
     /// User-Agent header [default: fetchpool/VERSION].
-    #[arg(short = 'A', long, value_name = "TEXT")]
+    #[arg(short = 'A', long, value_name = "TEXT", value_parser = parse_user_agent)]
     pub user_agent: Option<String>,
 
-    /// Redirects to follow before failing.
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    pub max_redirects: usize,
+    /// Redirects to follow before failing (at most 1000).
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u16).range(0..=1000))]
+    pub max_redirects: u16,
+
+    /// Send the -H headers after a redirect to another host too (by default they go to
+    /// the URL's own scheme, host and port only, as curl does).
+    #[arg(long)]
+    pub location_trusted: bool,
 
     /// Error statuses to count as success, e.g. "404" or "400-499,503" (repeatable).
     #[arg(long, value_name = "CODES", value_delimiter = ',', value_parser = parse_status_range)]
@@ -126,6 +132,7 @@ pub struct Cli {
         long,
         value_name = "N",
         default_value_t = 0,
+        value_parser = clap::value_parser!(u32).range(0..=1000),
         help_heading = "Retries and politeness"
     )]
     pub retries: u32,
@@ -173,32 +180,48 @@ Polite settings for servers you do not own: --per-host 2 --rate-per-host 5 --ret
 Exit codes: 0 all fetched, 1 some URL not fetched, 2 usage or input error,
 130 interrupted (a second Ctrl-C exits at once).";
 
-/// Parses `60`, `0.5` (seconds) or humantime `1m30s`, `250ms`; zero is refused.
+/// The longest duration any flag accepts: far beyond any real run, and small enough that
+/// adding it to the current time can never overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The slowest and fastest rates `--rate` and `--rate-per-host` accept, in requests per
+/// second (one request every 1000 s, a million a second).
+pub const RATE_RANGE: (f64, f64) = (0.001, 1_000_000.0);
+
+/// Parses `60`, `0.5` (seconds) or humantime `1m30s`, `250ms`; zero and more than
+/// [`MAX_DURATION`] are refused.
 ///
 /// # Errors
 /// A message for clap.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let too_long = || "must be at most 365 days".to_string();
     let d = match s.trim().parse::<f64>() {
-        Ok(secs) => Duration::try_from_secs_f64(secs)
-            .map_err(|_| format!("'{s}' is not a duration: seconds must be a positive number"))?,
+        Ok(secs) if secs.is_nan() || secs < 0.0 => {
+            return Err("seconds must be a positive number".to_string());
+        }
+        Ok(secs) => Duration::try_from_secs_f64(secs).map_err(|_| too_long())?,
         Err(_) => humantime::parse_duration(s.trim())
-            .map_err(|e| format!("'{s}' is not a duration ({e}); try 60, 0.5 or 1m30s"))?,
+            .map_err(|e| format!("not a duration ({e}); try 60, 0.5 or 1m30s"))?,
     };
     if d.is_zero() {
         return Err("must be greater than 0".to_string());
     }
+    if d > MAX_DURATION {
+        return Err(too_long());
+    }
     Ok(d)
 }
 
-/// Parses a positive rate in requests per second.
+/// Parses a rate in requests per second, within [`RATE_RANGE`].
 ///
 /// # Errors
 /// A message for clap.
 pub fn parse_rate(s: &str) -> Result<f64, String> {
+    let (lo, hi) = RATE_RANGE;
     match s.trim().parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        Ok(r) if (lo..=hi).contains(&r) => Ok(r),
         _ => Err(format!(
-            "'{s}' is not a positive number of requests per second"
+            "must be a number of requests per second from {lo} to {hi}"
         )),
     }
 }
@@ -211,11 +234,33 @@ pub fn parse_header(s: &str) -> Result<(HeaderName, HeaderValue), String> {
     let (name, value) = s
         .split_once(':')
         .ok_or_else(|| format!("'{s}' is not a header: expected \"Name: value\""))?;
-    let name = HeaderName::from_bytes(name.trim().as_bytes())
-        .map_err(|_| format!("'{}' is not a valid header name", name.trim()))?;
-    let value = HeaderValue::from_str(value.trim())
-        .map_err(|_| format!("the value of header '{name}' is not valid"))?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
+        format!(
+            "'{}' is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+            name.trim().escape_debug()
+        )
+    })?;
+    let value = parse_header_value(value.trim())
+        .map_err(|why| format!("the value of header '{name}' {why}"))?;
     Ok((name, value))
+}
+
+/// A header value, or why it cannot be one.
+fn parse_header_value(s: &str) -> Result<HeaderValue, &'static str> {
+    if s.chars().any(|c| c.is_control() && c != '\t') {
+        return Err("contains a control character (such as a newline), which HTTP forbids");
+    }
+    HeaderValue::from_str(s).map_err(|_| "is not a valid HTTP header value")
+}
+
+/// Parses `--user-agent`: any text that is a valid header value.
+///
+/// # Errors
+/// A message for clap.
+pub fn parse_user_agent(s: &str) -> Result<String, String> {
+    parse_header_value(s)
+        .map(|_| s.to_string())
+        .map_err(|why| format!("the User-Agent {why}"))
 }
 
 /// Parses `404` or `400-499`.
@@ -245,7 +290,8 @@ impl Cli {
     pub fn fetch_options(&self) -> FetchOptions {
         let mut o = FetchOptions::with_timeout(self.timeout);
         o.connect_timeout = self.connect_timeout;
-        o.max_redirects = self.max_redirects;
+        o.max_redirects = usize::from(self.max_redirects);
+        o.location_trusted = self.location_trusted;
         o.headers = self.headers.clone();
         if let Some(ua) = &self.user_agent {
             o.user_agent = ua.clone();
@@ -258,7 +304,9 @@ impl Cli {
     }
 }
 
-/// Parses the arguments; on a usage error prints one line and returns the exit code.
+/// Parses the arguments; on a usage error prints clap's message without the usage block
+/// (the error, then any detail clap adds: the missing argument, the valid values, a "similar
+/// argument" tip) and returns the exit code.
 ///
 /// # Errors
 /// The exit code to end with (0 after `--help`/`--version`, 2 for a usage error).
@@ -271,12 +319,34 @@ pub fn parse_args() -> Result<Cli, Exit> {
                 Exit::Success
             }
             _ => {
-                let text = e.render().to_string();
-                let first = text.lines().next().unwrap_or("invalid arguments");
-                let first = first.strip_prefix("error: ").unwrap_or(first);
-                eprintln!("fetchpool: error: {first} (see --help)");
+                eprint!("{}", usage_error(&e.render().to_string()));
                 Exit::Usage
             }
         }
     })
+}
+
+/// clap's rendered error, shortened: the lines before its `Usage:` block, blank lines
+/// dropped, the first prefixed with `fetchpool: `, then a pointer to `--help`.
+pub fn usage_error(rendered: &str) -> String {
+    let mut out = String::new();
+    let kept = rendered
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.trim().is_empty());
+    for (i, line) in kept.enumerate() {
+        if i == 0 {
+            out.push_str("fetchpool: ");
+            if !line.starts_with("error:") {
+                out.push_str("error: ");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    if out.is_empty() {
+        out.push_str("fetchpool: error: invalid arguments\n");
+    }
+    out.push_str("For more information, try '--help'.\n");
+    out
 }

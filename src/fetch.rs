@@ -9,6 +9,8 @@ use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
+use crate::proxy::ProxyRules;
+
 /// How long to wait for a connection at most, whatever `--timeout` says.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -25,6 +27,19 @@ pub enum FetchError {
     /// A URL, but not `http` or `https`: Python's `unknown url type`.
     #[error("unsupported URL scheme '{0}' (only http and https)")]
     UnsupportedScheme(String),
+    /// A redirect to a URL that is not `http` or `https` (`file:`, `data:`, `ftp:`); the
+    /// target, with any password masked.
+    #[error("redirected to an unsupported URL scheme (only http and https): {0}")]
+    UnsupportedRedirect(String),
+    /// The proxy (from the environment) could not be used: it refused the connection, did
+    /// not answer in time, or did not resolve.
+    #[error("proxy {proxy} failed: {reason}")]
+    Proxy {
+        /// The proxy's URL, with any password masked.
+        proxy: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The host name did not resolve.
     #[error("DNS lookup failed: {0}")]
     Dns(String),
@@ -72,7 +87,10 @@ impl FetchError {
     pub fn kind(&self) -> &'static str {
         match self {
             FetchError::InvalidUrl(_) => "invalid_url",
-            FetchError::UnsupportedScheme(_) => "unsupported_scheme",
+            FetchError::UnsupportedScheme(_) | FetchError::UnsupportedRedirect(_) => {
+                "unsupported_scheme"
+            }
+            FetchError::Proxy { .. } => "proxy",
             FetchError::Dns(_) => "dns",
             FetchError::ConnectionRefused => "connection_refused",
             FetchError::ConnectTimeout(_) => "connect_timeout",
@@ -92,6 +110,29 @@ impl FetchError {
         match self {
             FetchError::HttpStatus { code, .. } => Some(*code),
             _ => None,
+        }
+    }
+
+    /// The same error with every occurrence of `secrets` in its text masked.
+    pub fn scrubbed(self, secrets: &[String]) -> Self {
+        if secrets.is_empty() {
+            return self;
+        }
+        let s = |t: String| crate::redact::scrub(&t, secrets);
+        match self {
+            FetchError::InvalidUrl(t) => FetchError::InvalidUrl(s(t)),
+            FetchError::UnsupportedScheme(t) => FetchError::UnsupportedScheme(s(t)),
+            FetchError::UnsupportedRedirect(t) => FetchError::UnsupportedRedirect(s(t)),
+            FetchError::Proxy { proxy, reason } => FetchError::Proxy {
+                proxy: s(proxy),
+                reason: s(reason),
+            },
+            FetchError::Dns(t) => FetchError::Dns(s(t)),
+            FetchError::Reset(t) => FetchError::Reset(s(t)),
+            FetchError::TruncatedBody(t) => FetchError::TruncatedBody(s(t)),
+            FetchError::Tls(t) => FetchError::Tls(s(t)),
+            FetchError::Io(t) => FetchError::Io(s(t)),
+            other => other,
         }
     }
 
@@ -161,6 +202,9 @@ pub struct FetchOptions {
     pub insecure: bool,
     /// Ignore `http_proxy`/`https_proxy`/`all_proxy` from the environment.
     pub no_proxy: bool,
+    /// Send `headers` after a redirect to another origin too (curl's
+    /// `--location-trusted`); by default they go to the URL's own origin only.
+    pub location_trusted: bool,
     /// Error statuses (>= 400) accepted as success.
     pub accept: AcceptedStatuses,
     /// How many idle keep-alive connections to keep per host.
@@ -178,6 +222,7 @@ impl FetchOptions {
             user_agent: concat!("fetchpool/", env!("CARGO_PKG_VERSION")).to_string(),
             insecure: false,
             no_proxy: false,
+            location_trusted: false,
             accept: Vec::new(),
             pool_idle_per_host: 64,
         }
@@ -204,8 +249,15 @@ pub struct Fetcher {
     timeout: Duration,
     /// The connect timeout actually configured, for error messages.
     connect_timeout: Duration,
-    /// Redirect limit, for error messages.
+    /// Redirects followed at most.
     max_redirects: usize,
+    /// The `-H` headers, sent to the URL's own origin (and to others if
+    /// `location_trusted`).
+    headers: HeaderMap,
+    /// Keep `headers` across origins.
+    location_trusted: bool,
+    /// Which proxy each URL goes through (to name it when it fails).
+    proxies: std::sync::Arc<ProxyRules>,
     /// Error statuses accepted as success.
     accept: AcceptedStatuses,
 }
@@ -224,20 +276,30 @@ impl Fetcher {
         for (name, value) in &options.headers {
             headers.append(name.clone(), value.clone());
         }
+        let proxies = if options.no_proxy {
+            ProxyRules::default()
+        } else {
+            ProxyRules::from_env()
+        };
         let mut builder = Client::builder()
             // The client-level timeout bounds each wait separately, not the whole body
             // read; the real deadline is set per request in `fetch`.
             .timeout(None)
             .connect_timeout(connect_timeout)
-            .redirect(reqwest::redirect::Policy::limited(options.max_redirects))
+            // Redirects are followed in `fetch`, which checks each target's scheme and
+            // keeps the -H headers with their origin.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(options.user_agent.clone())
-            .default_headers(headers)
             .pool_max_idle_per_host(options.pool_idle_per_host)
             .danger_accept_invalid_certs(options.insecure)
             .danger_accept_invalid_hostnames(options.insecure)
-            .referer(false);
-        if options.no_proxy {
-            builder = builder.no_proxy();
+            .referer(false)
+            .no_proxy();
+        if !proxies.is_empty() {
+            let rules = proxies.clone();
+            builder = builder.proxy(reqwest::Proxy::custom(move |url| {
+                rules.for_url(url).cloned()
+            }));
         }
         let client = builder.build().map_err(|e| error_chain(&e))?;
         Ok(Fetcher {
@@ -245,6 +307,9 @@ impl Fetcher {
             timeout: options.timeout,
             connect_timeout,
             max_redirects: options.max_redirects,
+            headers,
+            location_trusted: options.location_trusted,
+            proxies: std::sync::Arc::new(proxies),
             accept: options.accept.clone(),
         })
     }
@@ -274,13 +339,9 @@ impl Fetcher {
             }
             None => (self.timeout, false),
         };
-        let classify = |e: &reqwest::Error| self.classify(e, limit, by_deadline);
-        let mut response = self
-            .client
-            .get(url.clone())
-            .timeout(limit)
-            .send()
-            .map_err(|e| classify(&e))?;
+        let until = Instant::now().checked_add(limit);
+        let (mut response, last_url) = self.follow(url, limit, until, by_deadline)?;
+        let classify = |e: &reqwest::Error| self.classify(e, &last_url, limit, by_deadline);
         let status = response.status();
         if status.as_u16() >= 400 && !self.accepts(status.as_u16()) {
             let retry_after = match status.as_u16() {
@@ -314,6 +375,53 @@ impl Fetcher {
         })
     }
 
+    /// Sends the request and follows redirects (at most `max_redirects`), all within
+    /// `limit` (until `until`). Only `http` and `https` targets are followed; the `-H`
+    /// headers go to the first URL's origin only, unless `location_trusted` (reqwest
+    /// itself drops `Authorization` and `Cookie` across origins, not custom headers).
+    /// Returns the final response and its URL.
+    fn follow(
+        &self,
+        url: &Url,
+        limit: Duration,
+        until: Option<Instant>,
+        by_deadline: bool,
+    ) -> Result<(Response, Url), FetchError> {
+        let origin = url.origin();
+        let mut current = url.clone();
+        let mut redirects = 0;
+        loop {
+            let left = until.map_or(limit, |u| u.saturating_duration_since(Instant::now()));
+            if left.is_zero() {
+                return Err(if by_deadline {
+                    FetchError::Deadline
+                } else {
+                    FetchError::Timeout(limit)
+                });
+            }
+            let mut request = self.client.get(current.clone()).timeout(left);
+            if self.location_trusted || current.origin() == origin {
+                request = request.headers(self.headers.clone());
+            }
+            let response = request
+                .send()
+                .map_err(|e| self.classify(&e, &current, limit, by_deadline))?;
+            let Some(next) = redirect_target(&response, &current)? else {
+                return Ok((response, current));
+            };
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(FetchError::UnsupportedRedirect(
+                    crate::redact::redact_url(next.as_str()).into_owned(),
+                ));
+            }
+            redirects += 1;
+            if redirects > self.max_redirects {
+                return Err(FetchError::TooManyRedirects(self.max_redirects));
+            }
+            current = next;
+        }
+    }
+
     /// Whether an error status is accepted as success.
     fn accepts(&self, code: u16) -> bool {
         self.accept
@@ -321,9 +429,43 @@ impl Fetcher {
             .any(|&(lo, hi)| (lo..=hi).contains(&code))
     }
 
-    /// Maps a reqwest error onto our kinds. `limit` is the timeout that applied to this
-    /// request and `by_deadline` says whether it came from the run's deadline.
-    fn classify(&self, e: &reqwest::Error, limit: Duration, by_deadline: bool) -> FetchError {
+    /// Maps a reqwest error for a request to `url` onto our kinds. `limit` is the timeout
+    /// that applied to this request and `by_deadline` says whether it came from the run's
+    /// deadline. A connection that failed while `url` goes through a proxy is the proxy's
+    /// failure, and says so.
+    fn classify(
+        &self,
+        e: &reqwest::Error,
+        url: &Url,
+        limit: Duration,
+        by_deadline: bool,
+    ) -> FetchError {
+        let error = self.classify_direct(e, limit, by_deadline);
+        let proxy_failed = e.is_connect()
+            && matches!(
+                error,
+                FetchError::ConnectionRefused
+                    | FetchError::ConnectTimeout(_)
+                    | FetchError::Dns(_)
+                    | FetchError::Reset(_)
+                    | FetchError::Io(_)
+            );
+        match self.proxies.for_url(url) {
+            Some(proxy) if proxy_failed => FetchError::Proxy {
+                proxy: crate::redact::redact_url(proxy.as_str()).into_owned(),
+                reason: error.to_string(),
+            },
+            _ => error,
+        }
+    }
+
+    /// [`classify`](Self::classify), proxies aside.
+    fn classify_direct(
+        &self,
+        e: &reqwest::Error,
+        limit: Duration,
+        by_deadline: bool,
+    ) -> FetchError {
         let chain = error_chain(e);
         if e.is_redirect() {
             return FetchError::TooManyRedirects(self.max_redirects);
@@ -364,6 +506,26 @@ impl Fetcher {
         }
         FetchError::Io(chain)
     }
+}
+
+/// Where a redirect response points, resolved against `current`; `None` if the response
+/// is not a redirect (or a 3xx without `Location`, which is then the final response).
+fn redirect_target(response: &Response, current: &Url) -> Result<Option<Url>, FetchError> {
+    if !matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+        return Ok(None);
+    }
+    let Some(location) = response.headers().get(reqwest::header::LOCATION) else {
+        return Ok(None);
+    };
+    let location = location
+        .to_str()
+        .map_err(|_| FetchError::Io("redirect with a Location that is not text".to_string()))?;
+    current.join(location).map(Some).map_err(|e| {
+        FetchError::Io(format!(
+            "redirect to an invalid URL ({e}): {}",
+            crate::redact::redact_url(location)
+        ))
+    })
 }
 
 /// Parses a `Retry-After` value: whole seconds, or an HTTP date (a date in the past

@@ -6,6 +6,10 @@ use url::Url;
 
 use crate::fetch::{FetchError, parse_url};
 
+/// The UTF-8 byte order mark some editors put at the start of a file; not part of the
+/// first URL.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Lines longer than this are reported as invalid instead of being buffered whole.
 pub const MAX_LINE: usize = 64 * 1024;
 
@@ -14,7 +18,8 @@ pub const MAX_LINE: usize = 64 * 1024;
 pub struct Entry {
     /// 1-based line number in the input.
     pub line: u64,
-    /// The line's text, trimmed (lossily decoded if it was not UTF-8).
+    /// The line's text, trimmed (lossily decoded if it was not UTF-8), with the password
+    /// of a `user:password@` masked: what records show.
     pub text: String,
     /// The URL, or why the line is not one.
     pub url: Result<Url, FetchError>,
@@ -89,6 +94,9 @@ impl<R: BufRead> Iterator for UrlList<R> {
                 Ok(true) => {}
             }
             self.line += 1;
+            if self.line == 1 && self.buf.starts_with(BOM) {
+                self.buf.drain(..BOM.len());
+            }
             let too_long = self.buf.len() > MAX_LINE;
             let (text, utf8) = match std::str::from_utf8(&self.buf) {
                 Ok(s) => (s.trim().to_string(), true),
@@ -104,6 +112,7 @@ impl<R: BufRead> Iterator for UrlList<R> {
             } else {
                 text
             };
+            let shown = crate::redact::redact_url(&text).into_owned();
             let url = if too_long {
                 Err(FetchError::InvalidUrl(format!(
                     "line longer than {MAX_LINE} bytes"
@@ -117,7 +126,7 @@ impl<R: BufRead> Iterator for UrlList<R> {
             };
             return Some(Ok(Entry {
                 line: self.line,
-                text,
+                text: shown,
                 url,
             }));
         }
@@ -158,6 +167,24 @@ mod tests {
         assert!(got[0].text.len() < 200, "the text is shortened");
         assert_eq!(got[0].url.as_ref().unwrap_err().kind(), "invalid_url");
         assert_eq!((got[1].line, got[1].url.is_ok()), (2, true));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_url() {
+        let got = entries(b"\xEF\xBB\xBFhttp://a.example/\n\xEF\xBB\xBFhttp://b.example/\n");
+        assert_eq!(got[0].text, "http://a.example/");
+        assert!(got[0].url.is_ok());
+        assert!(
+            got[1].url.is_err(),
+            "only the file's first bytes can be a BOM"
+        );
+    }
+
+    #[test]
+    fn the_text_shown_masks_a_password_and_the_url_keeps_it() {
+        let got = entries(b"http://u:secret@a.example/\n");
+        assert_eq!(got[0].text, "http://u:***@a.example/");
+        assert_eq!(got[0].url.as_ref().unwrap().password(), Some("secret"));
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub mod cli;
 pub mod fetch;
 pub mod futures;
 pub mod input;
+pub mod proxy;
+pub mod redact;
 pub mod report;
 pub mod resume;
 pub mod run;

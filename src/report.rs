@@ -143,7 +143,11 @@ impl Record {
 }
 
 /// Quotes a string as Python's `repr(str)` does: single quotes unless the text holds a
-/// single quote and no double quote; backslashes, quotes and control characters escaped.
+/// single quote and no double quote; backslashes and the quote escaped, and every
+/// character Python does not call printable (`str.isprintable`: control and format
+/// characters such as U+202E RIGHT-TO-LEFT OVERRIDE or U+200B ZERO WIDTH SPACE, separators
+/// other than the space, private-use and unassigned code points) as `\xhh`, `\uhhhh` or
+/// `\Uhhhhhhhh`, so no URL can spoof what a terminal or a log shows.
 pub fn py_repr(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') {
         '"'
@@ -162,17 +166,39 @@ pub fn py_repr(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+            c if !is_printable(c) => {
+                let code = u32::from(c);
+                let _ = match code {
+                    0..=0xff => write!(out, "\\x{code:02x}"),
+                    0x100..=0xffff => write!(out, "\\u{code:04x}"),
+                    _ => write!(out, "\\U{code:08x}"),
+                };
             }
             c => out.push(c),
         }
     }
     out.push(quote);
     out
+}
+
+/// Python's `str.isprintable` for one character: false for the categories Cc, Cf, Cs, Co,
+/// Cn, Zl, Zp, and Zs other than the ASCII space.
+fn is_printable(c: char) -> bool {
+    use unicode_properties::{GeneralCategory as G, UnicodeGeneralCategory};
+    if c == ' ' {
+        return true;
+    }
+    !matches!(
+        c.general_category(),
+        G::Control
+            | G::Format
+            | G::Surrogate
+            | G::PrivateUse
+            | G::Unassigned
+            | G::LineSeparator
+            | G::ParagraphSeparator
+            | G::SpaceSeparator
+    )
 }
 
 /// The output format (`--format`).
@@ -428,5 +454,31 @@ impl Tally {
             .with(Modify::new(Columns::one(1)).with(Alignment::right()))
             .with(Modify::new(Rows::first()).with(Alignment::center()));
         table.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::py_repr;
+
+    #[test]
+    fn py_repr_escapes_what_python_escapes() {
+        // Expected values printed by CPython 3.11's repr().
+        let cases = [
+            ("http://a/\u{202e}gnp.exe", r"'http://a/\u202egnp.exe'"),
+            ("x\u{200b}y", r"'x\u200by'"),
+            ("\u{ad}\u{a0}é日本", r"'\xad\xa0é日本'"),
+            ("it's", "\"it's\""),
+            ("a\"b'c", r#"'a"b\'c'"#),
+            ("\u{7}\u{7f}\t\n\\", r"'\x07\x7f\t\n\\'"),
+            (
+                "\u{e0001}\u{10fffd}\u{2028} ok",
+                r"'\U000e0001\U0010fffd\u2028 ok'",
+            ),
+            ("\u{1f600}", "'\u{1f600}'"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(py_repr(input), expected, "{input:?}");
+        }
     }
 }

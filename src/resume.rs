@@ -1,47 +1,79 @@
 //! The record file of `--output FILE`, and `--resume`: which input lines a previous run
 //! already fetched.
 
+use std::collections::hash_map::DefaultHasher;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
+use std::hash::{Hash, Hasher};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-/// The input lines a previous run recorded with `ok: true`, as a bit set (one bit per
-/// line number: a ten-million-line list costs 1.25 MB).
+/// Record-file lines longer than this are not records (a record's URL is at most 64 KiB);
+/// they are skipped without being held in memory.
+const MAX_RECORD_LINE: u64 = 1024 * 1024;
+
+/// The input lines a previous run recorded with `ok: true`, each with a hash of the URL
+/// it recorded, so a line is skipped only if the list still holds that URL there.
+///
+/// A record file is untrusted input: memory grows with the records actually read (16
+/// bytes per fetched record), never with the line numbers they claim.
 #[derive(Debug, Default, Clone)]
 pub struct Fetched {
-    /// Bit `n` set: line `n` was fetched.
-    bits: Vec<u64>,
-    /// How many bits are set.
-    count: u64,
+    /// (line, URL hash), sorted, without duplicates.
+    lines: Vec<(u64, u64)>,
+}
+
+/// What the record file says about one line of the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resumed {
+    /// Fetched before, with this URL: skip it.
+    Fetched,
+    /// Recorded as fetched, but with another URL: the file was written for another list
+    /// (or the list changed); fetch the line again.
+    Mismatch,
+    /// Not fetched before.
+    No,
 }
 
 impl Fetched {
-    fn insert(&mut self, line: u64) {
-        let (word, bit) = ((line / 64) as usize, line % 64);
-        if word >= self.bits.len() {
-            self.bits.resize(word + 1, 0);
-        }
-        if self.bits[word] & (1 << bit) == 0 {
-            self.bits[word] |= 1 << bit;
-            self.count += 1;
-        }
+    fn from_records(mut lines: Vec<(u64, u64)>) -> Self {
+        lines.sort_unstable();
+        lines.dedup();
+        lines.shrink_to_fit();
+        Fetched { lines }
     }
 
-    /// Whether line `line` was fetched.
-    pub fn contains(&self, line: u64) -> bool {
-        let (word, bit) = ((line / 64) as usize, line % 64);
-        self.bits.get(word).is_some_and(|w| w & (1 << bit) != 0)
+    /// Whether line `line`, whose list text is `url`, was fetched.
+    pub fn lookup(&self, line: u64, url: &str) -> Resumed {
+        let start = self.lines.partition_point(|&(l, _)| l < line);
+        let mut recorded = self.lines[start..].iter().take_while(|&&(l, _)| l == line);
+        let Some(first) = recorded.next() else {
+            return Resumed::No;
+        };
+        let hash = url_hash(url);
+        if first.1 == hash || recorded.any(|&(_, h)| h == hash) {
+            Resumed::Fetched
+        } else {
+            Resumed::Mismatch
+        }
     }
 
     /// How many lines were fetched.
     pub fn len(&self) -> u64 {
-        self.count
+        self.lines.len() as u64
     }
 
     /// Whether no line was fetched.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.lines.is_empty()
     }
+}
+
+/// The hash a record's URL is remembered by (only compared within one run).
+fn url_hash(url: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    url.hash(&mut h);
+    h.finish()
 }
 
 /// The fields of a record that resuming needs; all others are ignored.
@@ -49,39 +81,60 @@ impl Fetched {
 struct Seen {
     line: u64,
     ok: bool,
+    url: String,
 }
 
-/// Opens `path` to append records to. Without `resume` the file is created or emptied.
-/// With `resume` it is read first: every whole line that parses as a record with
-/// `ok: true` marks its input line as fetched; other lines (failed records, garbage) are
-/// skipped; a torn last line (no newline: the previous run died mid-write) is cut off so
-/// that the next record starts on a line of its own.
+/// Opens `path` to append records to; a file it creates gets mode 0600 (records may name
+/// private URLs). Without `resume` the file is created or emptied.
+/// With `resume` it must be a regular file and is read first: every whole line that
+/// parses as a record with `ok: true` marks its input line as fetched; other lines
+/// (failed records, garbage, over-long lines) are skipped; a torn last line (no newline:
+/// the previous run died mid-write) is cut off so that the next record starts on a line
+/// of its own.
 ///
 /// # Errors
-/// The file cannot be opened, read or truncated.
+/// The file cannot be opened, read or truncated, or (with `resume`) is not a regular file.
 pub fn open_output(path: &Path, resume: bool) -> io::Result<(File, Fetched)> {
+    let mut options = OpenOptions::new();
+    options.create(true).mode(0o600);
     if !resume {
-        return Ok((File::create(path)?, Fetched::default()));
+        return Ok((
+            options.write(true).truncate(true).open(path)?,
+            Fetched::default(),
+        ));
     }
-    let mut file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(path)?;
-    let mut fetched = Fetched::default();
+    let mut file = options.read(true).append(true).open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--resume needs a regular file",
+        ));
+    }
+    let mut fetched = Vec::new();
     let mut whole = 0u64;
     let mut reader = BufReader::new(&file);
     let mut line = Vec::new();
     loop {
         line.clear();
-        let n = reader.read_until(b'\n', &mut line)?;
-        if n == 0 || line.last() != Some(&b'\n') {
+        let n = (&mut reader)
+            .take(MAX_RECORD_LINE)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 {
             break;
+        }
+        if line.last() != Some(&b'\n') {
+            if (n as u64) < MAX_RECORD_LINE {
+                break; // the torn last line
+            }
+            // Over-long: skip to its end.
+            let rest = skip_line(&mut reader)?;
+            whole += n as u64 + rest;
+            continue;
         }
         whole += n as u64;
         if let Ok(seen) = serde_json::from_slice::<Seen>(&line) {
             if seen.ok {
-                fetched.insert(seen.line);
+                fetched.push((seen.line, url_hash(&seen.url)));
             }
         }
     }
@@ -90,7 +143,27 @@ pub fn open_output(path: &Path, resume: bool) -> io::Result<(File, Fetched)> {
         file.set_len(whole)?;
     }
     file.seek(SeekFrom::End(0))?;
-    Ok((file, fetched))
+    Ok((file, Fetched::from_records(fetched)))
+}
+
+/// Consumes the rest of a line, newline included; returns how many bytes that was.
+fn skip_line(reader: &mut impl BufRead) -> io::Result<u64> {
+    let mut skipped = 0u64;
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(skipped);
+        }
+        let (len, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        reader.consume(len);
+        skipped += len as u64;
+        if done {
+            return Ok(skipped);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -98,14 +171,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_bit_set_remembers_lines() {
-        let mut f = Fetched::default();
-        for line in [1, 64, 65, 1_000_000] {
-            f.insert(line);
-        }
-        f.insert(64);
-        assert_eq!(f.len(), 4);
-        assert!(f.contains(1) && f.contains(64) && f.contains(65) && f.contains(1_000_000));
-        assert!(!f.contains(2) && !f.contains(63) && !f.contains(2_000_000));
+    fn a_line_is_fetched_only_with_the_url_it_was_recorded_with() {
+        let f = Fetched::from_records(vec![
+            (5, url_hash("http://a/")),
+            (1_000_000, url_hash("http://b/")),
+            (5, url_hash("http://a/")),
+        ]);
+        assert_eq!(f.len(), 2);
+        assert_eq!(f.lookup(5, "http://a/"), Resumed::Fetched);
+        assert_eq!(f.lookup(5, "http://other/"), Resumed::Mismatch);
+        assert_eq!(f.lookup(1_000_000, "http://b/"), Resumed::Fetched);
+        assert_eq!(f.lookup(6, "http://a/"), Resumed::No);
+    }
+
+    #[test]
+    fn a_huge_line_number_costs_one_entry_not_a_bit_per_line() {
+        let dir = std::env::temp_dir().join(format!("fetchpool-resume-{}", std::process::id()));
+        std::fs::write(
+            &dir,
+            b"{\"line\":100000000000,\"ok\":true,\"url\":\"http://a/\"}\n",
+        )
+        .unwrap();
+        let (_, fetched) = open_output(&dir, true).unwrap();
+        std::fs::remove_file(&dir).unwrap();
+        assert_eq!(fetched.len(), 1);
+        assert_eq!(fetched.lines.capacity(), 1);
+        assert_eq!(
+            fetched.lookup(100_000_000_000, "http://a/"),
+            Resumed::Fetched
+        );
     }
 }

@@ -21,16 +21,24 @@
 //! Every entry is delivered exactly once: an invalid line at once; a URL from the
 //! done-callback of its last attempt (callbacks run exactly once, also when a future is
 //! cancelled), or from the scheduler's drain when the run stops while it waits for a slot,
-//! a token or a retry; an entry read after a stop, or refused by the stopped pool, as
-//! cancelled (or as its last failure if it had been tried). The run ends when the sink has
-//! printed as many records as the input had entries.
+//! a token or a retry; an entry refused by the stopped pool as cancelled (or as its last
+//! failure if it had been tried). The run ends when the sink has printed as many records
+//! as it admitted entries.
+//!
+//! A stop (Ctrl-C, SIGTERM, the deadline, a failed output) never waits for the input: it
+//! closes the sink's admission, so the entries admitted so far are all that the run will
+//! report, and the main thread ends once they are delivered, even while the input thread
+//! is blocked in a read (a pipe that stays open, `/dev/zero`). A line that thread was
+//! still reading when the run stopped is not part of the run and gets no record.
 
 use std::convert::Infallible;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal};
-use std::path::PathBuf;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -42,8 +50,9 @@ use crate::cli::{Cli, Exit, Order};
 use crate::fetch::{FetchError, Fetcher, Page};
 use crate::futures::{FutureError, PoolFuture, TaskError, ThreadPoolExecutor};
 use crate::input::{Entry, UrlList};
+use crate::redact::secrets_of;
 use crate::report::{Outcome, Printer, Record};
-use crate::resume::{Fetched, open_output};
+use crate::resume::{Fetched, Resumed, open_output};
 use crate::schedule::{HostJob, Limits, RetryPolicy, Scheduler};
 use crate::sink::{Event, Sink, SinkOptions};
 
@@ -101,6 +110,9 @@ struct Run {
     deadline: Option<Instant>,
     /// `--resume`: lines a previous run fetched.
     resumed: Fetched,
+    /// `--resume`: lines recorded as fetched with another URL than the list's (fetched
+    /// again).
+    mismatched: AtomicU64,
 }
 
 impl Run {
@@ -162,8 +174,9 @@ impl Run {
                 job.attempts += 1;
                 if !self.stopped() && self.retry.should_retry(&error, job.attempts) {
                     let wait = self.retry.delay(job.attempts, error.retry_after());
-                    let due = Instant::now() + wait;
-                    if !self.past_deadline(due) {
+                    // The wait may come from the server (Retry-After): checked arithmetic.
+                    let due = Instant::now().checked_add(wait);
+                    if let Some(due) = due.filter(|&due| !self.past_deadline(due)) {
                         job.last = Some((error, elapsed));
                         if let Some(job) = self.scheduler.retry_at(job, due) {
                             self.give_up(job);
@@ -195,6 +208,11 @@ impl Run {
     }
 
     fn deliver(&self, job: &Job, outcome: Outcome, elapsed: Duration) {
+        // A password of the URL never reaches the output, error messages included.
+        let outcome = match outcome {
+            Outcome::Failed(e) => Outcome::Failed(e.scrubbed(&secrets_of(&job.url))),
+            other => other,
+        };
         self.sink.deliver(
             job.seq,
             Record {
@@ -211,35 +229,45 @@ impl Run {
     /// the scheduler are delivered; running fetches end within their timeout.
     fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
+        self.sink.close_input();
         for job in self.scheduler.drain() {
             self.give_up(job);
         }
         self.executor.shutdown(false, true);
     }
 
-    /// The input thread: reads every entry and delivers or schedules each exactly once,
-    /// then tells the sink how many there were. Returns the read error that ended the
-    /// input, if any.
+    /// The input thread: reads entries until the input ends or the run stops, and delivers
+    /// or schedules each admitted one exactly once, then closes the sink's admission.
+    /// Returns the read error that ended the input, if any.
     fn feed(
         self: &Arc<Self>,
-        entries: impl Iterator<Item = io::Result<Entry>>,
+        mut entries: impl Iterator<Item = io::Result<Entry>>,
         keyed: bool,
     ) -> Option<io::Error> {
-        let mut seq = 0u64;
         let mut error = None;
-        for entry in entries {
-            let Entry { line, text, url } = match entry {
-                Ok(entry) => entry,
-                Err(e) => {
+        while !self.stopped() {
+            let Entry { line, text, url } = match entries.next() {
+                None => break,
+                Some(Ok(entry)) => entry,
+                Some(Err(e)) => {
                     error = Some(e);
                     break;
                 }
             };
-            if self.resumed.contains(line) {
-                self.sink.skip();
-                continue;
+            match self.resumed.lookup(line, &text) {
+                Resumed::Fetched => {
+                    self.sink.skip();
+                    continue;
+                }
+                Resumed::Mismatch => {
+                    self.mismatched.fetch_add(1, Ordering::Relaxed);
+                }
+                Resumed::No => {}
             }
             self.sink.reserve();
+            let Some(seq) = self.sink.admit() else {
+                break; // the run stopped while this line was being read
+            };
             let record = |outcome| Record {
                 line,
                 url: text.clone(),
@@ -270,9 +298,8 @@ impl Run {
                     }
                 }
             }
-            seq += 1;
         }
-        self.sink.input_done(seq);
+        self.sink.close_input();
         error
     }
 }
@@ -289,6 +316,35 @@ fn open_input(path: &PathBuf) -> anyhow::Result<Box<dyn BufRead + Send>> {
     Ok(Box::new(BufReader::with_capacity(64 * 1024, file)))
 }
 
+/// The device and inode of the input, when it is a regular file (a named file, or a file
+/// redirected to standard input).
+fn input_identity(path: &PathBuf) -> Option<(u64, u64)> {
+    let meta = if path.as_os_str() == "-" {
+        let fd = io::stdin().as_fd().try_clone_to_owned().ok()?;
+        File::from(fd).metadata().ok()?
+    } else {
+        std::fs::metadata(path).ok()?
+    };
+    meta.is_file().then(|| (meta.dev(), meta.ino()))
+}
+
+/// Refuses a record file that is the input list itself (by name, symlink or hard link):
+/// opening it would empty the list, and resuming would read its own records back.
+fn check_not_the_input(cli: &Cli, record: &Path) -> anyhow::Result<()> {
+    let Some(input) = input_identity(&cli.input) else {
+        return Ok(());
+    };
+    if let Ok(meta) = std::fs::metadata(record) {
+        if (meta.dev(), meta.ino()) == input {
+            anyhow::bail!(
+                "the record file {} is the input list; name another file",
+                record.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs the tool. `signals` delivers one message per Ctrl-C/SIGTERM.
 ///
 /// # Errors
@@ -297,6 +353,9 @@ fn open_input(path: &PathBuf) -> anyhow::Result<Box<dyn BufRead + Send>> {
 /// exit code 2.
 pub fn run(cli: &Cli, signals: &Receiver<()>) -> anyhow::Result<Exit> {
     let started = Instant::now();
+    if let Some(path) = &cli.output {
+        check_not_the_input(cli, path)?;
+    }
     let input = open_input(&cli.input)?;
     let (record_file, resumed) = match &cli.output {
         Some(path) => {
@@ -353,17 +412,18 @@ pub fn run(cli: &Cli, signals: &Receiver<()>) -> anyhow::Result<Exit> {
         stop: AtomicBool::new(false),
         deadline: cli.deadline.and_then(|d| started.checked_add(d)),
         resumed,
+        mismatched: AtomicU64::new(0),
     });
     let mut interrupted = false;
 
-    let read_error = thread::scope(|scope| -> anyhow::Result<Option<io::Error>> {
-        let feeder = Arc::clone(&run);
-        let input_thread = thread::Builder::new()
-            .name("fetchpool-input".to_string())
-            .spawn_scoped(scope, move || {
-                feeder.feed(UrlList::new(input), limits.any())
-            })
-            .context("cannot start the input thread")?;
+    // Not scoped: a stop must not wait for a read that may never return. The thread is
+    // joined only once it has finished.
+    let feeder = Arc::clone(&run);
+    let input_thread = thread::Builder::new()
+        .name("fetchpool-input".to_string())
+        .spawn(move || feeder.feed(UrlList::new(input), limits.any()))
+        .context("cannot start the input thread")?;
+    thread::scope(|scope| -> anyhow::Result<()> {
         let timers = Arc::clone(&run);
         let timer_thread = thread::Builder::new()
             .name("fetchpool-timers".to_string())
@@ -394,15 +454,31 @@ pub fn run(cli: &Cli, signals: &Receiver<()>) -> anyhow::Result<Exit> {
         }
         run.scheduler.close();
         let _ = timer_thread.join();
-        Ok(input_thread.join().unwrap_or(None))
+        Ok(())
     })?;
+    let read_error = if input_thread.is_finished() || !run.stopped() {
+        input_thread.join().unwrap_or(None)
+    } else {
+        None
+    };
     run.executor.shutdown(true, false);
-    let (tally, output_error) = run.sink.finish();
+    let (tally, output_error, record_error) = run.sink.finish();
     if cli.summary || io::stderr().is_terminal() {
         eprintln!("{}", tally.summary(started.elapsed()));
     }
+    let mismatched = run.mismatched.load(Ordering::Relaxed);
+    if mismatched > 0 {
+        eprintln!(
+            "fetchpool: warning: {mismatched} line(s) recorded as fetched hold another URL in \
+             the list now; they were fetched again (was the record file written for another list?)"
+        );
+    }
     if let Some(e) = read_error {
         return Err(anyhow::Error::new(e).context(format!("cannot read {}", cli.input.display())));
+    }
+    if let (Some(e), Some(path)) = (record_error, &cli.output) {
+        return Err(anyhow::Error::new(e)
+            .context(format!("cannot write the record file {}", path.display())));
     }
     if let Some(e) = output_error {
         if e.kind() != io::ErrorKind::BrokenPipe {

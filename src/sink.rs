@@ -95,10 +95,16 @@ struct State<W: Write> {
     reorder: BTreeMap<u64, Ready>,
     /// The next entry number to print (input order only).
     next_seq: u64,
-    /// How many entries the input had, once it has ended.
+    /// Entries admitted so far (the next entry's number).
+    admitted: u64,
+    /// Set when the input ended or the run stopped: nothing more is admitted.
+    input_closed: bool,
+    /// How many entries the run reports, once admission is closed.
     expected: Option<u64>,
-    /// The first output error; after it nothing is printed.
+    /// The first error writing stdout; after it nothing is printed.
     output_error: Option<io::Error>,
+    /// The error that made the record file fail; after it nothing is written to it.
+    record_error: Option<io::Error>,
     /// The progress line on stderr.
     progress: Progress,
 }
@@ -162,8 +168,11 @@ impl<W: Write> Sink<W> {
                 in_order: options.in_order,
                 reorder: BTreeMap::new(),
                 next_seq: 0,
+                admitted: 0,
+                input_closed: false,
                 expected: None,
                 output_error: None,
+                record_error: None,
                 progress: Progress {
                     enabled: options.progress,
                     started: options.started,
@@ -242,7 +251,8 @@ impl<W: Write> Sink<W> {
             // line being written, never an earlier one.
             if let Err(e) = file.write_all(line.as_bytes()) {
                 state.record_file = None;
-                self.fail_output(state, e);
+                state.record_error = Some(e);
+                let _ = self.events.send(Event::OutputFailed);
             }
         }
         self.window.release();
@@ -276,11 +286,26 @@ impl<W: Write> Sink<W> {
         self.lock().tally.skipped += 1;
     }
 
-    /// The input ended after `entries` entries.
-    pub fn input_done(&self, entries: u64) {
+    /// Admits one more entry (called by the input thread after `reserve`): returns its
+    /// number, or `None` once admission is closed (the run stopped).
+    pub fn admit(&self) -> Option<u64> {
         let mut state = self.lock();
-        state.expected = Some(entries);
-        self.check_finished(&state);
+        if state.input_closed {
+            return None;
+        }
+        state.admitted += 1;
+        Some(state.admitted - 1)
+    }
+
+    /// Closes admission (the input ended, or the run stopped): the run reports the entries
+    /// admitted so far and ends once they are delivered. Idempotent.
+    pub fn close_input(&self) {
+        let mut state = self.lock();
+        if !state.input_closed {
+            state.input_closed = true;
+            state.expected = Some(state.admitted);
+            self.check_finished(&state);
+        }
     }
 
     /// Flushes the output and redraws the progress line (the main thread's timer).
@@ -294,8 +319,8 @@ impl<W: Write> Sink<W> {
     }
 
     /// Ends the output (prints the table of `--format table`, flushes) and returns the
-    /// tally and the first output error, if any.
-    pub fn finish(&self) -> (Tally, Option<io::Error>) {
+    /// tally, the first error writing stdout and the one writing the record file, if any.
+    pub fn finish(&self) -> (Tally, Option<io::Error>, Option<io::Error>) {
         let mut state = self.lock();
         state.progress.clear();
         if state.output_error.is_none() {
@@ -303,7 +328,11 @@ impl<W: Write> Sink<W> {
                 state.output_error = Some(e);
             }
         }
-        (state.tally.clone(), state.output_error.take())
+        (
+            state.tally.clone(),
+            state.output_error.take(),
+            state.record_error.take(),
+        )
     }
 }
 

@@ -346,7 +346,7 @@ fn exits_2_when_the_input_is_a_directory() {
 }
 
 #[test]
-fn exits_2_with_one_line_on_a_bad_flag_value() {
+fn exits_2_with_a_short_message_on_a_bad_flag_value() {
     for args in [
         &["--workers", "0"][..],
         &["--timeout", "soon"][..],
@@ -365,7 +365,8 @@ fn exits_2_with_one_line_on_a_bad_flag_value() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = stderr_of(&out);
-        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.lines().count() <= 4, "{args:?}: {err}");
+        assert!(!err.contains("Usage:"), "{args:?}: {err}");
         assert!(err.starts_with("fetchpool: error: "), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }

@@ -84,6 +84,7 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 /// - `/reset`: announces 100000 bytes, sends 1000, resets the connection (RST)
 /// - `/redirect/N`: 302 to `/redirect/N-1`, ending at `/bytes/10`
 /// - `/loop`: 302 to itself
+/// - `/goto?TARGET`: 302 to TARGET, taken as written (any scheme, any host)
 /// - `/garbage`: a response that is not HTTP
 /// - `/flaky/K/ID`: 503 for the first K requests of ID, then 200 "ok"
 /// - `/ratelimited/SECS/ID`: 429 with `Retry-After: SECS` for the first request of ID,
@@ -259,6 +260,10 @@ fn serve(mut stream: TcpStream, state: &ServerState) {
         "redirect" if num > 0 => redirect(&mut stream, &format!("/redirect/{}", num - 1)),
         "redirect" => send_body(&mut stream, 200, 10),
         "loop" => redirect(&mut stream, "/loop"),
+        "goto" => redirect(
+            &mut stream,
+            full_path.split_once('?').map_or("/", |(_, target)| target),
+        ),
         "garbage" => stream.write_all(b"THIS IS NOT HTTP AT ALL\r\n\r\n"),
         "flaky" if count_request() as u64 <= num => respond(&mut stream, 503, "", b"try again"),
         "ratelimited" if count_request() == 1 => respond(

@@ -1,0 +1,121 @@
+//! Keeping secrets out of output: the password of a URL's `user:password@` is shown as
+//! `***` wherever a URL or a message is printed or recorded.
+
+use std::borrow::Cow;
+
+/// What stands for a password in output.
+pub const MASK: &str = "***";
+
+/// `text` with the password of its URL's user info replaced by [`MASK`]:
+/// `http://user:secret@host/` becomes `http://user:***@host/`.
+///
+/// Works on the text as typed (it need not be a valid URL), so every line of a list,
+/// invalid ones included, can be shown. The authority is what follows `://` up to the
+/// first `/`, `\`, `?` or `#`; its user info is what precedes the last `@` in it, as the
+/// URL standard reads it.
+pub fn redact_url(text: &str) -> Cow<'_, str> {
+    let Some(scheme_end) = text.find("://") else {
+        return Cow::Borrowed(text);
+    };
+    let start = scheme_end + 3;
+    let rest = &text[start..];
+    let authority_len = rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_len].rfind('@') else {
+        return Cow::Borrowed(text);
+    };
+    let Some(colon) = rest[..at].find(':') else {
+        return Cow::Borrowed(text);
+    };
+    let password_start = start + colon + 1;
+    let password_end = start + at;
+    if password_start == password_end {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(format!(
+        "{}{MASK}{}",
+        &text[..password_start],
+        &text[password_end..]
+    ))
+}
+
+/// The password of `url` in the forms it may appear in a message (as written, percent-
+/// decoded), longest first; empty when the URL carries none.
+pub fn secrets_of(url: &url::Url) -> Vec<String> {
+    let Some(raw) = url.password().filter(|p| !p.is_empty()) else {
+        return Vec::new();
+    };
+    let mut forms = vec![raw.to_string()];
+    let decoded = percent_decode(raw);
+    if decoded != raw {
+        forms.push(decoded);
+    }
+    forms.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    forms
+}
+
+/// `message` with every occurrence of each secret replaced by [`MASK`].
+pub fn scrub(message: &str, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .fold(message.to_string(), |m, s| m.replace(s.as_str(), MASK))
+}
+
+/// Percent-decodes `s` (lossily: invalid UTF-8 becomes U+FFFD).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                let value = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
+                out.push(u8::try_from(value).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_is_masked_and_the_rest_kept_as_typed() {
+        assert_eq!(
+            redact_url("http://user:secret@Example.com:8080/a?b#c"),
+            "http://user:***@Example.com:8080/a?b#c"
+        );
+        assert_eq!(redact_url("https://u:p@ss@h/"), "https://u:***@h/");
+        assert_eq!(redact_url("http://u:s@h\\path"), "http://u:***@h\\path");
+        assert_eq!(redact_url("ftp://u:s@h"), "ftp://u:***@h");
+    }
+
+    #[test]
+    fn text_without_a_password_is_unchanged() {
+        for text in [
+            "http://example.com/",
+            "http://user@example.com/",
+            "http://example.com/a@b:c",
+            "http://u:@h/",
+            "not a url",
+            "",
+        ] {
+            assert_eq!(redact_url(text), text);
+        }
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_in_their_written_and_decoded_forms() {
+        let url = url::Url::parse("http://u:p%40ss%20w@h/").unwrap();
+        let secrets = secrets_of(&url);
+        assert_eq!(scrub("a p%40ss%20w b p@ss w c", &secrets), "a *** b *** c");
+        assert!(secrets_of(&url::Url::parse("http://u@h/").unwrap()).is_empty());
+    }
+}

@@ -1,0 +1,534 @@
+//! Hostile inputs, limits and secrets, against the mock server: what an independent review
+//! tried on the command (issue 8). One behaviour per test; each failed before its fix.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{
+    MockServer, PATIENCE, fetchpool, jsonl_by_line, refused_url, stderr_of, stdout_of, temp_file,
+};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// Waits for the child at most `limit`, killing it and failing the test if it is still
+/// running then. Returns the exit code and how long the wait took.
+fn exits_within(mut child: Child, limit: Duration) -> (Option<i32>, Duration) {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status.code(), start.elapsed());
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("fetchpool did not exit within {limit:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A fresh directory for one test's files.
+fn temp_dir() -> std::path::PathBuf {
+    let list = temp_file("");
+    let dir = list.path.with_extension("d");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+// ---- 8. the record file is never the input list ----
+
+#[test]
+fn a_record_file_that_is_the_input_list_is_refused_and_the_list_stays_intact() {
+    let server = MockServer::start();
+    let dir = temp_dir();
+    let list = dir.join("u.txt");
+    let contents = format!("{}\n", server.url("/bytes/1"));
+    std::fs::write(&list, &contents).unwrap();
+    std::os::unix::fs::symlink(&list, dir.join("link.txt")).unwrap();
+    std::fs::hard_link(&list, dir.join("hard.txt")).unwrap();
+    for record in ["u.txt", "link.txt", "hard.txt"] {
+        for resume in [false, true] {
+            let mut cmd = fetchpool();
+            cmd.arg(&list).arg("-o").arg(dir.join(record));
+            if resume {
+                cmd.arg("--resume");
+            }
+            let out = cmd.output().unwrap();
+            assert_eq!(out.status.code(), Some(2), "{record} {resume}");
+            let err = stderr_of(&out);
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.contains("is the input list"), "{err}");
+            assert_eq!(std::fs::read_to_string(&list).unwrap(), contents);
+        }
+    }
+    // Through standard input too.
+    let out = fetchpool()
+        .arg("-o")
+        .arg(&list)
+        .stdin(std::fs::File::open(&list).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&list).unwrap(), contents);
+    assert_eq!(server.hits(), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---- 9. a stop never waits for the input ----
+
+#[test]
+fn ctrl_c_ends_a_run_whose_input_pipe_stays_open() {
+    let server = MockServer::start();
+    let mut child = fetchpool()
+        .args(["-f", "jsonl"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{}", server.url("/bytes/3")).unwrap();
+    stdin.flush().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains("\"ok\":true"), "{first}");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    // The pipe is still open (`stdin` lives): the run must not wait for it.
+    let (code, _) = exits_within(child, Duration::from_secs(10));
+    assert_eq!(code, Some(130));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert_eq!(rest, "", "the one line read got exactly one record");
+    drop(stdin);
+}
+
+#[test]
+fn a_deadline_or_a_signal_ends_a_run_reading_dev_zero() {
+    let child = fetchpool()
+        .args(["/dev/zero", "--deadline", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    exits_within(child, Duration::from_secs(10));
+    let child = fetchpool()
+        .arg("/dev/zero")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(300));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let (code, _) = exits_within(child, Duration::from_secs(10));
+    assert_eq!(code, Some(130));
+}
+
+#[test]
+fn a_deadline_ends_an_endless_list_with_one_record_per_line_read() {
+    let server = MockServer::start();
+    let mut child = fetchpool()
+        .args(["-f", "jsonl", "--deadline", "1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let line = format!("{}\n", server.url("/bytes/1"));
+    // `yes URL`, bounded: stops when fetchpool exits (broken pipe) or after 10 M lines.
+    let writer = thread::spawn(move || {
+        for _ in 0..10_000_000 {
+            if stdin.write_all(line.as_bytes()).is_err() {
+                break;
+            }
+        }
+    });
+    let stdout = child.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+    });
+    exits_within(child, PATIENCE);
+    let records = reader.join().unwrap();
+    writer.join().unwrap();
+    let by_line = jsonl_by_line(&records.join("\n"));
+    assert_eq!(by_line.len(), records.len(), "no line reported twice");
+    assert!(!records.is_empty());
+    // Every line from the first to the last read has its record: nothing lost.
+    let last = *by_line.keys().max().unwrap();
+    assert_eq!(last as usize, records.len());
+}
+
+// ---- 10. the record file is untrusted input ----
+
+#[test]
+fn resume_with_a_huge_line_number_in_the_record_file_stays_small() {
+    let server = MockServer::start();
+    let list = temp_file(format!("{}\n", server.url("/bytes/2")));
+    let record = temp_file("{\"line\":100000000000,\"ok\":true,\"url\":\"x\"}\n");
+    let out = fetchpool()
+        .arg(&list.path)
+        .arg("-o")
+        .arg(&record.path)
+        .arg("--resume")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(server.hits(), 1);
+    let usage =
+        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
+    // ru_maxrss is in KiB: the old bit set asked for 12.5 GB.
+    assert!(
+        usage.max_rss() < 500 * 1024,
+        "peak RSS {} KiB",
+        usage.max_rss()
+    );
+}
+
+#[test]
+fn resume_fetches_again_a_line_recorded_with_another_url() {
+    let server = MockServer::start();
+    let list = temp_file(format!(
+        "{}\n{}\n",
+        server.url("/bytes/1"),
+        server.url("/bytes/2")
+    ));
+    let record = temp_file(format!(
+        "{{\"line\":1,\"ok\":true,\"url\":\"http://another.example/\"}}\n\
+         {{\"line\":2,\"ok\":true,\"url\":\"{}\"}}\n",
+        server.url("/bytes/2")
+    ));
+    let out = fetchpool()
+        .arg(&list.path)
+        .arg("-o")
+        .arg(&record.path)
+        .arg("--resume")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(server.hits(), 1, "line 1 fetched again, line 2 skipped");
+    assert!(stdout_of(&out).contains("/bytes/1' page is 1 bytes"));
+    assert!(
+        stderr_of(&out).contains("another URL"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+// ---- 11. numbers at their limits ----
+
+#[test]
+fn numbers_past_their_limits_are_usage_errors_not_panics() {
+    for args in [
+        &["--rate", "1e-19"][..],
+        &["--rate-per-host", "1e-300"][..],
+        &["--rate", "inf"][..],
+        &["--retry-max-delay", "1e19"][..],
+        &["--timeout", "1e30"][..],
+        &["--deadline", "1e30"][..],
+        &["--timeout", "NaN"][..],
+        &["--retries", "4294967295"][..],
+        &["--max-redirects", "18446744073709551615"][..],
+    ] {
+        let out = fetchpool()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("fetchpool: error: "), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_retry_after_of_u64_max_is_capped_by_the_longest_retry_delay() {
+    let server = MockServer::start();
+    let list = temp_file(server.url("/ratelimited/18446744073709551615/a") + "\n");
+    let out = fetchpool()
+        .arg(&list.path)
+        .args(["--retries", "1", "--retry-max-delay", "0.1", "-f", "jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(stdout_of(&out).contains("\"attempts\":2"));
+    assert!(!stderr_of(&out).contains("panicked"));
+}
+
+#[test]
+fn a_retry_after_past_the_deadline_fails_at_once_instead_of_waiting() {
+    let server = MockServer::start();
+    let list = temp_file(server.url("/ratelimited/18446744073709551615/b") + "\n");
+    let child = fetchpool()
+        .arg(&list.path)
+        .args([
+            "--retries",
+            "1",
+            "--retry-max-delay",
+            "300d",
+            "--deadline",
+            "60",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (code, took) = exits_within(child, PATIENCE);
+    assert_eq!(code, Some(1));
+    assert!(took < Duration::from_secs(20), "{took:?}");
+}
+
+// ---- 12, 13. the list's text ----
+
+#[test]
+fn a_byte_order_mark_at_the_start_of_the_list_is_not_part_of_the_first_url() {
+    let server = MockServer::start();
+    let list = temp_file(format!("\u{feff}{}\n", server.url("/bytes/4")));
+    let out = fetchpool().arg(&list.path).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
+    assert_eq!(
+        stdout_of(&out),
+        format!("'{}' page is 4 bytes\n", server.url("/bytes/4"))
+    );
+}
+
+#[test]
+fn text_output_escapes_format_and_invisible_characters_as_python_repr_does() {
+    let server = MockServer::start();
+    let url = server.url("/bytes/1?a\u{202e}b\u{200b}c\u{ad}d\u{a0}e");
+    let list = temp_file(format!("{url}\n"));
+    let out = fetchpool().arg(&list.path).output().unwrap();
+    let text = stdout_of(&out);
+    assert!(
+        text.contains("?a\\u202eb\\u200bc\\xadd\\xa0e' page is 1 bytes"),
+        "{text}"
+    );
+    for raw in ['\u{202e}', '\u{200b}', '\u{ad}', '\u{a0}'] {
+        assert!(!text.contains(raw), "{raw:?} printed raw");
+    }
+}
+
+// ---- 14. redirects to other schemes ----
+
+#[test]
+fn a_redirect_to_a_file_url_fails_as_unsupported_scheme_naming_the_target() {
+    let server = MockServer::start();
+    for target in ["file:///etc/passwd", "data:text/plain,hi", "ftp://u:pw@h/x"] {
+        let list = temp_file(server.url(&format!("/goto?{target}")) + "\n");
+        let out = fetchpool()
+            .arg(&list.path)
+            .args(["-f", "jsonl"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{target}");
+        let record = &jsonl_by_line(&stdout_of(&out))[&1];
+        assert_eq!(record["error_kind"], "unsupported_scheme", "{record}");
+        let error = record["error"].as_str().unwrap();
+        let shown = target.replace(":pw@", ":***@");
+        assert!(error.contains(&shown), "{error}");
+        assert!(!error.contains("pw@"), "{error}");
+    }
+}
+
+// ---- 15. credentials stay secret ----
+
+#[test]
+fn a_password_in_a_url_is_sent_but_never_shown() {
+    let server = MockServer::start();
+    let url = server
+        .url("/bytes/5")
+        .replace("http://", "http://user:s3cret@");
+    let list = temp_file(format!("{url}\n"));
+    let dir = temp_dir();
+    let record = dir.join("records.jsonl");
+    for format in ["text", "jsonl", "table"] {
+        let out = fetchpool()
+            .arg(&list.path)
+            .args(["-f", format, "--summary", "-o"])
+            .arg(&record)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        for text in [
+            stdout_of(&out),
+            stderr_of(&out),
+            std::fs::read_to_string(&record).unwrap(),
+        ] {
+            assert!(!text.contains("s3cret"), "{format}: {text}");
+        }
+        assert!(stdout_of(&out).contains("user:***@"), "{format}");
+    }
+    assert!(
+        server.requests()[0]
+            .to_lowercase()
+            .contains("authorization: basic"),
+        "the credentials are still sent"
+    );
+    let mode = std::fs::metadata(&record).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    // --resume still matches the line.
+    let hits = server.hits();
+    let out = fetchpool()
+        .arg(&list.path)
+        .arg("-o")
+        .arg(&record)
+        .arg("--resume")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(server.hits(), hits, "a resumed run fetches nothing again");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_password_never_appears_in_an_error_message() {
+    let url = refused_url().replace("http://", "http://user:s3cret@");
+    let invalid = "http://user:s3cret@/no-host";
+    let list = temp_file(format!("{url}\n{invalid}\n"));
+    let out = fetchpool()
+        .arg(&list.path)
+        .args(["-f", "jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout_of(&out);
+    assert_eq!(text.lines().count(), 2);
+    assert!(!text.contains("s3cret"), "{text}");
+}
+
+// ---- 16. custom headers stay with their host ----
+
+#[test]
+fn custom_headers_are_dropped_after_a_redirect_to_another_origin_unless_trusted() {
+    let a = MockServer::start();
+    let b = MockServer::start_on("127.0.0.2");
+    let list = temp_file(a.url(&format!("/goto?{}", b.url("/bytes/3"))) + "\n");
+    let run = |trusted: bool| {
+        let mut cmd = fetchpool();
+        cmd.arg(&list.path).args(["-H", "X-Api-Key: k123"]);
+        if trusted {
+            cmd.arg("--location-trusted");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
+    };
+    run(false);
+    assert!(
+        a.requests()[0].contains("x-api-key: k123"),
+        "{:?}",
+        a.requests()
+    );
+    assert!(!b.requests()[0].to_lowercase().contains("x-api-key"));
+    run(true);
+    assert!(b.requests()[1].contains("x-api-key: k123"));
+}
+
+#[test]
+fn custom_headers_follow_a_redirect_within_the_same_origin() {
+    let server = MockServer::start();
+    let list = temp_file(server.url("/redirect/1") + "\n");
+    let out = fetchpool()
+        .arg(&list.path)
+        .args(["-H", "X-Api-Key: k123"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests.iter().all(|r| r.contains("x-api-key: k123")));
+}
+
+// ---- 17. usage errors keep clap's help ----
+
+#[test]
+fn usage_errors_keep_the_tip_the_valid_values_and_the_missing_argument() {
+    for (args, wanted) in [
+        (
+            &["--worker", "5"][..],
+            "a similar argument exists: '--workers'",
+        ),
+        (
+            &["--format", "xml"][..],
+            "possible values: text, jsonl, table",
+        ),
+        (&["--resume"][..], "--output <FILE>"),
+        (&["-H", "X-A: a\u{1}b"][..], "control character"),
+        (&["-A", "a\rb"][..], "--user-agent"),
+    ] {
+        let out = fetchpool()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr_of(&out);
+        assert!(err.contains(wanted), "{args:?}: {err}");
+        assert!(err.lines().count() <= 4, "{args:?}: {err}");
+    }
+}
+
+// ---- 18, 19. failing files and proxies ----
+
+#[test]
+fn a_record_file_that_cannot_be_written_is_named_with_the_reason() {
+    let server = MockServer::start();
+    let list = temp_file(server.url("/bytes/1") + "\n");
+    let out = fetchpool()
+        .arg(&list.path)
+        .args(["-o", "/dev/full"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("cannot write the record file /dev/full") && err.contains("No space left"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_dead_proxy_is_reported_as_a_proxy_failure_naming_the_proxy() {
+    let server = MockServer::start();
+    let proxy = refused_url();
+    let list = temp_file(server.url("/bytes/1") + "\n");
+    let out = fetchpool()
+        .arg(&list.path)
+        .args(["-f", "jsonl"])
+        .env("http_proxy", &proxy)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let record = &jsonl_by_line(&stdout_of(&out))[&1];
+    assert_eq!(record["error_kind"], "proxy", "{record}");
+    assert!(
+        record["error"]
+            .as_str()
+            .unwrap()
+            .contains(proxy.trim_end_matches('/')),
+        "{record}"
+    );
+    assert_eq!(server.hits(), 0);
+}
+
+#[test]
+fn no_proxy_star_sends_ip_address_urls_direct() {
+    let server = MockServer::start();
+    let list = temp_file(server.url("/bytes/1") + "\n");
+    let out = fetchpool()
+        .arg(&list.path)
+        .env("http_proxy", refused_url())
+        .env("NO_PROXY", "*")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
+    assert_eq!(server.hits(), 1);
+}
