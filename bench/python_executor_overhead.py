@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Per-task overhead of Python's ThreadPoolExecutor on no-op tasks, measured the same way
-as benches/executor.rs: TASKS no-op tasks through a pool, every result collected.
+as crates/fetchpool-futures/benches/executor.rs: TASKS no-op tasks through a pool, every result collected.
 
 Usage: python3 bench/python_executor_overhead.py [--tasks N] [--repeat R]
 Prints one line per case: the best of R runs, in tasks per second.

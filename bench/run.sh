@@ -179,7 +179,7 @@ python3 "$root/bench/first_result.py" "$fetchpool" "$work/urls-$lines.txt" -w 64
 # ---- d. executor micro-benchmarks ----
 if [ $quick = 0 ]; then
   echo "== d. executor micro-benchmarks"
-  (cd "$root" && cargo bench --locked --bench executor) | tee "$out/executor-bench.txt"
+  (cd "$root" && cargo bench --locked -p fetchpool-futures --bench executor) | tee "$out/executor-bench.txt"
   python3 "$root/bench/python_executor_overhead.py" | tee "$out/python-executor.txt"
 fi
 

@@ -29,21 +29,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The executor alone, runnable as is:
-//!
-//! ```
-//! use fetchpool::futures::{ThreadPoolExecutor, ReturnWhen, wait};
-//!
-//! let executor = ThreadPoolExecutor::new(4)?;
-//! let squares: Vec<_> = (0..8u64)
-//!     .map(|i| executor.submit(move || Ok::<_, String>(i * i)))
-//!     .collect::<Result<_, _>>()?;
-//! let split = wait(&squares, None, ReturnWhen::AllCompleted);
-//! assert_eq!(split.done.len(), 8);
-//! let total: u64 = squares.iter().map(|f| f.result(None).unwrap()).sum();
-//! assert_eq!(total, 140);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! The executor is the `fetchpool-futures` crate (re-exported here as [`futures`]).
 //!
 //! Modules: [`futures`] is the executor; [`fetch`] fetches one URL; [`input`] reads URL
 //! lists lazily; [`schedule`] decides when each attempt may start (per-host limits, rates,
@@ -56,7 +42,7 @@
 
 pub mod cli;
 pub mod fetch;
-pub mod futures;
+pub use fetchpool_futures as futures;
 pub mod input;
 pub mod proxy;
 pub mod redact;

@@ -1,5 +1,5 @@
 //! Per-task overhead of the executor on no-op tasks, with `rayon` and `threadpool` as
-//! baselines. Run with `cargo bench --bench executor`; figures go in BENCHMARKS.md.
+//! baselines. Run with `cargo bench -p fetchpool-futures`; figures go in BENCHMARKS.md.
 //!
 //! Every benchmark pushes `TASKS` no-op tasks through a pool of `WORKERS` threads and
 //! collects every result, so the "items/s" divan prints is tasks per second.
@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
-use fetchpool::futures::{ThreadPoolExecutor, as_completed};
+use fetchpool_futures::{ThreadPoolExecutor, as_completed};
 
 const TASKS: usize = 10_000;
 

@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{Gate, PATIENCE, eventually};
-use fetchpool::futures::{
+use fetchpool_futures::{
     AsCompletedTimeout, PoolFuture, ReturnWhen, ThreadPoolExecutor, as_completed, wait,
 };
 

@@ -84,10 +84,10 @@ pub enum FutureError<E> {
     /// The task failed: the exception Python's `result()` re-raises.
     #[error(transparent)]
     Task(TaskError<E>),
-    /// Only from [`crate::futures::ThreadPoolExecutor::map`]: the executor refused to schedule
+    /// Only from [`crate::ThreadPoolExecutor::map`]: the executor refused to schedule
     /// this item because it was shut down or broken (Python raises `RuntimeError`).
     #[error("{0}")]
-    Rejected(crate::futures::SubmitError),
+    Rejected(crate::SubmitError),
 }
 
 impl<E> From<WaitError> for FutureError<E> {

@@ -23,6 +23,23 @@
 //! - A panicking task or callback never kills a worker (Python loses the thread on a
 //!   `BaseException` in a callback).
 //! - `submit` can block on a bounded queue when asked to (gh-73781).
+//!
+//! ```
+//! use fetchpool_futures::{ThreadPoolExecutor, ReturnWhen, wait};
+//!
+//! let executor = ThreadPoolExecutor::new(4)?;
+//! let squares: Vec<_> = (0..8u64)
+//!     .map(|i| executor.submit(move || Ok::<_, String>(i * i)))
+//!     .collect::<Result<_, _>>()?;
+//! let split = wait(&squares, None, ReturnWhen::AllCompleted);
+//! assert_eq!(split.done.len(), 8);
+//! let total: u64 = squares.iter().map(|f| f.result(None).unwrap()).sum();
+//! assert_eq!(total, 140);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 mod executor;
 mod future;

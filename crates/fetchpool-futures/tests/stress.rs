@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use common::PATIENCE;
-use fetchpool::futures::{FutureError, ReturnWhen, ThreadPoolExecutor, as_completed, wait};
+use fetchpool_futures::{FutureError, ReturnWhen, ThreadPoolExecutor, as_completed, wait};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 const TASKS: usize = 100_000;

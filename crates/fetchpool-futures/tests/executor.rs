@@ -16,7 +16,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::{Gate, PATIENCE, eventually};
-use fetchpool::futures::{
+use fetchpool_futures::{
     BuildError, FutureError, PoolFuture, SubmitError, TaskError, ThreadPoolExecutor,
 };
 

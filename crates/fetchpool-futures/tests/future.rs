@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{Gate, PATIENCE, eventually};
-use fetchpool::futures::{FutureError, PoolFuture, TaskError, ThreadPoolExecutor, WaitError};
+use fetchpool_futures::{FutureError, PoolFuture, TaskError, ThreadPoolExecutor, WaitError};
 
 /// A one-worker pool whose worker is held by a gated task, so later submits stay pending.
 fn held_pool() -> (ThreadPoolExecutor, Gate, PoolFuture<u32, String>) {
