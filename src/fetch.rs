@@ -268,6 +268,7 @@ impl Fetcher {
     /// # Errors
     /// A message if the TLS backend or the client cannot be set up.
     pub fn new(options: &FetchOptions) -> Result<Self, String> {
+        install_tls_provider();
         let connect_timeout = options
             .connect_timeout
             .unwrap_or(MAX_CONNECT_TIMEOUT)
@@ -505,6 +506,16 @@ impl Fetcher {
             return FetchError::Reset(last_cause(e));
         }
         FetchError::Io(chain)
+    }
+}
+
+/// Installs the TLS crypto provider the build selected (the `rustls-ring` feature: ring)
+/// as the process default, once; reqwest uses it for every client built afterwards. A
+/// no-op when one is installed already or with another TLS feature.
+pub fn install_tls_provider() {
+    #[cfg(feature = "rustls-ring")]
+    {
+        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
 

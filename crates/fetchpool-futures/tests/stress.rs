@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use common::PATIENCE;
 use fetchpool_futures::{FutureError, ReturnWhen, ThreadPoolExecutor, as_completed, wait};
-use rand::{Rng, SeedableRng, rngs::StdRng};
 
 const TASKS: usize = 100_000;
 
@@ -19,7 +18,7 @@ fn every_future_ends_once_and_every_callback_runs_once_under_random_cancels() {
     let pool = ThreadPoolExecutor::new(8).unwrap();
     let calls: Arc<Vec<AtomicU8>> = Arc::new((0..TASKS).map(|_| AtomicU8::new(0)).collect());
     let ran = Arc::new(AtomicUsize::new(0));
-    let mut rng = StdRng::seed_from_u64(0x5eed);
+    let mut rng = fastrand::Rng::with_seed(0x5eed);
     let mut futures = Vec::with_capacity(TASKS);
     let mut cancelled_by_us = 0usize;
     for i in 0..TASKS {
@@ -34,7 +33,7 @@ fn every_future_ends_once_and_every_callback_runs_once_under_random_cancels() {
                 }
             })
             .unwrap();
-        if rng.random_bool(0.5) {
+        if rng.f64() < 0.5 {
             let c = calls.clone();
             f.add_done_callback(move |_| {
                 c[i].fetch_add(1, Ordering::SeqCst);
@@ -42,7 +41,7 @@ fn every_future_ends_once_and_every_callback_runs_once_under_random_cancels() {
         } else {
             calls[i].fetch_add(1, Ordering::SeqCst); // counted as "no callback wanted"
         }
-        if rng.random_bool(0.2) && f.cancel() {
+        if rng.f64() < 0.2 && f.cancel() {
             cancelled_by_us += 1;
         }
         futures.push(f);

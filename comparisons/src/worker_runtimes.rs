@@ -4,13 +4,14 @@
 //! client, and block on one request at a time (still a thread pool, still blocking from
 //! the worker's view), so no request crosses threads.
 //!
-//! Usage: `cargo run --release --example worker_runtimes -- URLS.txt WORKERS`
+//! Usage: `cargo run --release -p fetchpool-comparisons --bin worker-runtimes -- URLS.txt WORKERS`
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 fn main() {
+    fetchpool::fetch::install_tls_provider();
     let args: Vec<String> = std::env::args().collect();
     let (Some(path), Some(workers)) = (args.get(1), args.get(2).and_then(|w| w.parse().ok()))
     else {

@@ -2,7 +2,7 @@
 """Runs a command, reads its stdout to the end, and prints the time to the first output
 line, the total time, the number of lines and the peak RSS of the command, as JSON.
 
-Usage: python3 bench/first_result.py CMD [ARGS...]
+Usage: python3 comparisons/first_result.py CMD [ARGS...]
 """
 import json
 import resource

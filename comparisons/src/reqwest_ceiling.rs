@@ -1,9 +1,9 @@
 //! The ceiling of the HTTP layer alone: `W` plain threads share one blocking reqwest
 //! client (as fetchpool's workers do) and fetch a URL list with `Fetcher::load_url`, with
-//! no executor, no futures, no output. `bench/run.sh` runs it next to fetchpool, so the
+//! no executor, no futures, no output. `comparisons/run.sh` runs it next to fetchpool, so the
 //! cost of everything fetchpool adds on top of reqwest can be read off directly.
 //!
-//! Usage: `cargo run --release --example reqwest_ceiling -- URLS.txt WORKERS`
+//! Usage: `cargo run --release -p fetchpool-comparisons --bin reqwest-ceiling -- URLS.txt WORKERS`
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The source document's example, reading the URL list from a file.
 
-Usage: python3 bench/python_example.py URLS.txt [WORKERS] [TIMEOUT]
+Usage: python3 comparisons/python_example.py URLS.txt [WORKERS] [TIMEOUT]
 
 ThreadPoolExecutor + urllib + as_completed, exactly as in Python's concurrent.futures docs,
 except that the URLs come from a file (one per line, blank lines and # comments skipped).

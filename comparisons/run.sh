@@ -2,12 +2,12 @@
 # fetchpool against the document's Python example, curl --parallel, xargs -P curl, aria2c and
 # wget2, all fetching from one local nginx. Not a test: CI does not run it.
 #
-#   bench/run.sh           full run (under 30 minutes on 2 cores)
-#   bench/run.sh --quick   a smaller run (under 3 minutes)
+#   comparisons/run.sh           full run (under 30 minutes on 2 cores)
+#   comparisons/run.sh --quick   a smaller run (under 3 minutes)
 #
 # Needs Debian packages nginx-light, hyperfine, curl, aria2, wget2, time and wrk; installs
 # the missing ones with apt-get when run as root, otherwise says which to install.
-# Results (markdown and JSON from hyperfine, plus text files) go to bench/out/.
+# Results (markdown and JSON from hyperfine, plus text files) go to comparisons/out/.
 # Everything talks to 127.0.0.1 only; nginx is stopped and the temporary docroot removed on
 # exit.
 set -euo pipefail
@@ -16,7 +16,7 @@ quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-out="$root/bench/out"
+out="$root/comparisons/out"
 mkdir -p "$out"
 
 # ---- tools ----
@@ -37,9 +37,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 echo "== building fetchpool (release)"
-(cd "$root" && cargo build --release --locked -q --bin fetchpool --example reqwest_ceiling)
+(cd "$root" && cargo build --release --locked -q -p fetchpool -p fetchpool-comparisons)
 fetchpool="$root/target/release/fetchpool"
-ceiling="$root/target/release/examples/reqwest_ceiling"
+ceiling="$root/target/release/reqwest-ceiling"
 
 # ---- docroot and nginx ----
 work=$(mktemp -d /tmp/fetchpool-bench.XXXXXX)
@@ -137,7 +137,7 @@ for n in $sizes; do
       --export-markdown "$out/small-$n-w$w.md" --export-json "$out/small-$n-w$w.json" \
       -n fetchpool "$fetchpool $list -w $w --no-proxy" \
       -n reqwest-ceiling "$ceiling $list $w" \
-      -n python-example "python3 $root/bench/python_example.py $list $w" \
+      -n python-example "python3 $root/comparisons/python_example.py $list $w" \
       -n "curl --parallel" "curl -s --parallel --parallel-max $w -K $work/curl-$n.cfg" \
       -n wget2 "wget2 -q --no-config --max-threads $w -i $list -O /dev/null" \
       "${slow[@]}"
@@ -155,14 +155,14 @@ hyperfine --warmup 1 --runs $runs --style basic \
   --export-markdown "$out/big-1G.md" --export-json "$out/big-1G.json" \
   -n fetchpool "$fetchpool $work/big.txt --no-proxy" \
   -n curl "curl -s -o /dev/null $base/1G.bin" \
-  -n python-example "python3 $root/bench/python_example.py $work/big.txt 1"
+  -n python-example "python3 $root/comparisons/python_example.py $work/big.txt 1"
 {
   echo "tool peak_rss_kb elapsed_s"
   for tool in fetchpool curl python; do
     case $tool in
       fetchpool) cmd=("$fetchpool" "$work/big.txt" --no-proxy) ;;
       curl) cmd=(curl -s -o /dev/null "$base/1G.bin") ;;
-      python) cmd=(python3 "$root/bench/python_example.py" "$work/big.txt" 1) ;;
+      python) cmd=(python3 "$root/comparisons/python_example.py" "$work/big.txt" 1) ;;
     esac
     /usr/bin/time -f "$tool %M %e" "${cmd[@]}" 2>&1 >/dev/null | tail -1
   done
@@ -173,14 +173,14 @@ lines=1000000
 [ $quick = 1 ] && lines=100000
 echo "== c. a $lines-line list, 64 workers"
 make_lists "$lines"
-python3 "$root/bench/first_result.py" "$fetchpool" "$work/urls-$lines.txt" -w 64 --no-proxy -f jsonl \
+python3 "$root/comparisons/first_result.py" "$fetchpool" "$work/urls-$lines.txt" -w 64 --no-proxy -f jsonl \
   | tee "$out/lines-$lines.txt"
 
 # ---- d. executor micro-benchmarks ----
 if [ $quick = 0 ]; then
   echo "== d. executor micro-benchmarks"
   (cd "$root" && cargo bench --locked -p fetchpool-futures --bench executor) | tee "$out/executor-bench.txt"
-  python3 "$root/bench/python_executor_overhead.py" | tee "$out/python-executor.txt"
+  python3 "$root/comparisons/python_executor_overhead.py" | tee "$out/python-executor.txt"
 fi
 
 echo "== done: results in $out"

@@ -2,7 +2,7 @@
 """Per-task overhead of Python's ThreadPoolExecutor on no-op tasks, measured the same way
 as crates/fetchpool-futures/benches/executor.rs: TASKS no-op tasks through a pool, every result collected.
 
-Usage: python3 bench/python_executor_overhead.py [--tasks N] [--repeat R]
+Usage: python3 comparisons/python_executor_overhead.py [--tasks N] [--repeat R]
 Prints one line per case: the best of R runs, in tasks per second.
 """
 import argparse
