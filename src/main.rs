@@ -10,6 +10,8 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(exit) => return exit.into(),
     };
+    // What the pool catches and survives (a panicking callback, say) goes to stderr.
+    fetchpool::futures::set_report_hook(|report| eprintln!("fetchpool: {report}"));
     let (tx, signals) = crossbeam_channel::bounded(1);
     let interrupted_once = AtomicBool::new(false);
     // The handler runs on ctrlc's own thread, not in signal context. The first Ctrl-C or

@@ -595,7 +595,7 @@ fn run_tasks(shared: &Shared) {
 fn fail_queue(shared: &Shared, reason: &str) {
     let message =
         format!("a thread initializer failed, the thread pool is not usable anymore: {reason}");
-    eprintln!("fetchpool: exception in initializer: {reason}");
+    crate::hook::report("in initializer", reason.to_string());
     shared.lock().broken.get_or_insert_with(|| message.clone());
     for job in shared.receiver.iter() {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job.fail_broken(&message))) {

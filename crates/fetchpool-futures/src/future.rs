@@ -84,10 +84,6 @@ pub enum FutureError<E> {
     /// The task failed: the exception Python's `result()` re-raises.
     #[error(transparent)]
     Task(TaskError<E>),
-    /// Only from [`crate::ThreadPoolExecutor::map`]: the executor refused to schedule
-    /// this item because it was shut down or broken (Python raises `RuntimeError`).
-    #[error("{0}")]
-    Rejected(crate::SubmitError),
 }
 
 impl<E> From<WaitError> for FutureError<E> {
@@ -270,9 +266,10 @@ fn notify_waiters(waiters: Vec<Waiter>) {
     }
 }
 
-/// Reports a panic the pool caught and survived (Python logs these through `logging`).
+/// Reports a panic the pool caught and survived to the report hook (Python logs these
+/// through `logging`).
 pub(crate) fn report_panic(what: &str, payload: &(dyn std::any::Any + Send)) {
-    eprintln!("fetchpool: exception {what}: {}", panic_message(payload));
+    crate::hook::report(what, panic_message(payload));
 }
 
 /// The text of a panic payload (`&str` or `String`; anything else gets a placeholder).
@@ -435,7 +432,8 @@ impl<T, E> PoolFuture<T, E> {
     /// Callbacks run once each, in the order they were added, on the thread that completes
     /// the future (a worker, or the thread calling `cancel()`), after blocked waiters have
     /// been woken. If the future is already done, `f` runs now on this thread, before this
-    /// method returns. A panicking callback is reported on stderr (Python logs
+    /// method returns. A panicking callback is reported to the hook of
+    /// [`set_report_hook`](crate::set_report_hook) (Python logs
     /// `exception calling callback for <future>`) and the others still run; it never kills
     /// a worker.
     pub fn add_done_callback<F>(&self, f: F)

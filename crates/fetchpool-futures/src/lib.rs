@@ -9,8 +9,9 @@
 //! | `Future` | [`PoolFuture`] |
 //! | `wait(fs, timeout, return_when)` | [`wait()`] with [`ReturnWhen`] |
 //! | `as_completed(fs, timeout)` | [`as_completed`] |
-//! | `CancelledError`, `TimeoutError` | [`WaitError`], [`FutureError`] |
+//! | `CancelledError`, `TimeoutError` | [`WaitError`], [`FutureError`], [`MapError`] |
 //! | `BrokenThreadPool` | [`TaskError::Broken`], [`SubmitError::Broken`] |
+//! | the `concurrent.futures` logger | [`set_report_hook`] (the library never prints) |
 //!
 //! Where this differs from Python, and why:
 //! - A future cancelled while queued is complete at once, for `wait` and `as_completed`
@@ -43,10 +44,12 @@
 
 mod executor;
 mod future;
+mod hook;
 mod map;
 mod wait;
 
 pub use executor::{BuildError, SubmitError, ThreadPoolBuilder, ThreadPoolExecutor};
 pub use future::{FutureError, PoolFuture, TaskError, WaitError};
-pub use map::MapIter;
+pub use hook::{Report, set_report_hook};
+pub use map::{MapError, MapIter};
 pub use wait::{AsCompleted, AsCompletedTimeout, DoneAndNotDone, ReturnWhen, as_completed, wait};

@@ -6,7 +6,37 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::executor::{SubmitError, ThreadPoolExecutor};
-use super::future::{FutureError, PoolFuture, deadline_after};
+use super::future::{FutureError, PoolFuture, TaskError, deadline_after};
+
+/// What one position of [`ThreadPoolExecutor::map`] can yield instead of a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MapError<E> {
+    /// The task failed: the exception Python's `map` re-raises at that position.
+    #[error(transparent)]
+    Task(TaskError<E>),
+    /// The map's deadline passed before this result was ready: Python's `TimeoutError`.
+    /// The remaining tasks were cancelled and the iterator ends.
+    #[error("timed out waiting for the map's results")]
+    Timeout,
+    /// The task was cancelled from outside (a `shutdown(cancel_futures = true)`):
+    /// Python's `CancelledError`.
+    #[error("task was cancelled")]
+    Cancelled,
+    /// The executor refused to schedule this item because it was shut down or broken
+    /// (Python raises `RuntimeError` from `next()`); the iterator ends.
+    #[error("{0}")]
+    Rejected(SubmitError),
+}
+
+impl<E> From<FutureError<E>> for MapError<E> {
+    fn from(e: FutureError<E>) -> Self {
+        match e {
+            FutureError::Task(t) => MapError::Task(t),
+            FutureError::Timeout => MapError::Timeout,
+            FutureError::Cancelled => MapError::Cancelled,
+        }
+    }
+}
 
 /// The iterator returned by [`ThreadPoolExecutor::map`]: Python's `Executor.map` result.
 ///
@@ -15,14 +45,14 @@ use super::future::{FutureError, PoolFuture, deadline_after};
 ///   error the task itself raises is never mistaken for the map's timeout (gh-155852).
 /// - The deadline is `timeout` after the `map` call. A result already finished is
 ///   returned even after the deadline; the first one that is not yields
-///   `Err(FutureError::Timeout)`, that task and every queued one are cancelled, no more
+///   `Err(MapError::Timeout)`, that task and every queued one are cancelled, no more
 ///   input is read, and the iterator ends.
 /// - Dropping the iterator cancels every submitted task that has not started.
 /// - Lazy: `window` tasks are submitted by the `map` call (Python 3.14's `buffersize`, but
 ///   on by default), and each `next()` submits one more before it waits for the oldest, so
 ///   `window + 1` tasks are outstanding while the caller waits, as in CPython.
 /// - If the executor shuts down mid-way, the tasks already submitted still yield their
-///   results, then one `Err(FutureError::Rejected(..))` stands for the first input that could
+///   results, then one `Err(MapError::Rejected(..))` stands for the first input that could
 ///   not be submitted, and the iterator ends (Python raises `RuntimeError` from `next()`).
 pub struct MapIter<'a, I, F, T, E> {
     /// Where new tasks go.
@@ -114,7 +144,7 @@ where
     T: Send + Clone + 'static,
     E: Send + Clone + 'static,
 {
-    type Item = Result<T, FutureError<E>>;
+    type Item = Result<T, MapError<E>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.finished {
@@ -124,7 +154,7 @@ where
         self.fill(self.window.saturating_add(1));
         let Some(future) = self.pending.pop_front() else {
             self.finished = true;
-            return self.rejected.take().map(|e| Err(FutureError::Rejected(e)));
+            return self.rejected.take().map(|e| Err(MapError::Rejected(e)));
         };
         let timeout = self
             .deadline
@@ -132,15 +162,15 @@ where
         match future.result(timeout) {
             Err(FutureError::Timeout) if future.done() => {
                 // Finished in the instant between the timeout and this check.
-                Some(future.result(Some(Duration::ZERO)))
+                Some(future.result(Some(Duration::ZERO)).map_err(MapError::from))
             }
             Err(FutureError::Timeout) => {
                 future.cancel();
                 self.cancel_rest();
                 self.finished = true;
-                Some(Err(FutureError::Timeout))
+                Some(Err(MapError::Timeout))
             }
-            outcome => Some(outcome),
+            outcome => Some(outcome.map_err(MapError::from)),
         }
     }
 }

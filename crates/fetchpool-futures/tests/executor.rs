@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use common::{Gate, PATIENCE, eventually};
 use fetchpool_futures::{
-    BuildError, FutureError, PoolFuture, SubmitError, TaskError, ThreadPoolExecutor,
+    BuildError, FutureError, MapError, PoolFuture, SubmitError, TaskError, ThreadPoolExecutor,
 };
 
 // ---- submit ----
@@ -501,7 +501,7 @@ fn map_continues_after_an_error_at_one_position() {
         vec![
             Ok((2, 1)),
             Ok((1, 2)),
-            Err(FutureError::Task(TaskError::Raised(
+            Err(MapError::Task(TaskError::Raised(
                 "division by zero".to_string()
             ))),
             Ok((1, 0)),
@@ -526,7 +526,7 @@ fn map_timeout_returns_finished_results_then_times_out_and_cancels_the_rest() {
         4,
     );
     assert_eq!(it.next(), Some(Ok(0)));
-    assert_eq!(it.next(), Some(Err(FutureError::Timeout)));
+    assert_eq!(it.next(), Some(Err(MapError::Timeout)));
     assert_eq!(it.next(), None);
     drop(it);
     gate.open();
@@ -557,7 +557,7 @@ fn a_task_error_that_looks_like_a_timeout_does_not_end_map() {
         got,
         vec![
             Ok(0),
-            Err(FutureError::Task(TaskError::Raised("timed out"))),
+            Err(MapError::Task(TaskError::Raised("timed out"))),
             Ok(2),
             Ok(3)
         ]
@@ -622,7 +622,7 @@ fn map_on_a_shut_down_executor_reports_the_rejection() {
     let pool = ThreadPoolExecutor::new(1).unwrap();
     pool.shutdown(true, false);
     let got: Vec<_> = pool.map(Ok::<u32, String>, [1, 2], None).collect();
-    assert_eq!(got, vec![Err(FutureError::Rejected(SubmitError::Shutdown))]);
+    assert_eq!(got, vec![Err(MapError::Rejected(SubmitError::Shutdown))]);
 }
 
 #[test]

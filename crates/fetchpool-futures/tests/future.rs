@@ -320,3 +320,38 @@ fn futures_are_send_and_sync() {
     assert_send_sync::<PoolFuture<Vec<u8>, String>>();
     assert_send_sync::<ThreadPoolExecutor>();
 }
+
+#[test]
+fn a_panicking_callback_is_reported_to_the_hook_and_the_others_still_run() {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let tx = Mutex::new(tx);
+    fetchpool_futures::set_report_hook(move |report| {
+        let _ = tx.lock().unwrap().send(report.clone());
+    });
+    let pool = ThreadPoolExecutor::new(1).unwrap();
+    let gate = Gate::new();
+    let g = gate.clone();
+    let f = pool.submit(move || g.wait()).unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    f.add_done_callback(|_| panic!("callback failure 7f3a (expected by the test)"));
+    let r = ran.clone();
+    f.add_done_callback(move |_| {
+        r.fetch_add(1, Ordering::SeqCst);
+    });
+    gate.open();
+    f.result(Some(PATIENCE)).unwrap();
+    let report = loop {
+        let report = rx.recv_timeout(PATIENCE).expect("the hook was called");
+        if report.message.contains("7f3a") {
+            break report;
+        }
+    };
+    assert!(
+        report.context.starts_with("calling callback for"),
+        "{report}"
+    );
+    assert!(report.to_string().starts_with("exception calling callback"));
+    eventually("the second callback runs", || {
+        ran.load(Ordering::SeqCst) == 1
+    });
+}
