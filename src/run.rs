@@ -7,7 +7,7 @@
 //!  input thread ──(reserve a slot)──▶ scheduler ──(may start)──▶ submit(load_url) ──▶ workers
 //!      │                                ▲   │ per-host slots,          │ done-callback
 //!      │ invalid / cancelled / resumed  │   │ rate tokens              ▼
-//!      │                         retry  └───┴──── timer thread ◀── transient failure
+//!      │                         retry  └───┴──── dispatch thread ◀── transient failure
 //!      └─────────────────────────────────────────▶ sink: print, record file, tally, free slot
 //!  main thread: waits for the end, Ctrl-C or the deadline; flushes the output every 100 ms
 //! ```
@@ -53,7 +53,7 @@ use crate::input::{Entry, UrlList};
 use crate::redact::secrets_of;
 use crate::report::{Outcome, Printer, Record};
 use crate::resume::{Fetched, Resumed, open_output};
-use crate::schedule::{HostJob, Limits, RetryPolicy, Scheduler};
+use crate::schedule::{HostJob, HostSlot, Limits, RetryPolicy, Scheduler};
 use crate::sink::{Event, Sink, SinkOptions};
 
 /// The future of one attempt: its outcome and how long it took, or `None` if the run was
@@ -68,7 +68,7 @@ const TICK: Duration = Duration::from_millis(100);
 
 /// One URL on its way through the scheduler, with what earlier attempts left.
 #[derive(Debug)]
-struct Job {
+struct UrlJob {
     /// Entry number (0-based, input order), for the sink.
     seq: u64,
     /// Input line number.
@@ -86,7 +86,7 @@ struct Job {
     last: Option<(FetchError, Duration)>,
 }
 
-impl HostJob for Job {
+impl HostJob for UrlJob {
     fn host(&self) -> &str {
         &self.host
     }
@@ -101,7 +101,7 @@ struct Run {
     /// Where records go.
     sink: Sink<Out>,
     /// Per-host slots, rate tokens and retry backoff.
-    scheduler: Scheduler<Job>,
+    scheduler: Scheduler<UrlJob>,
     /// Whether and when to retry.
     retry: RetryPolicy,
     /// Set on Ctrl-C, at the deadline, or when the output fails.
@@ -125,16 +125,16 @@ impl Run {
     }
 
     /// Starts every job the scheduler released.
-    fn start_all(self: &Arc<Self>, jobs: Vec<Job>) {
-        for job in jobs {
-            self.start(job);
+    fn start_all(self: &Arc<Self>, jobs: Vec<(UrlJob, HostSlot)>) {
+        for (job, slot) in jobs {
+            self.start(job, slot);
         }
     }
 
-    /// Submits one attempt of `job`.
-    fn start(self: &Arc<Self>, job: Job) {
+    /// Submits one attempt of `job`, which holds `slot` (freed when the attempt ends).
+    fn start(self: &Arc<Self>, job: UrlJob, slot: HostSlot) {
         if self.stopped() {
-            self.scheduler.finished(&job.host);
+            drop(slot);
             return self.give_up(job);
         }
         let run = Arc::clone(self);
@@ -152,19 +152,21 @@ impl Run {
         match submitted {
             Ok(future) => {
                 let run = Arc::clone(self);
-                future.add_done_callback(move |f| run.attempt_done(job, f));
+                future.add_done_callback(move |f| {
+                    drop(slot);
+                    run.attempt_done(job, f);
+                });
             }
             // Shut down by a stop after the check above.
             Err(_) => {
-                self.scheduler.finished(&job.host);
+                drop(slot);
                 self.give_up(job);
             }
         }
     }
 
     /// An attempt ended (or was cancelled): deliver, or schedule a retry.
-    fn attempt_done(&self, mut job: Job, future: &AttemptFuture) {
-        self.scheduler.finished(&job.host);
+    fn attempt_done(&self, mut job: UrlJob, future: &AttemptFuture) {
         match future.result(Some(Duration::ZERO)) {
             Ok(Some((Ok(page), elapsed))) => {
                 job.attempts += 1;
@@ -200,14 +202,14 @@ impl Run {
 
     /// Delivers a job that will not be tried (again): cancelled if it never was, else its
     /// last failure.
-    fn give_up(&self, mut job: Job) {
+    fn give_up(&self, mut job: UrlJob) {
         match job.last.take() {
             Some((error, elapsed)) => self.deliver(&job, Outcome::Failed(error), elapsed),
             None => self.deliver(&job, Outcome::Cancelled, Duration::ZERO),
         }
     }
 
-    fn deliver(&self, job: &Job, outcome: Outcome, elapsed: Duration) {
+    fn deliver(&self, job: &UrlJob, outcome: Outcome, elapsed: Duration) {
         // A password of the URL never reaches the output, error messages included.
         let outcome = match outcome {
             Outcome::Failed(e) => Outcome::Failed(e.scrubbed(&secrets_of(&job.url))),
@@ -284,7 +286,7 @@ impl Run {
                     } else {
                         String::new()
                     };
-                    let job = Job {
+                    let job = UrlJob {
                         seq,
                         line,
                         text,
@@ -293,8 +295,8 @@ impl Run {
                         attempts: 0,
                         last: None,
                     };
-                    if let Some(job) = self.scheduler.offer(job) {
-                        self.start(job);
+                    if let Some((job, slot)) = self.scheduler.offer(job) {
+                        self.start(job, slot);
                     }
                 }
             }
@@ -424,13 +426,15 @@ pub fn run(cli: &Cli, signals: &Receiver<()>) -> anyhow::Result<Exit> {
         .spawn(move || feeder.feed(UrlList::new(input), limits.any()))
         .context("cannot start the input thread")?;
     thread::scope(|scope| -> anyhow::Result<()> {
-        let timers = Arc::clone(&run);
-        let timer_thread = thread::Builder::new()
-            .name("fetchpool-timers".to_string())
+        let dispatcher = Arc::clone(&run);
+        let dispatch_thread = thread::Builder::new()
+            .name("fetchpool-dispatch".to_string())
             .spawn_scoped(scope, move || {
-                timers.scheduler.run_timers(|jobs| timers.start_all(jobs))
+                dispatcher
+                    .scheduler
+                    .dispatch(|jobs| dispatcher.start_all(jobs))
             })
-            .context("cannot start the timer thread")?;
+            .context("cannot start the dispatch thread")?;
 
         let deadline_timer = run
             .deadline
@@ -453,7 +457,7 @@ pub fn run(cli: &Cli, signals: &Receiver<()>) -> anyhow::Result<Exit> {
             }
         }
         run.scheduler.close();
-        let _ = timer_thread.join();
+        let _ = dispatch_thread.join();
         Ok(())
     })?;
     let read_error = if input_thread.is_finished() || !run.stopped() {

@@ -9,15 +9,16 @@
 //! instead of a sleeping worker.
 //!
 //! With no limit set, [`Scheduler::offer`] hands a job straight back to be started on the
-//! caller's thread, and nothing else is locked. Otherwise one dispatch thread
-//! ([`Scheduler::run_timers`]) starts every job: it wakes when a job is offered or a slot
+//! caller's thread, and nothing else is locked. Otherwise the dispatch thread
+//! ([`Scheduler::dispatch`]) starts every job: it wakes when a job is offered or a slot
 //! frees, when a retry is due, and when a rate-limited queue gets its next token, and it
-//! starts jobs outside the lock. Completions only update counts and wake it, so a job that
+//! starts jobs outside the lock. Every job it starts comes with a [`HostSlot`], whose drop
+//! frees the host's slot: completions only update counts and wake it, so a job that
 //! completes the instant it starts can never recurse into starting the next one.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::fetch::FetchError;
@@ -181,62 +182,28 @@ struct State<J> {
     next_pump: Option<Instant>,
 }
 
-/// Holds jobs until they may start. See the module docs.
+/// What the scheduler and the slots it hands out share.
 #[derive(Debug)]
-pub struct Scheduler<J> {
+struct Core<J> {
     /// The queues, buckets and timers.
     state: Mutex<State<J>>,
-    /// Wakes the timer thread when a timer is added or on `close`.
+    /// Wakes the dispatch thread when something changed, a timer is added, or on `close`.
     wake: Condvar,
-    /// The limits.
-    limits: Limits,
 }
 
-impl<J: HostJob> Scheduler<J> {
-    /// A scheduler enforcing `limits`.
-    pub fn new(limits: Limits) -> Self {
-        Scheduler {
-            state: Mutex::new(State {
-                hosts: HashMap::new(),
-                global: limits.rate.map(|r| Bucket::new(r, Instant::now())),
-                timers: BinaryHeap::new(),
-                delayed: HashMap::new(),
-                next_id: 1,
-                dirty: false,
-                closed: false,
-                drained: false,
-                next_pump: None,
-            }),
-            wake: Condvar::new(),
-            limits,
-        }
-    }
-
+impl<J> Core<J> {
     fn lock(&self) -> MutexGuard<'_, State<J>> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
 
-    /// Offers a new job. Without limits it comes straight back, to be started by the
-    /// caller; otherwise it waits for the dispatch thread.
-    pub fn offer(&self, job: J) -> Option<J> {
-        if !self.limits.any() {
-            return Some(job);
-        }
-        let mut state = self.lock();
-        if state.drained {
-            return Some(job);
-        }
-        self.enqueue(&mut state, job, Instant::now());
-        state.dirty = true;
-        self.wake.notify_one();
-        None
-    }
+/// Frees a host slot; what a [`HostSlot`] calls on drop, without knowing the job type.
+trait FreeSlot: Send + Sync {
+    fn free(&self, host: &str);
+}
 
-    /// A job of `host` that the dispatch thread started has finished (or was given up).
-    pub fn finished(&self, host: &str) {
-        if !self.limits.any() {
-            return;
-        }
+impl<J: Send> FreeSlot for Core<J> {
+    fn free(&self, host: &str) {
         let mut state = self.lock();
         if let Some(h) = state.hosts.get_mut(host) {
             h.running = h.running.saturating_sub(1);
@@ -245,6 +212,92 @@ impl<J: HostJob> Scheduler<J> {
                 self.wake.notify_one();
             }
         }
+    }
+}
+
+/// A running job's place in its host's `--per-host` count: dropping it frees the place
+/// (and wakes the dispatch thread if that host has jobs waiting). Jobs that start without
+/// limits, or after the run stopped, get an empty one.
+#[must_use = "dropping the slot frees it at once"]
+pub struct HostSlot {
+    /// The scheduler and the host, when a place was taken.
+    taken: Option<(Arc<dyn FreeSlot>, String)>,
+}
+
+impl HostSlot {
+    /// A slot that frees nothing.
+    pub fn none() -> Self {
+        HostSlot { taken: None }
+    }
+}
+
+impl std::fmt::Debug for HostSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostSlot")
+            .field("host", &self.taken.as_ref().map(|(_, h)| h))
+            .finish()
+    }
+}
+
+impl Drop for HostSlot {
+    fn drop(&mut self) {
+        if let Some((core, host)) = self.taken.take() {
+            core.free(&host);
+        }
+    }
+}
+
+/// Holds jobs until they may start. See the module docs.
+#[derive(Debug)]
+pub struct Scheduler<J> {
+    /// Shared with the [`HostSlot`]s handed out.
+    core: Arc<Core<J>>,
+    /// The limits.
+    limits: Limits,
+}
+
+impl<J: HostJob + Send + 'static> Scheduler<J> {
+    /// A scheduler enforcing `limits`.
+    pub fn new(limits: Limits) -> Self {
+        let state = Mutex::new(State {
+            hosts: HashMap::new(),
+            global: limits.rate.map(|r| Bucket::new(r, Instant::now())),
+            timers: BinaryHeap::new(),
+            delayed: HashMap::new(),
+            next_id: 1,
+            dirty: false,
+            closed: false,
+            drained: false,
+            next_pump: None,
+        });
+        Scheduler {
+            core: Arc::new(Core {
+                state,
+                wake: Condvar::new(),
+            }),
+            limits,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<J>> {
+        self.core.lock()
+    }
+
+    /// Offers a new job. Without limits (or once the run stopped) it comes straight back
+    /// with an empty slot, to be started (or given up) by the caller; otherwise it waits
+    /// for the dispatch thread.
+    pub fn offer(&self, job: J) -> Option<(J, HostSlot)> {
+        if !self.limits.any() {
+            return Some((job, HostSlot::none()));
+        }
+        let mut state = self.lock();
+        if state.drained {
+            return Some((job, HostSlot::none()));
+        }
+        self.enqueue(&mut state, job, Instant::now());
+        state.dirty = true;
+        self.core.wake.notify_one();
+        None
     }
 
     /// Parks `job` until `due` (a retry's backoff); the dispatch thread offers it again
@@ -258,7 +311,7 @@ impl<J: HostJob> Scheduler<J> {
         state.next_id += 1;
         state.delayed.insert(id, job);
         state.timers.push(Reverse((due, id)));
-        self.wake.notify_one();
+        self.core.wake.notify_one();
         None
     }
 
@@ -278,13 +331,14 @@ impl<J: HostJob> Scheduler<J> {
     /// Lets the dispatch thread exit.
     pub fn close(&self) {
         self.lock().closed = true;
-        self.wake.notify_all();
+        self.core.wake.notify_all();
     }
 
     /// The dispatch thread: until `close`, wakes when something changed or a timer is
-    /// due, and hands the jobs that may start to `start`, outside the lock. (`close` comes
-    /// after every entry has its record, so no job can be waiting then.)
-    pub fn run_timers(&self, mut start: impl FnMut(Vec<J>)) {
+    /// due, and hands the jobs that may start, each with its slot, to `start`, outside the
+    /// lock. (`close` comes after every entry has its record, so no job can be waiting
+    /// then.)
+    pub fn dispatch(&self, mut start: impl FnMut(Vec<(J, HostSlot)>)) {
         let mut state = self.lock();
         loop {
             let now = Instant::now();
@@ -292,12 +346,17 @@ impl<J: HostJob> Scheduler<J> {
                 _ if state.closed => return,
                 _ if state.dirty => {}
                 None => {
-                    state = self.wake.wait(state).unwrap_or_else(|p| p.into_inner());
+                    state = self
+                        .core
+                        .wake
+                        .wait(state)
+                        .unwrap_or_else(|p| p.into_inner());
                     continue;
                 }
                 Some(Reverse((due, _))) if *due > now => {
                     let wait = *due - now;
                     state = self
+                        .core
                         .wake
                         .wait_timeout(state, wait)
                         .unwrap_or_else(|p| p.into_inner())
@@ -323,7 +382,7 @@ impl<J: HostJob> Scheduler<J> {
                 if self.limits.any() {
                     self.enqueue(&mut state, job, now);
                 } else {
-                    ready.push(job);
+                    ready.push((job, HostSlot::none()));
                 }
             }
             state.dirty = false;
@@ -351,9 +410,10 @@ impl<J: HostJob> Scheduler<J> {
             .push_back(job);
     }
 
-    /// Pops every job whose host has a free slot and whose buckets have a token; if a
-    /// bucket holds a queue back, sets a timer for its next token. Forgets idle hosts.
-    fn ready(&self, state: &mut State<J>, now: Instant) -> Vec<J> {
+    /// Pops every job whose host has a free slot and whose buckets have a token, with its
+    /// slot; if a bucket holds a queue back, sets a timer for its next token. Forgets idle
+    /// hosts.
+    fn ready(&self, state: &mut State<J>, now: Instant) -> Vec<(J, HostSlot)> {
         let mut ready = Vec::new();
         let mut next_token: Option<Instant> = None;
         let State { hosts, global, .. } = &mut *state;
@@ -378,8 +438,14 @@ impl<J: HostJob> Scheduler<J> {
                 if let Some(bucket) = host.bucket.as_mut() {
                     bucket.take();
                 }
-                host.running += 1;
-                ready.extend(host.queue.pop_front());
+                if let Some(job) = host.queue.pop_front() {
+                    host.running += 1;
+                    let core: Arc<dyn FreeSlot> = self.core.clone();
+                    let slot = HostSlot {
+                        taken: Some((core, job.host().to_string())),
+                    };
+                    ready.push((job, slot));
+                }
             }
         }
         hosts.retain(|_, h| {
@@ -392,7 +458,7 @@ impl<J: HostJob> Scheduler<J> {
             if state.next_pump.is_none_or(|pending| at < pending) {
                 state.next_pump = Some(at);
                 state.timers.push(Reverse((at, 0)));
-                self.wake.notify_one();
+                self.core.wake.notify_one();
             }
         }
         ready
@@ -412,17 +478,27 @@ mod tests {
         }
     }
 
-    /// Runs one pass of the dispatch thread's work: what may start now.
-    fn dispatch(s: &Scheduler<J>) -> Vec<J> {
+    /// Runs one pass of the dispatch thread's work: what may start now, with the slots
+    /// (dropping one frees it).
+    fn dispatch_slots(s: &Scheduler<J>) -> Vec<(J, HostSlot)> {
         let mut state = s.lock();
         state.dirty = false;
         s.ready(&mut state, Instant::now())
     }
 
+    /// [`dispatch_slots`], the jobs only (their slots freed at once).
+    fn dispatch(s: &Scheduler<J>) -> Vec<J> {
+        dispatch_slots(s).into_iter().map(|(job, _)| job).collect()
+    }
+
+    fn jobs(started: &[(J, HostSlot)]) -> Vec<&J> {
+        started.iter().map(|(job, _)| job).collect()
+    }
+
     #[test]
     fn without_limits_every_job_starts_at_once_on_the_caller() {
         let s = Scheduler::new(Limits::default());
-        assert_eq!(s.offer(J("a", 1)), Some(J("a", 1)));
+        assert_eq!(s.offer(J("a", 1)).map(|(j, _)| j), Some(J("a", 1)));
     }
 
     #[test]
@@ -431,14 +507,16 @@ mod tests {
             per_host: Some(1),
             ..Limits::default()
         });
-        assert_eq!(s.offer(J("a", 1)), None);
-        assert_eq!(dispatch(&s), vec![J("a", 1)]);
-        s.offer(J("a", 2));
-        s.offer(J("b", 3));
-        assert_eq!(dispatch(&s), vec![J("b", 3)]);
-        s.finished("a");
-        assert_eq!(dispatch(&s), vec![J("a", 2)]);
-        s.finished("a");
+        assert!(s.offer(J("a", 1)).is_none());
+        let first = dispatch_slots(&s);
+        assert_eq!(jobs(&first), [&J("a", 1)]);
+        assert!(s.offer(J("a", 2)).is_none());
+        assert!(s.offer(J("b", 3)).is_none());
+        assert_eq!(jobs(&dispatch_slots(&s)), [&J("b", 3)]);
+        drop(first);
+        let third = dispatch_slots(&s);
+        assert_eq!(jobs(&third), [&J("a", 2)]);
+        drop(third);
         assert_eq!(dispatch(&s), vec![]);
     }
 
