@@ -7,7 +7,6 @@ use std::time::Duration;
 use clap::Parser;
 use reqwest::header::{HeaderName, HeaderValue};
 
-use crate::fetch::FetchOptions;
 use crate::report::Format;
 
 /// The process exit codes, in one place.
@@ -283,25 +282,6 @@ pub fn parse_status_range(s: &str) -> Result<(u16, u16), String> {
         return Err(format!("'{s}' is an empty range"));
     }
     Ok((lo, hi))
-}
-
-impl Cli {
-    /// The fetch options the flags describe.
-    pub fn fetch_options(&self) -> FetchOptions {
-        let mut o = FetchOptions::with_timeout(self.timeout);
-        o.connect_timeout = self.connect_timeout;
-        o.max_redirects = usize::from(self.max_redirects);
-        o.location_trusted = self.location_trusted;
-        o.headers = self.headers.clone();
-        if let Some(ua) = &self.user_agent {
-            o.user_agent = ua.clone();
-        }
-        o.insecure = self.insecure;
-        o.no_proxy = self.no_proxy;
-        o.accept = self.accept.clone();
-        o.pool_idle_per_host = usize::from(self.workers);
-        o
-    }
 }
 
 /// Parses the arguments; on a usage error prints clap's message without the usage block

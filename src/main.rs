@@ -26,7 +26,8 @@ fn main() -> ExitCode {
     if let Err(e) = handler {
         eprintln!("fetchpool: warning: cannot handle Ctrl-C: {e}");
     }
-    match fetchpool::run::run(&cli, &signals) {
+    let settings = fetchpool::settings::Settings::from_cli(&cli);
+    match fetchpool::run::run(&settings, &signals) {
         Ok(exit) => exit.into(),
         Err(e) => {
             eprintln!("fetchpool: error: {e:#}");

@@ -33,7 +33,7 @@
 
 use std::convert::Infallible;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal};
+use std::io::{self, BufRead, BufReader, BufWriter};
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -46,14 +46,15 @@ use anyhow::Context as _;
 use crossbeam_channel::{Receiver, select};
 use url::Url;
 
-use crate::cli::{Cli, Exit, Order};
+use crate::cli::Exit;
 use crate::fetch::{FetchError, Fetcher, Page};
 use crate::futures::{FutureError, PoolFuture, TaskError, ThreadPoolExecutor};
 use crate::input::{Entry, UrlList};
 use crate::redact::secrets_of;
 use crate::report::{Outcome, Printer, Record};
 use crate::resume::{Fetched, Resumed, open_output};
-use crate::schedule::{HostJob, HostSlot, Limits, RetryPolicy, Scheduler};
+use crate::schedule::{HostJob, HostSlot, RetryPolicy, Scheduler};
+use crate::settings::Settings;
 use crate::sink::{Event, Sink, SinkOptions};
 
 /// The future of one attempt: its outcome and how long it took, or `None` if the run was
@@ -332,8 +333,8 @@ fn input_identity(path: &PathBuf) -> Option<(u64, u64)> {
 
 /// Refuses a record file that is the input list itself (by name, symlink or hard link):
 /// opening it would empty the list, and resuming would read its own records back.
-fn check_not_the_input(cli: &Cli, record: &Path) -> anyhow::Result<()> {
-    let Some(input) = input_identity(&cli.input) else {
+fn check_not_the_input(input: &PathBuf, record: &Path) -> anyhow::Result<()> {
+    let Some(input) = input_identity(input) else {
         return Ok(());
     };
     if let Ok(meta) = std::fs::metadata(record) {
@@ -347,153 +348,184 @@ fn check_not_the_input(cli: &Cli, record: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Opens the record file, if any (after checking it is not the input), and reads what a
+/// previous run fetched when resuming.
+fn open_record(settings: &Settings) -> anyhow::Result<(Option<File>, Fetched)> {
+    let Some(record) = &settings.record else {
+        return Ok((None, Fetched::default()));
+    };
+    check_not_the_input(&settings.input, &record.path)?;
+    let (file, fetched) = open_output(&record.path, record.resume)
+        .with_context(|| format!("cannot open {}", record.path.display()))?;
+    Ok((Some(file), fetched))
+}
+
 /// Runs the tool. `signals` delivers one message per Ctrl-C/SIGTERM.
 ///
 /// # Errors
 /// Usage and input errors (the input cannot be opened or read, the client cannot be
 /// built, the output cannot be written), to be reported as `fetchpool: error: ...` with
 /// exit code 2.
-pub fn run(cli: &Cli, signals: &Receiver<()>) -> anyhow::Result<Exit> {
+pub fn run(settings: &Settings, signals: &Receiver<()>) -> anyhow::Result<Exit> {
     let started = Instant::now();
-    if let Some(path) = &cli.output {
-        check_not_the_input(cli, path)?;
-    }
-    let input = open_input(&cli.input)?;
-    let (record_file, resumed) = match &cli.output {
-        Some(path) => {
-            let (file, fetched) = open_output(path, cli.resume)
-                .with_context(|| format!("cannot open {}", path.display()))?;
-            (Some(file), fetched)
-        }
-        None => (None, Fetched::default()),
-    };
-    let fetcher = Fetcher::new(&cli.fetch_options())
-        .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?;
-    let workers = usize::from(cli.workers);
-    let limits = Limits {
-        per_host: cli.per_host.map(usize::from),
-        rate: cli.rate,
-        host_rate: cli.rate_per_host,
-    };
-    // With limits, jobs may wait in the scheduler; a deeper look-ahead lets other hosts'
-    // URLs past a run of one busy host's reach the workers.
-    let window = if limits.any() {
-        (4 * workers + 16).max(1024)
-    } else {
-        4 * workers + 16
-    };
+    // The input first: a missing list must not cost the user an emptied record file.
+    let input = open_input(&settings.input)?;
+    let (record_file, resumed) = open_record(settings)?;
     let (events_tx, events) = crossbeam_channel::unbounded();
-    let run = Arc::new(Run {
-        executor: ThreadPoolExecutor::builder()
-            .max_workers(workers)
-            .thread_name_prefix("fetchpool")
-            .build()
-            .context("cannot build the thread pool")?,
-        fetcher,
-        sink: Sink::new(
+    let run = Arc::new(Run::new(
+        settings,
+        started,
+        Sink::new(
             Printer::new(
                 BufWriter::with_capacity(64 * 1024, io::stdout()),
-                cli.format,
+                settings.format,
             ),
             record_file,
             SinkOptions {
-                in_order: cli.order == Order::Input,
-                window,
-                eager_flush: io::stdout().is_terminal(),
-                progress: io::stderr().is_terminal() && !cli.no_progress,
+                in_order: settings.in_order,
+                window: settings.window,
+                eager_flush: settings.eager_flush,
+                progress: settings.progress,
                 started,
             },
             events_tx,
         ),
-        scheduler: Scheduler::new(limits),
-        retry: RetryPolicy {
-            retries: cli.retries,
-            base: cli.retry_delay,
-            max: cli.retry_max_delay,
-        },
-        stop: AtomicBool::new(false),
-        deadline: cli.deadline.and_then(|d| started.checked_add(d)),
         resumed,
-        mismatched: AtomicU64::new(0),
-    });
-    let mut interrupted = false;
-
+    )?);
     // Not scoped: a stop must not wait for a read that may never return. The thread is
     // joined only once it has finished.
     let feeder = Arc::clone(&run);
+    let keyed = settings.limits.any();
     let input_thread = thread::Builder::new()
         .name("fetchpool-input".to_string())
-        .spawn(move || feeder.feed(UrlList::new(input), limits.any()))
+        .spawn(move || feeder.feed(UrlList::new(input), keyed))
         .context("cannot start the input thread")?;
-    thread::scope(|scope| -> anyhow::Result<()> {
-        let dispatcher = Arc::clone(&run);
-        let dispatch_thread = thread::Builder::new()
-            .name("fetchpool-dispatch".to_string())
-            .spawn_scoped(scope, move || {
-                dispatcher
-                    .scheduler
-                    .dispatch(|jobs| dispatcher.start_all(jobs))
-            })
-            .context("cannot start the dispatch thread")?;
-
-        let deadline_timer = run
-            .deadline
-            .map_or_else(crossbeam_channel::never, crossbeam_channel::at);
-        let ticker = crossbeam_channel::tick(TICK);
-        loop {
-            select! {
-                recv(events) -> event => match event {
-                    Ok(Event::Finished) | Err(_) => break,
-                    // Reader gone (`| head`) or record file failing: stop fetching; the
-                    // records are still counted.
-                    Ok(Event::OutputFailed) => run.stop(),
-                },
-                recv(signals) -> _ => {
-                    interrupted = true;
-                    run.stop();
-                },
-                recv(deadline_timer) -> _ => run.stop(),
-                recv(ticker) -> _ => run.sink.tick(),
-            }
-        }
-        run.scheduler.close();
-        let _ = dispatch_thread.join();
-        Ok(())
-    })?;
+    let interrupted = run.wait_for_end(&events, signals)?;
     let read_error = if input_thread.is_finished() || !run.stopped() {
         input_thread.join().unwrap_or(None)
     } else {
         None
     };
     run.executor.shutdown(true, false);
-    let (tally, output_error, record_error) = run.sink.finish();
-    if cli.summary || io::stderr().is_terminal() {
-        eprintln!("{}", tally.summary(started.elapsed()));
+    run.conclude(settings, started, interrupted, read_error)
+}
+
+impl Run {
+    /// Builds a run's shared state.
+    fn new(
+        settings: &Settings,
+        started: Instant,
+        sink: Sink<Out>,
+        resumed: Fetched,
+    ) -> anyhow::Result<Self> {
+        Ok(Run {
+            executor: ThreadPoolExecutor::builder()
+                .max_workers(settings.workers)
+                .thread_name_prefix("fetchpool")
+                .build()
+                .context("cannot build the thread pool")?,
+            fetcher: Fetcher::new(&settings.fetch)
+                .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?,
+            sink,
+            scheduler: Scheduler::new(settings.limits),
+            retry: settings.retry,
+            stop: AtomicBool::new(false),
+            deadline: settings.deadline.and_then(|d| started.checked_add(d)),
+            resumed,
+            mismatched: AtomicU64::new(0),
+        })
     }
-    let mismatched = run.mismatched.load(Ordering::Relaxed);
-    if mismatched > 0 {
-        eprintln!(
-            "fetchpool: warning: {mismatched} line(s) recorded as fetched hold another URL in \
-             the list now; they were fetched again (was the record file written for another list?)"
-        );
+
+    /// The main thread's part: runs the dispatch thread and waits for the end (every
+    /// admitted entry delivered), stopping the run on Ctrl-C/SIGTERM, at the deadline or
+    /// when the output fails; flushes the output on a timer meanwhile. Returns whether a
+    /// signal stopped the run.
+    fn wait_for_end(
+        self: &Arc<Self>,
+        events: &Receiver<Event>,
+        signals: &Receiver<()>,
+    ) -> anyhow::Result<bool> {
+        let mut interrupted = false;
+        thread::scope(|scope| -> anyhow::Result<()> {
+            let dispatcher = Arc::clone(self);
+            let dispatch_thread = thread::Builder::new()
+                .name("fetchpool-dispatch".to_string())
+                .spawn_scoped(scope, move || {
+                    dispatcher
+                        .scheduler
+                        .dispatch(|jobs| dispatcher.start_all(jobs))
+                })
+                .context("cannot start the dispatch thread")?;
+            let deadline_timer = self
+                .deadline
+                .map_or_else(crossbeam_channel::never, crossbeam_channel::at);
+            let ticker = crossbeam_channel::tick(TICK);
+            loop {
+                select! {
+                    recv(events) -> event => match event {
+                        Ok(Event::Finished) | Err(_) => break,
+                        // Reader gone (`| head`) or record file failing: stop fetching;
+                        // the records are still counted.
+                        Ok(Event::OutputFailed) => self.stop(),
+                    },
+                    recv(signals) -> _ => {
+                        interrupted = true;
+                        self.stop();
+                    },
+                    recv(deadline_timer) -> _ => self.stop(),
+                    recv(ticker) -> _ => self.sink.tick(),
+                }
+            }
+            self.scheduler.close();
+            let _ = dispatch_thread.join();
+            Ok(())
+        })?;
+        Ok(interrupted)
     }
-    if let Some(e) = read_error {
-        return Err(anyhow::Error::new(e).context(format!("cannot read {}", cli.input.display())));
-    }
-    if let (Some(e), Some(path)) = (record_error, &cli.output) {
-        return Err(anyhow::Error::new(e)
-            .context(format!("cannot write the record file {}", path.display())));
-    }
-    if let Some(e) = output_error {
-        if e.kind() != io::ErrorKind::BrokenPipe {
-            return Err(anyhow::Error::new(e).context("cannot write the output"));
+
+    /// Ends the output, prints the summary and warnings, and decides the exit code: an
+    /// error for a failed read or write, else 130 if interrupted, 1 if any entry was not
+    /// fetched, 0 otherwise.
+    fn conclude(
+        &self,
+        settings: &Settings,
+        started: Instant,
+        interrupted: bool,
+        read_error: Option<io::Error>,
+    ) -> anyhow::Result<Exit> {
+        let (tally, output_error, record_error) = self.sink.finish();
+        if settings.summary {
+            eprintln!("{}", tally.summary(started.elapsed()));
         }
+        let mismatched = self.mismatched.load(Ordering::Relaxed);
+        if mismatched > 0 {
+            eprintln!(
+                "fetchpool: warning: {mismatched} line(s) recorded as fetched hold another URL \
+                 in the list now; they were fetched again (was the record file written for \
+                 another list?)"
+            );
+        }
+        if let Some(e) = read_error {
+            let input = settings.input.display();
+            return Err(anyhow::Error::new(e).context(format!("cannot read {input}")));
+        }
+        if let (Some(e), Some(record)) = (record_error, &settings.record) {
+            let path = record.path.display();
+            return Err(
+                anyhow::Error::new(e).context(format!("cannot write the record file {path}"))
+            );
+        }
+        if let Some(e) = output_error {
+            if e.kind() != io::ErrorKind::BrokenPipe {
+                return Err(anyhow::Error::new(e).context("cannot write the output"));
+            }
+        }
+        Ok(if interrupted {
+            Exit::Interrupted
+        } else if tally.not_ok() > 0 {
+            Exit::Failures
+        } else {
+            Exit::Success
+        })
     }
-    Ok(if interrupted {
-        Exit::Interrupted
-    } else if tally.not_ok() > 0 {
-        Exit::Failures
-    } else {
-        Exit::Success
-    })
 }

@@ -1,0 +1,110 @@
+//! The run's configuration, made once from the parsed flags (hyperfine's
+//! `Options::from_cli_arguments`): everything below reads these values, never the flags.
+
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{Cli, Order};
+use crate::fetch::FetchOptions;
+use crate::report::Format;
+use crate::schedule::{Limits, RetryPolicy};
+
+/// `--output FILE` and `--resume`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordFile {
+    /// Where records go.
+    pub path: PathBuf,
+    /// Skip the lines it records as fetched, and append.
+    pub resume: bool,
+}
+
+/// What one run does.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The list (`-` for standard input).
+    pub input: PathBuf,
+    /// The record file, if any.
+    pub record: Option<RecordFile>,
+    /// How to fetch one URL.
+    pub fetch: FetchOptions,
+    /// Fetches running at once.
+    pub workers: usize,
+    /// Per-host and rate limits.
+    pub limits: Limits,
+    /// Whether and when to retry.
+    pub retry: RetryPolicy,
+    /// Bound on the whole run.
+    pub deadline: Option<Duration>,
+    /// Output format.
+    pub format: Format,
+    /// Print in input order.
+    pub in_order: bool,
+    /// Entries allowed between "read" and "printed" (the look-ahead).
+    pub window: usize,
+    /// Print the summary table on stderr.
+    pub summary: bool,
+    /// Draw the progress line on stderr.
+    pub progress: bool,
+    /// Flush stdout after every record (it is a terminal).
+    pub eager_flush: bool,
+}
+
+impl Settings {
+    /// The settings the flags describe, given the terminals the run writes to.
+    pub fn from_cli(cli: &Cli) -> Self {
+        let workers = usize::from(cli.workers);
+        let limits = Limits {
+            per_host: cli.per_host.map(usize::from),
+            rate: cli.rate,
+            host_rate: cli.rate_per_host,
+        };
+        // With limits, jobs may wait in the scheduler; a deeper look-ahead lets other
+        // hosts' URLs past a run of one busy host's reach the workers.
+        let window = if limits.any() {
+            (4 * workers + 16).max(1024)
+        } else {
+            4 * workers + 16
+        };
+        let stderr_is_terminal = io::stderr().is_terminal();
+        Settings {
+            input: cli.input.clone(),
+            record: cli.output.clone().map(|path| RecordFile {
+                path,
+                resume: cli.resume,
+            }),
+            fetch: fetch_options(cli, workers),
+            workers,
+            limits,
+            retry: RetryPolicy {
+                retries: cli.retries,
+                base: cli.retry_delay,
+                max: cli.retry_max_delay,
+            },
+            deadline: cli.deadline,
+            format: cli.format,
+            in_order: cli.order == Order::Input,
+            window,
+            summary: cli.summary || stderr_is_terminal,
+            progress: stderr_is_terminal && !cli.no_progress,
+            eager_flush: io::stdout().is_terminal(),
+        }
+    }
+}
+
+/// The HTTP client's options; idle connections kept per host match the workers.
+fn fetch_options(cli: &Cli, workers: usize) -> FetchOptions {
+    let mut o = FetchOptions::with_timeout(cli.timeout);
+    o.connect_timeout = cli.connect_timeout;
+    o.max_redirects = usize::from(cli.max_redirects);
+    o.location_trusted = cli.location_trusted;
+    o.headers = cli.headers.clone();
+    if let Some(ua) = &cli.user_agent {
+        o.user_agent = ua.clone();
+    }
+    o.insecure = cli.insecure;
+    o.no_proxy = cli.no_proxy;
+    o.accept = cli.accept.clone();
+    o.pool_idle_per_host = workers;
+    o
+}
