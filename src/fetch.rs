@@ -460,14 +460,14 @@ impl Fetcher {
         }
     }
 
-    /// [`classify`](Self::classify), proxies aside.
+    /// [`classify`](Self::classify), proxies aside: by the types in the error's source
+    /// chain (rustls's and hyper's errors, `io::Error` kinds), not by message text.
     fn classify_direct(
         &self,
         e: &reqwest::Error,
         limit: Duration,
         by_deadline: bool,
     ) -> FetchError {
-        let chain = error_chain(e);
         if e.is_redirect() {
             return FetchError::TooManyRedirects(self.max_redirects);
         }
@@ -483,29 +483,40 @@ impl Fetcher {
         if e.is_dns() {
             return FetchError::Dns(last_cause(e));
         }
-        if let Some(io) = find_io(e) {
-            match io.kind() {
-                io::ErrorKind::ConnectionRefused => return FetchError::ConnectionRefused,
-                io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
-                    return FetchError::Reset(last_cause(e));
+        for cause in causes(e) {
+            if let Some(tls) = tls_error(cause) {
+                return FetchError::Tls(tls);
+            }
+            if let Some(h) = cause.downcast_ref::<hyper::Error>() {
+                if h.is_incomplete_message() {
+                    return FetchError::Reset(
+                        "the server closed the connection before the response was complete"
+                            .to_string(),
+                    );
                 }
-                _ => {}
+            }
+            if let Some(io) = cause.downcast_ref::<io::Error>() {
+                match io.kind() {
+                    io::ErrorKind::ConnectionRefused => return FetchError::ConnectionRefused,
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+                        return FetchError::Reset(last_cause(e));
+                    }
+                    // While connecting, an early end can only be the TLS handshake's.
+                    io::ErrorKind::UnexpectedEof if e.is_connect() => {
+                        return FetchError::Tls(
+                            "the server closed the connection during the TLS handshake \
+                             (a plain-HTTP port?)"
+                                .to_string(),
+                        );
+                    }
+                    io::ErrorKind::UnexpectedEof => {
+                        return FetchError::TruncatedBody(last_cause(e));
+                    }
+                    _ => {}
+                }
             }
         }
-        let lower = chain.to_lowercase();
-        if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
-            return FetchError::Tls(last_cause(e));
-        }
-        if lower.contains("end of file before message length")
-            || lower.contains("unexpected eof during chunk")
-            || lower.contains("incomplete")
-        {
-            return FetchError::TruncatedBody(last_cause(e));
-        }
-        if lower.contains("connection closed before message completed") {
-            return FetchError::Reset(last_cause(e));
-        }
-        FetchError::Io(chain)
+        FetchError::Io(error_chain(e))
     }
 }
 
@@ -585,15 +596,61 @@ fn classify_io(e: &io::Error) -> FetchError {
     }
 }
 
-/// The first `io::Error` in the source chain.
-fn find_io<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a io::Error> {
-    let mut source: Option<&(dyn StdError + 'static)> = Some(e);
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<io::Error>() {
-            return Some(io);
+/// Every error in `e`'s source chain, `e` first. An `io::Error` wrapping another error is
+/// followed into it (its `source()` skips the wrapped error itself).
+fn causes<'a>(e: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
+    let mut chain = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next.take() {
+        chain.push(err);
+        if chain.len() > 32 {
+            break;
         }
-        source = err.source();
+        next = match err.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => err.source(),
+        };
     }
+    chain
+}
+
+/// A TLS failure in words, if `cause` is one.
+#[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+fn tls_error(cause: &(dyn StdError + 'static)) -> Option<String> {
+    use rustls::{CertificateError as C, Error as R, InvalidMessage};
+    let e = cause.downcast_ref::<R>()?;
+    let words = match e {
+        R::InvalidMessage(InvalidMessage::InvalidContentType) => {
+            "the server did not answer in TLS (a plain-HTTP port?)".to_string()
+        }
+        R::InvalidMessage(m) => format!("the server sent a malformed TLS message ({m:?})"),
+        R::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => "the certificate is not signed by a trusted authority".into(),
+            C::Expired | C::ExpiredContext { .. } => "the certificate has expired".into(),
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                "the certificate is not valid yet".into()
+            }
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                "the certificate is not valid for this host name".into()
+            }
+            C::Revoked => "the certificate has been revoked".into(),
+            C::BadSignature => "the certificate's signature is invalid".into(),
+            C::BadEncoding => "the certificate is malformed".into(),
+            C::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+                "the server presented a CA certificate as its own".into()
+            }
+            other => format!("the certificate was rejected ({other:?})"),
+        },
+        R::AlertReceived(alert) => format!("the server ended the TLS handshake ({alert:?})"),
+        R::PeerIncompatible(p) => format!("the server's TLS is incompatible ({p:?})"),
+        other => other.to_string(),
+    };
+    Some(words)
+}
+
+/// Without a TLS backend there are no TLS errors to recognise.
+#[cfg(not(any(feature = "rustls-ring", feature = "rustls-aws-lc")))]
+fn tls_error(_cause: &(dyn StdError + 'static)) -> Option<String> {
     None
 }
 

@@ -220,6 +220,8 @@ fn https_to_a_plain_http_server_is_a_tls_error() {
     let url = server.url("/bytes/1").replace("http://", "https://");
     let err = load(&url).unwrap_err();
     assert_eq!(err.kind(), "tls", "{err}");
+    // In words, whether the server answered in plain HTTP or closed the connection.
+    assert!(err.to_string().ends_with("(a plain-HTTP port?)"), "{err}");
 }
 
 #[test]
@@ -227,4 +229,25 @@ fn a_name_that_cannot_resolve_is_a_dns_error() {
     // `.invalid` is reserved (RFC 6761): it never resolves.
     let err = load("http://fetchpool-test.invalid/").unwrap_err();
     assert_eq!(err.kind(), "dns", "{err}");
+}
+
+#[test]
+fn a_server_answering_the_tls_handshake_in_plain_http_is_a_tls_error_in_words() {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        // One connection: answer at once, in plain HTTP, whatever the client sent.
+        if let Ok((mut stream, _)) = listener.accept() {
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let err = load(&format!("https://127.0.0.1:{port}/")).unwrap_err();
+    server.join().unwrap();
+    assert_eq!(err.kind(), "tls", "{err}");
+    assert_eq!(
+        err.to_string(),
+        "TLS error: the server did not answer in TLS (a plain-HTTP port?)"
+    );
 }
