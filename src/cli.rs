@@ -43,16 +43,22 @@ impl From<Exit> for ExitCode {
 /// Order of the output records (`--order`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Order {
-    /// As each URL completes (`as_completed`).
+    /// As each URL completes.
     Completion,
-    /// In input order (`Executor.map`).
+    /// In the order of the list (a URL's record waits for the earlier ones).
     Input,
 }
 
-/// Fetch every URL of a list in parallel and report each page's size or error as it
-/// completes.
+/// Fetch every URL of a list in parallel and print each page's size, or the error it
+/// raised, as it completes.
 #[derive(Debug, Parser)]
-#[command(name = "fetchpool", version, about, after_help = AFTER_HELP)]
+#[command(
+    name = "fetchpool",
+    version,
+    about = "Fetch every URL of a list in parallel and print each page's size, or the error \
+             it raised, as it completes.",
+    after_help = AFTER_HELP
+)]
 pub struct Cli {
     /// File with one URL per line ('-' or nothing: standard input). Blank lines and lines
     /// starting with '#' are skipped.
@@ -177,7 +183,13 @@ Output, one line per URL as it completes:
 Polite settings for servers you do not own: --per-host 2 --rate-per-host 5 --retries 3
 
 Exit codes: 0 all fetched, 1 some URL not fetched, 2 usage or input error,
-130 interrupted (a second Ctrl-C exits at once).";
+130 interrupted (a second Ctrl-C exits at once).
+
+Examples:
+  fetchpool urls.txt --workers 5 --timeout 60
+  cat urls.txt | fetchpool -f jsonl > records.jsonl
+  fetchpool urls.txt -o records.jsonl      # after a crash: the same with --resume
+  fetchpool urls.txt --per-host 2 --rate-per-host 5 --retries 3 --deadline 10m";
 
 /// The longest duration any flag accepts: far beyond any real run, and small enough that
 /// adding it to the current time can never overflow.

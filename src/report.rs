@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tabled::builder::Builder;
 use tabled::settings::object::{Columns, Rows};
+use tabled::settings::peaker::Priority;
 use tabled::settings::{Alignment, Modify, Style, Width};
 
 use crate::fetch::{FetchError, Page};
@@ -204,7 +205,7 @@ fn is_printable(c: char) -> bool {
 /// The output format (`--format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// The document's lines, as each URL completes.
+    /// 'URL' page is N bytes, or 'URL' generated an exception: MESSAGE.
     Text,
     /// One JSON object per line, as each URL completes.
     Jsonl,
@@ -296,15 +297,29 @@ impl<W: Write> Printer<W> {
                 ]);
             }
             let mut table = builder.build();
+            // Fits the terminal (`COLUMNS`, else 80): the widest columns, the URL and the
+            // error, wrap onto more lines; nothing is cut.
             table
                 .with(Style::rounded())
-                .with(Modify::new(Columns::one(1)).with(Width::truncate(60).suffix("...")))
-                .with(Modify::new(Columns::one(6)).with(Width::truncate(60).suffix("...")))
-                .with(Modify::new(Columns::new(3..6)).with(Alignment::right()));
+                .with(Modify::new(Columns::new(3..6)).with(Alignment::right()))
+                .with(
+                    Width::wrap(table_width())
+                        .keep_words(true)
+                        .priority(Priority::max(true)),
+                );
             writeln!(self.out, "{table}")?;
         }
         self.out.flush()
     }
+}
+
+/// The width the table must fit: `COLUMNS` when the shell exports it, else 80.
+fn table_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| (40..=1000).contains(&c))
+        .unwrap_or(80)
 }
 
 /// Latencies in a fixed log-linear histogram, so percentiles need constant memory: 1 ms

@@ -265,9 +265,13 @@ fn table_format_prints_one_table_sorted_by_line() {
     );
     let text = stdout_of(&out);
     assert!(text.contains("│ line │"), "{text}");
-    let first = text.find("/delay/100").unwrap();
-    let second = text.find("/bytes/7").unwrap();
+    let first = text.find("│ 1 ").unwrap();
+    let second = text.find("│ 2 ").unwrap();
     assert!(first < second, "rows are in line order");
+    assert!(
+        text.lines().all(|l| l.chars().count() <= 80),
+        "the table fits 80 columns:\n{text}"
+    );
 }
 
 #[test]

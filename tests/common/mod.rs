@@ -391,6 +391,7 @@ pub fn fetchpool() -> std::process::Command {
         "no_proxy",
         "NO_PROXY",
         "RUST_BACKTRACE",
+        "COLUMNS",
     ] {
         cmd.env_remove(var);
     }
