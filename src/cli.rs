@@ -97,7 +97,7 @@ pub struct Cli {
     #[arg(long)]
     pub summary: bool,
 
-    /// Never draw the progress line (it is drawn only when stderr is a terminal).
+    /// Never draw the progress bar (it is drawn only when stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,
 

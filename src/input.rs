@@ -133,6 +133,43 @@ impl<R: BufRead> Iterator for UrlList<R> {
     }
 }
 
+/// Counts the entries a list holds (its non-blank lines not starting with `#`, as
+/// [`UrlList`] yields them) without parsing them, in constant memory.
+///
+/// # Errors
+/// The read failed.
+pub fn count_entries(mut reader: impl BufRead) -> io::Result<u64> {
+    let mut count = 0u64;
+    // Where the current line is: before its first non-blank byte, or past it.
+    let mut at_start = true;
+    let mut first_chunk = true;
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(count);
+        }
+        let mut chunk = chunk;
+        if first_chunk && chunk.starts_with(BOM) {
+            chunk = &chunk[BOM.len()..];
+        }
+        first_chunk = false;
+        for &b in chunk {
+            match b {
+                b'\n' => at_start = true,
+                _ if !at_start => {}
+                b' ' | b'\t' | b'\r' | 0x0b | 0x0c => {}
+                b'#' => at_start = false,
+                _ => {
+                    count += 1;
+                    at_start = false;
+                }
+            }
+        }
+        let len = reader.fill_buf()?.len();
+        reader.consume(len);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +222,14 @@ mod tests {
         let got = entries(b"http://u:secret@a.example/\n");
         assert_eq!(got[0].text, "http://u:***@a.example/");
         assert_eq!(got[0].url.as_ref().unwrap().password(), Some("secret"));
+    }
+
+    #[test]
+    fn counting_entries_agrees_with_reading_them() {
+        let list: &[u8] = b"\xEF\xBB\xBFhttp://a/\n\n  # comment\n \t\r\nnot a url\nhttp://b/";
+        assert_eq!(count_entries(list).unwrap(), entries(list).len() as u64);
+        assert_eq!(count_entries(list).unwrap(), 3);
+        assert_eq!(count_entries(&b""[..]).unwrap(), 0);
     }
 
     #[test]

@@ -49,7 +49,7 @@ use url::Url;
 use crate::cli::Exit;
 use crate::fetch::{FetchError, Fetcher, Page};
 use crate::futures::{FutureError, PoolFuture, TaskError, ThreadPoolExecutor};
-use crate::input::{Entry, UrlList};
+use crate::input::{Entry, UrlList, count_entries};
 use crate::redact::secrets_of;
 use crate::report::{Outcome, Printer, Record};
 use crate::resume::{Fetched, Resumed, open_output};
@@ -319,6 +319,25 @@ fn open_input(path: &PathBuf) -> anyhow::Result<Box<dyn BufRead + Send>> {
     Ok(Box::new(BufReader::with_capacity(64 * 1024, file)))
 }
 
+/// Gives the progress bar its total: counts the entries of a regular-file list on a
+/// thread of its own (the run does not wait for it; a list of ten million lines takes a
+/// fraction of a second). Standard input and other streams have no total.
+fn count_for_progress(run: &Arc<Run>, input: &Path) {
+    if input.as_os_str() == "-" || !std::fs::metadata(input).is_ok_and(|m| m.is_file()) {
+        return;
+    }
+    let (run, input) = (Arc::clone(run), input.to_path_buf());
+    let _ = thread::Builder::new()
+        .name("fetchpool-count".to_string())
+        .spawn(move || {
+            if let Ok(file) = File::open(&input) {
+                if let Ok(n) = count_entries(BufReader::with_capacity(64 * 1024, file)) {
+                    run.sink.set_total(n);
+                }
+            }
+        });
+}
+
 /// The device and inode of the input, when it is a regular file (a named file, or a file
 /// redirected to standard input).
 fn input_identity(path: &PathBuf) -> Option<(u64, u64)> {
@@ -386,7 +405,6 @@ pub fn run(settings: &Settings, signals: &Receiver<()>) -> anyhow::Result<Exit> 
                 window: settings.window,
                 eager_flush: settings.eager_flush,
                 progress: settings.progress,
-                started,
             },
             events_tx,
         ),
@@ -400,6 +418,9 @@ pub fn run(settings: &Settings, signals: &Receiver<()>) -> anyhow::Result<Exit> 
         .name("fetchpool-input".to_string())
         .spawn(move || feeder.feed(UrlList::new(input), keyed))
         .context("cannot start the input thread")?;
+    if settings.progress {
+        count_for_progress(&run, &settings.input);
+    }
     let interrupted = run.wait_for_end(&events, signals)?;
     let read_error = if input_thread.is_finished() || !run.stopped() {
         input_thread.join().unwrap_or(None)

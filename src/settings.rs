@@ -44,7 +44,7 @@ pub struct Settings {
     pub window: usize,
     /// Print the summary table on stderr.
     pub summary: bool,
-    /// Draw the progress line on stderr.
+    /// Draw the progress bar on stderr (a terminal, not `TERM=dumb`, no `--no-progress`).
     pub progress: bool,
     /// Flush stdout after every record (it is a terminal).
     pub eager_flush: bool,
@@ -67,6 +67,7 @@ impl Settings {
             4 * workers + 16
         };
         let stderr_is_terminal = io::stderr().is_terminal();
+        let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
         Settings {
             input: cli.input.clone(),
             record: cli.output.clone().map(|path| RecordFile {
@@ -86,7 +87,7 @@ impl Settings {
             in_order: cli.order == Order::Input,
             window,
             summary: cli.summary || stderr_is_terminal,
-            progress: stderr_is_terminal && !cli.no_progress,
+            progress: stderr_is_terminal && !dumb && !cli.no_progress,
             eager_flush: io::stdout().is_terminal(),
         }
     }

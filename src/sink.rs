@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Write};
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::report::{Format, Printer, Record, Tally};
 
@@ -105,7 +105,7 @@ struct State<W: Write> {
     output_error: Option<io::Error>,
     /// The error that made the record file fail; after it nothing is written to it.
     record_error: Option<io::Error>,
-    /// The progress line on stderr.
+    /// The progress bar on stderr.
     progress: Progress,
 }
 
@@ -142,10 +142,8 @@ pub struct SinkOptions {
     pub window: usize,
     /// Flush after every record.
     pub eager_flush: bool,
-    /// Draw the progress line on stderr.
+    /// Draw the progress bar on stderr.
     pub progress: bool,
-    /// When the run started, for the progress rate.
-    pub started: Instant,
 }
 
 impl<W: Write> Sink<W> {
@@ -173,12 +171,7 @@ impl<W: Write> Sink<W> {
                 expected: None,
                 output_error: None,
                 record_error: None,
-                progress: Progress {
-                    enabled: options.progress,
-                    started: options.started,
-                    last: options.started,
-                    shown: false,
-                },
+                progress: Progress::new(options.progress),
             }),
             window: Window::new(options.window),
             events,
@@ -235,14 +228,22 @@ impl<W: Write> Sink<W> {
             printed,
             file_line,
         } = ready;
-        if self.eager_flush {
-            // Records go to the same terminal as the progress line: erase it first (it is
-            // redrawn within 100 ms). Otherwise it stays, updated in place.
-            state.progress.clear();
-        }
         state.tally.add(&record);
         if state.output_error.is_none() {
-            if let Err(e) = state.printer.record(record, printed.as_deref()) {
+            let State {
+                printer, progress, ..
+            } = &mut *state;
+            let written = if self.eager_flush {
+                // Records go to the same terminal as the bar: print them under it, so it
+                // is erased and redrawn around them (indicatif's `suspend`), no flicker.
+                progress.suspend(|| {
+                    printer.record(record, printed.as_deref())?;
+                    printer.flush()
+                })
+            } else {
+                printer.record(record, printed.as_deref())
+            };
+            if let Err(e) = written {
                 self.fail_output(state, e);
             }
         }
@@ -256,10 +257,7 @@ impl<W: Write> Sink<W> {
             }
         }
         self.window.release();
-        let State {
-            progress, tally, ..
-        } = state;
-        progress.draw(tally);
+        state.progress.advance();
     }
 
     fn fail_output(&self, state: &mut State<W>, e: io::Error) {
@@ -283,7 +281,9 @@ impl<W: Write> Sink<W> {
 
     /// Counts an input line skipped by `--resume` (it gets no record in this run).
     pub fn skip(&self) {
-        self.lock().tally.skipped += 1;
+        let mut state = self.lock();
+        state.tally.skipped += 1;
+        state.progress.advance();
     }
 
     /// Admits one more entry (called by the input thread after `reserve`): returns its
@@ -308,21 +308,27 @@ impl<W: Write> Sink<W> {
         }
     }
 
-    /// Flushes the output and redraws the progress line (the main thread's timer).
+    /// Flushes the output and updates the bar's counts (the main thread's timer).
     pub fn tick(&self) {
         let mut state = self.lock();
         self.flush_locked(&mut state);
         let State {
             progress, tally, ..
         } = &mut *state;
-        progress.draw(tally);
+        progress.show(tally);
+    }
+
+    /// The list holds `entries` entries in all (counted beside the run, for a regular
+    /// file): the bar gets a total and an ETA.
+    pub fn set_total(&self, entries: u64) {
+        self.lock().progress.set_total(entries);
     }
 
     /// Ends the output (prints the table of `--format table`, flushes) and returns the
     /// tally, the first error writing stdout and the one writing the record file, if any.
     pub fn finish(&self) -> (Tally, Option<io::Error>, Option<io::Error>) {
         let mut state = self.lock();
-        state.progress.clear();
+        state.progress.finish();
         if state.output_error.is_none() {
             if let Err(e) = state.printer.finish() {
                 state.output_error = Some(e);
@@ -336,42 +342,74 @@ impl<W: Write> Sink<W> {
     }
 }
 
-/// The one-line progress display on stderr, drawn only when stderr is a terminal.
+/// The progress bar on stderr (indicatif), drawn only when stderr is a terminal: entries
+/// done so far, fetched and not-ok counts, the rate, and, once the list's size is known, a
+/// bar with a total and an ETA. indicatif limits its own redraws (20 a second).
 struct Progress {
-    /// Off unless stderr is a terminal and `--no-progress` is not given.
-    enabled: bool,
-    /// When the run started.
-    started: Instant,
-    /// When it was last drawn (redrawn at most every 100 ms).
-    last: Instant,
-    /// Whether the line is on the screen now.
-    shown: bool,
+    /// `None` when no bar is drawn (stderr is not a terminal, `TERM=dumb`,
+    /// `--no-progress`).
+    bar: Option<ProgressBar>,
 }
 
 impl Progress {
-    /// Erases the line so a record can be printed cleanly.
-    fn clear(&mut self) {
-        if self.shown {
-            eprint!("\r\x1b[2K");
-            self.shown = false;
+    /// A bar on stderr, or none.
+    fn new(enabled: bool) -> Self {
+        let bar = enabled.then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {human_pos} done: {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_message("0 fetched, 0 not ok");
+            bar
+        });
+        Progress { bar }
+    }
+
+    /// Switches to a bar with a total and an ETA.
+    fn set_total(&self, total: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{wide_bar} {human_pos}/{human_len} done: {msg}, ETA {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
         }
     }
 
-    /// Redraws it if due.
-    fn draw(&mut self, tally: &Tally) {
-        if !self.enabled || self.last.elapsed() < Duration::from_millis(100) {
-            return;
+    /// One more entry done (a record, or a line skipped by `--resume`).
+    fn advance(&self) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
         }
-        self.last = Instant::now();
-        self.shown = true;
-        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
-        eprint!(
-            "\r\x1b[2K{} done, {} fetched, {} not ok, {:.0} URLs/s",
-            tally.total,
-            tally.fetched,
-            tally.not_ok(),
-            tally.total as f64 / secs
-        );
-        let _ = io::stderr().flush();
+    }
+
+    /// Updates the counts shown (on the main thread's timer, not per record).
+    fn show(&self, tally: &Tally) {
+        if let Some(bar) = &self.bar {
+            let rate = bar.position() as f64 / bar.elapsed().as_secs_f64().max(1e-3);
+            bar.set_message(format!(
+                "{} fetched, {} not ok, {rate:.0} URLs/s",
+                tally.fetched,
+                tally.not_ok()
+            ));
+        }
+    }
+
+    /// Runs `f` with the bar erased, then redraws it.
+    fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
+    /// Erases the bar for good (before the summary).
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
     }
 }
