@@ -152,9 +152,8 @@ pub fn fmt_duration(d: Duration) -> String {
     } else if d < Duration::from_secs(1) {
         format!("{}ms", d.as_millis())
     } else {
-        format!("{:.3}s", d.as_secs_f64())
-            .trim_end_matches('0')
-            .to_string()
+        let secs = format!("{:.3}", d.as_secs_f64());
+        format!("{}s", secs.trim_end_matches('0').trim_end_matches('.'))
     }
 }
 
@@ -682,5 +681,38 @@ fn error_chain(e: &(dyn StdError + 'static)) -> String {
         e.to_string()
     } else {
         parts.join(": ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_formatted_as_a_user_would_type_them() {
+        assert_eq!(fmt_duration(Duration::from_secs(60)), "60s");
+        assert_eq!(fmt_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(fmt_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(fmt_duration(Duration::from_millis(2001)), "2.001s");
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date_and_a_past_date_means_now() {
+        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("18446744073709551615"),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        let later =
+            httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3600));
+        let wait = parse_retry_after(&later).unwrap();
+        assert!(wait > Duration::from_secs(3500) && wait <= Duration::from_secs(3600));
+        for bad in ["", "-1", "soon", "1.5"] {
+            assert_eq!(parse_retry_after(bad), None, "{bad:?}");
+        }
     }
 }

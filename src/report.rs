@@ -474,7 +474,28 @@ impl Tally {
 
 #[cfg(test)]
 mod tests {
-    use super::py_repr;
+    use std::time::Duration;
+
+    use super::{Histogram, py_repr};
+
+    #[test]
+    fn a_histogram_gives_the_upper_edge_of_the_percentile_bucket() {
+        let mut h = Histogram::default();
+        assert_eq!(h.percentile(50.0), None);
+        for ms in 1..=100 {
+            h.add(Duration::from_millis(ms));
+        }
+        assert_eq!(h.percentile(50.0), Some(51), "1 ms steps below 1 s");
+        assert_eq!(h.percentile(100.0), Some(101));
+        assert_eq!(h.percentile(0.0), Some(2), "the first value's bucket");
+        let mut h = Histogram::default();
+        h.add(Duration::from_millis(1234));
+        h.add(Duration::from_millis(56_789));
+        h.add(Duration::from_secs(1_000_000));
+        assert_eq!(h.percentile(33.0), Some(1240), "10 ms steps up to 10 s");
+        assert_eq!(h.percentile(66.0), Some(56_800), "100 ms steps up to 100 s");
+        assert_eq!(h.percentile(100.0), Some(u64::MAX), "the overflow bucket");
+    }
 
     #[test]
     fn py_repr_escapes_what_python_escapes() {

@@ -413,3 +413,34 @@ impl Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::Window;
+
+    #[test]
+    fn a_full_window_blocks_the_reader_until_slots_are_given_back() {
+        let window = Arc::new(Window::new(8));
+        for _ in 0..8 {
+            window.acquire();
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let w = Arc::clone(&window);
+        let waiter = std::thread::spawn(move || {
+            w.acquire();
+            let _ = tx.send(());
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_millis(50)).is_err(),
+            "a full window blocks"
+        );
+        // A quarter of the window (2 slots) wakes the reader: no wake-up is lost.
+        window.release();
+        window.release();
+        assert!(rx.recv_timeout(Duration::from_secs(30)).is_ok());
+        waiter.join().unwrap();
+    }
+}

@@ -3,26 +3,23 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Output, Stdio};
+use assert_cmd::prelude::OutputAssertExt;
+
+use std::process::Stdio;
 
 use common::{
     MockServer, fetchpool, fixture, jsonl_by_line, refused_url, sorted_lines, stderr_of, stdout_of,
     temp_file,
 };
 
-fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
-    let mut child = fetchpool()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).unwrap();
-    drop(input);
-    child.wait_with_output().unwrap()
+/// Runs fetchpool with `stdin` as its standard input; the `Assert` shows the command,
+/// status, stdout and stderr if an assertion on it fails.
+fn run_with_stdin(args: &[&str], stdin: &str) -> assert_cmd::assert::Assert {
+    let mut cmd = fetchpool();
+    cmd.args(args);
+    assert_cmd::Command::from_std(cmd)
+        .write_stdin(stdin)
+        .assert()
 }
 
 #[test]
@@ -33,8 +30,12 @@ fn prints_each_page_size_in_the_documents_format_and_exits_0() {
         server.url("/bytes/10"),
         server.url("/bytes/0")
     ));
-    let out = fetchpool().arg(&list.path).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let out = fetchpool()
+        .arg(list.path())
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
     assert_eq!(
         sorted_lines(&stdout_of(&out)),
         vec![
@@ -57,8 +58,12 @@ fn exits_1_and_prints_the_exception_when_one_url_fails() {
         server.url("/bytes/1"),
         server.url("/status/404")
     ));
-    let out = fetchpool().arg(&list.path).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let out = fetchpool()
+        .arg(list.path())
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
     assert!(stdout_of(&out).contains(&format!(
         "'{}' generated an exception: HTTP Error 404: Not Found",
         server.url("/status/404")
@@ -70,11 +75,12 @@ fn every_line_of_the_mixed_fixture_yields_exactly_one_record() {
     let server = MockServer::start();
     let list = temp_file(fixture("mixed.txt", &server.base_url()));
     let out = fetchpool()
-        .arg(&list.path)
+        .arg(list.path())
         .args(["-f", "jsonl"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
     let records = jsonl_by_line(&stdout_of(&out));
     assert_eq!(
         stdout_of(&out).lines().count(),
@@ -97,7 +103,10 @@ fn every_line_of_the_mixed_fixture_yields_exactly_one_record() {
 #[test]
 fn jsonl_records_carry_every_documented_field() {
     let server = MockServer::start();
-    let out = run_with_stdin(&["-f", "jsonl"], &format!("{}\n", server.url("/bytes/3")));
+    let out = run_with_stdin(&["-f", "jsonl"], &format!("{}\n", server.url("/bytes/3")))
+        .code(0)
+        .get_output()
+        .clone();
     let records = jsonl_by_line(&stdout_of(&out));
     let r = &records[&1];
     for field in [
@@ -124,11 +133,12 @@ fn each_fault_is_reported_with_its_own_error_kind() {
     let server = MockServer::start();
     let list = temp_file(fixture("faults.txt", &server.base_url()) + &refused_url() + "\n");
     let out = fetchpool()
-        .arg(&list.path)
+        .arg(list.path())
         .args(["-f", "jsonl"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
     let mut kinds: Vec<String> = jsonl_by_line(&stdout_of(&out))
         .values()
         .map(|r| r["error_kind"].as_str().unwrap().to_string())
@@ -153,8 +163,10 @@ fn a_timeout_is_reported_as_an_exception_with_the_duration() {
     let out = run_with_stdin(
         &["--timeout", "0.3"],
         &format!("{}\n", server.url("/delay/3000")),
-    );
-    assert_eq!(out.status.code(), Some(1));
+    )
+    .code(1)
+    .get_output()
+    .clone();
     assert_eq!(
         stdout_of(&out).trim(),
         format!(
@@ -173,8 +185,10 @@ fn invalid_lines_name_their_line_number_and_do_not_stop_the_run() {
             "# header\n\nhttp://\n{}\nno scheme here\n",
             server.url("/bytes/1")
         ),
-    );
-    assert_eq!(out.status.code(), Some(1));
+    )
+    .code(1)
+    .get_output()
+    .clone();
     let text = stdout_of(&out);
     assert!(
         text.contains("'http://' generated an exception: line 3: invalid URL: empty host"),
@@ -191,7 +205,7 @@ fn invalid_lines_name_their_line_number_and_do_not_stop_the_run() {
 fn a_line_that_is_not_utf8_is_an_invalid_record() {
     let list = temp_file(b"http://127.0.0.1:9/\xff\xfe\n");
     let out = fetchpool()
-        .arg(&list.path)
+        .arg(list.path())
         .args(["-f", "jsonl"])
         .output()
         .unwrap();
@@ -208,7 +222,10 @@ fn a_line_that_is_not_utf8_is_an_invalid_record() {
 
 #[test]
 fn urls_are_quoted_as_python_repr_would() {
-    let out = run_with_stdin(&[], "it's-not-a-url\n");
+    let out = run_with_stdin(&[], "it's-not-a-url\n")
+        .code(1)
+        .get_output()
+        .clone();
     assert!(
         stdout_of(&out).starts_with("\"it's-not-a-url\" generated an exception"),
         "{}",
@@ -221,16 +238,17 @@ fn reads_urls_from_standard_input_by_default_and_with_a_dash() {
     let server = MockServer::start();
     let input = format!("{}\n", server.url("/bytes/5"));
     for args in [&[][..], &["-"][..]] {
-        let out = run_with_stdin(args, &input);
-        assert_eq!(out.status.code(), Some(0));
+        let out = run_with_stdin(args, &input).code(0).get_output().clone();
         assert!(stdout_of(&out).contains("page is 5 bytes"));
     }
 }
 
 #[test]
 fn an_empty_list_prints_nothing_and_exits_0() {
-    let out = run_with_stdin(&[], "# nothing here\n\n");
-    assert_eq!(out.status.code(), Some(0));
+    let out = run_with_stdin(&[], "# nothing here\n\n")
+        .code(0)
+        .get_output()
+        .clone();
     assert_eq!(stdout_of(&out), "");
 }
 
@@ -244,7 +262,10 @@ fn order_input_prints_records_in_input_order() {
     let out = run_with_stdin(
         &["--order", "input", "-w", "4", "-f", "jsonl"],
         &(urls.join("\n") + "\n"),
-    );
+    )
+    .code(0)
+    .get_output()
+    .clone();
     let lines: Vec<u64> = stdout_of(&out)
         .lines()
         .map(|l| {
@@ -262,7 +283,10 @@ fn table_format_prints_one_table_sorted_by_line() {
     let out = run_with_stdin(
         &["-f", "table"],
         &format!("{}\n{}\n", server.url("/delay/100"), server.url("/bytes/7")),
-    );
+    )
+    .code(0)
+    .get_output()
+    .clone();
     let text = stdout_of(&out);
     assert!(text.contains("│ line │"), "{text}");
     let first = text.find("│ 1 ").unwrap();
@@ -284,7 +308,10 @@ fn summary_flag_prints_the_tally_on_stderr() {
             server.url("/bytes/7"),
             server.url("/status/500")
         ),
-    );
+    )
+    .code(1)
+    .get_output()
+    .clone();
     let err = stderr_of(&out);
     assert!(
         err.contains("fetched") && err.contains("not ok: http_status"),
@@ -299,19 +326,21 @@ fn accept_turns_an_error_status_into_success() {
     let out = run_with_stdin(
         &["--accept", "404,500-599"],
         &format!("{}\n", server.url("/status/404")),
-    );
-    assert_eq!(out.status.code(), Some(0));
+    )
+    .code(0)
+    .get_output()
+    .clone();
     assert!(stdout_of(&out).contains("page is 11 bytes"));
 }
 
 #[test]
 fn headers_and_user_agent_are_sent() {
     let server = MockServer::start();
-    let out = run_with_stdin(
+    run_with_stdin(
         &["-H", "X-Probe: yes", "--user-agent", "probe/1"],
         &format!("{}\n", server.url("/bytes/1")),
-    );
-    assert_eq!(out.status.code(), Some(0));
+    )
+    .code(0);
     let head = server.requests().join("");
     assert!(head.to_lowercase().contains("x-probe: yes"), "{head}");
     assert!(head.contains("probe/1"), "{head}");
@@ -323,8 +352,10 @@ fn too_many_redirects_respects_max_redirects() {
     let out = run_with_stdin(
         &["--max-redirects", "2"],
         &format!("{}\n", server.url("/redirect/3")),
-    );
-    assert_eq!(out.status.code(), Some(1));
+    )
+    .code(1)
+    .get_output()
+    .clone();
     assert!(
         stdout_of(&out).contains("too many redirects (more than 2)"),
         "{}",
@@ -334,8 +365,12 @@ fn too_many_redirects_respects_max_redirects() {
 
 #[test]
 fn exits_2_with_one_line_when_the_file_is_missing() {
-    let out = fetchpool().arg("/nonexistent/urls.txt").output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    let out = fetchpool()
+        .arg("/nonexistent/urls.txt")
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
     assert_eq!(
         stderr_of(&out),
         "fetchpool: error: cannot open /nonexistent/urls.txt: No such file or directory (os error 2)\n"
@@ -344,8 +379,12 @@ fn exits_2_with_one_line_when_the_file_is_missing() {
 
 #[test]
 fn exits_2_when_the_input_is_a_directory() {
-    let out = fetchpool().arg(std::env::temp_dir()).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    let out = fetchpool()
+        .arg(std::env::temp_dir())
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
     assert!(stderr_of(&out).contains("is a directory"));
 }
 
@@ -365,9 +404,10 @@ fn exits_2_with_a_short_message_on_a_bad_flag_value() {
         let out = fetchpool()
             .args(args)
             .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
         let err = stderr_of(&out);
         assert!(err.lines().count() <= 4, "{args:?}: {err}");
         assert!(!err.contains("Usage:"), "{args:?}: {err}");
@@ -378,12 +418,20 @@ fn exits_2_with_a_short_message_on_a_bad_flag_value() {
 
 #[test]
 fn help_and_version_exit_0() {
-    let out = fetchpool().arg("--help").output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    let out = fetchpool()
+        .arg("--help")
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
     assert!(stdout_of(&out).contains("--workers"));
     assert!(stdout_of(&out).contains("Exit codes"));
-    let out = fetchpool().arg("--version").output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    let out = fetchpool()
+        .arg("--version")
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
     assert!(stdout_of(&out).starts_with("fetchpool "));
 }
 
@@ -407,7 +455,7 @@ fn a_closed_stdout_ends_the_run_quietly() {
             .collect::<String>(),
     );
     let mut child = fetchpool()
-        .arg(&list.path)
+        .arg(list.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -3,6 +3,8 @@
 
 mod common;
 
+use assert_cmd::prelude::OutputAssertExt;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Stdio};
@@ -32,34 +34,31 @@ fn exits_within(mut child: Child, limit: Duration) -> (Option<i32>, Duration) {
     }
 }
 
-/// A fresh directory for one test's files.
-fn temp_dir() -> std::path::PathBuf {
-    let list = temp_file("");
-    let dir = list.path.with_extension("d");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory for one test's files, removed when dropped.
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary directory")
 }
 
 // ---- 8. the record file is never the input list ----
 
 #[test]
 fn a_record_file_that_is_the_input_list_is_refused_and_the_list_stays_intact() {
-    let server = MockServer::start();
+    let mut server = MockServer::start();
+    server.expect_no_hits();
     let dir = temp_dir();
-    let list = dir.join("u.txt");
+    let list = dir.path().join("u.txt");
     let contents = format!("{}\n", server.url("/bytes/1"));
     std::fs::write(&list, &contents).unwrap();
-    std::os::unix::fs::symlink(&list, dir.join("link.txt")).unwrap();
-    std::fs::hard_link(&list, dir.join("hard.txt")).unwrap();
+    std::os::unix::fs::symlink(&list, dir.path().join("link.txt")).unwrap();
+    std::fs::hard_link(&list, dir.path().join("hard.txt")).unwrap();
     for record in ["u.txt", "link.txt", "hard.txt"] {
         for resume in [false, true] {
             let mut cmd = fetchpool();
-            cmd.arg(&list).arg("-o").arg(dir.join(record));
+            cmd.arg(&list).arg("-o").arg(dir.path().join(record));
             if resume {
                 cmd.arg("--resume");
             }
-            let out = cmd.output().unwrap();
-            assert_eq!(out.status.code(), Some(2), "{record} {resume}");
+            let out = cmd.assert().code(2).get_output().clone();
             let err = stderr_of(&out);
             assert_eq!(err.lines().count(), 1, "{err}");
             assert!(err.contains("is the input list"), "{err}");
@@ -67,16 +66,14 @@ fn a_record_file_that_is_the_input_list_is_refused_and_the_list_stays_intact() {
         }
     }
     // Through standard input too.
-    let out = fetchpool()
+    fetchpool()
         .arg("-o")
         .arg(&list)
         .stdin(std::fs::File::open(&list).unwrap())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+        .assert()
+        .code(2);
     assert_eq!(std::fs::read_to_string(&list).unwrap(), contents);
     assert_eq!(server.hits(), 0);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 // ---- 9. a stop never waits for the input ----
@@ -174,14 +171,13 @@ fn resume_with_a_huge_line_number_in_the_record_file_stays_small() {
     let server = MockServer::start();
     let list = temp_file(format!("{}\n", server.url("/bytes/2")));
     let record = temp_file("{\"line\":100000000000,\"ok\":true,\"url\":\"x\"}\n");
-    let out = fetchpool()
-        .arg(&list.path)
+    fetchpool()
+        .arg(list.path())
         .arg("-o")
-        .arg(&record.path)
+        .arg(record.path())
         .arg("--resume")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        .assert()
+        .code(0);
     assert_eq!(server.hits(), 1);
     let usage =
         nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
@@ -207,13 +203,14 @@ fn resume_fetches_again_a_line_recorded_with_another_url() {
         server.url("/bytes/2")
     ));
     let out = fetchpool()
-        .arg(&list.path)
+        .arg(list.path())
         .arg("-o")
-        .arg(&record.path)
+        .arg(record.path())
         .arg("--resume")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
     assert_eq!(server.hits(), 1, "line 1 fetched again, line 2 skipped");
     assert!(stdout_of(&out).contains("/bytes/1' page is 1 bytes"));
     assert!(
@@ -255,11 +252,12 @@ fn a_retry_after_of_u64_max_is_capped_by_the_longest_retry_delay() {
     let server = MockServer::start();
     let list = temp_file(server.url("/ratelimited/18446744073709551615/a") + "\n");
     let out = fetchpool()
-        .arg(&list.path)
+        .arg(list.path())
         .args(["--retries", "1", "--retry-max-delay", "0.1", "-f", "jsonl"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
     assert!(stdout_of(&out).contains("\"attempts\":2"));
     assert!(!stderr_of(&out).contains("panicked"));
 }
@@ -269,7 +267,7 @@ fn a_retry_after_past_the_deadline_fails_at_once_instead_of_waiting() {
     let server = MockServer::start();
     let list = temp_file(server.url("/ratelimited/18446744073709551615/b") + "\n");
     let child = fetchpool()
-        .arg(&list.path)
+        .arg(list.path())
         .args([
             "--retries",
             "1",
@@ -293,8 +291,12 @@ fn a_retry_after_past_the_deadline_fails_at_once_instead_of_waiting() {
 fn a_byte_order_mark_at_the_start_of_the_list_is_not_part_of_the_first_url() {
     let server = MockServer::start();
     let list = temp_file(format!("\u{feff}{}\n", server.url("/bytes/4")));
-    let out = fetchpool().arg(&list.path).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
+    let out = fetchpool()
+        .arg(list.path())
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
     assert_eq!(
         stdout_of(&out),
         format!("'{}' page is 4 bytes\n", server.url("/bytes/4"))
@@ -306,7 +308,7 @@ fn text_output_escapes_format_and_invisible_characters_as_python_repr_does() {
     let server = MockServer::start();
     let url = server.url("/bytes/1?a\u{202e}b\u{200b}c\u{ad}d\u{a0}e");
     let list = temp_file(format!("{url}\n"));
-    let out = fetchpool().arg(&list.path).output().unwrap();
+    let out = fetchpool().arg(list.path()).output().unwrap();
     let text = stdout_of(&out);
     assert!(
         text.contains("?a\\u202eb\\u200bc\\xadd\\xa0e' page is 1 bytes"),
@@ -325,11 +327,12 @@ fn a_redirect_to_a_file_url_fails_as_unsupported_scheme_naming_the_target() {
     for target in ["file:///etc/passwd", "data:text/plain,hi", "ftp://u:pw@h/x"] {
         let list = temp_file(server.url(&format!("/goto?{target}")) + "\n");
         let out = fetchpool()
-            .arg(&list.path)
+            .arg(list.path())
             .args(["-f", "jsonl"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{target}");
+            .assert()
+            .code(1)
+            .get_output()
+            .clone();
         let record = &jsonl_by_line(&stdout_of(&out))[&1];
         assert_eq!(record["error_kind"], "unsupported_scheme", "{record}");
         let error = record["error"].as_str().unwrap();
@@ -349,15 +352,16 @@ fn a_password_in_a_url_is_sent_but_never_shown() {
         .replace("http://", "http://user:s3cret@");
     let list = temp_file(format!("{url}\n"));
     let dir = temp_dir();
-    let record = dir.join("records.jsonl");
+    let record = dir.path().join("records.jsonl");
     for format in ["text", "jsonl", "table"] {
         let out = fetchpool()
-            .arg(&list.path)
+            .arg(list.path())
             .args(["-f", format, "--summary", "-o"])
             .arg(&record)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+            .assert()
+            .code(0)
+            .get_output()
+            .clone();
         for text in [
             stdout_of(&out),
             stderr_of(&out),
@@ -377,16 +381,14 @@ fn a_password_in_a_url_is_sent_but_never_shown() {
     assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     // --resume still matches the line.
     let hits = server.hits();
-    let out = fetchpool()
-        .arg(&list.path)
+    fetchpool()
+        .arg(list.path())
         .arg("-o")
         .arg(&record)
         .arg("--resume")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+        .assert()
+        .code(0);
     assert_eq!(server.hits(), hits, "a resumed run fetches nothing again");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -395,11 +397,12 @@ fn a_password_never_appears_in_an_error_message() {
     let invalid = "http://user:s3cret@/no-host";
     let list = temp_file(format!("{url}\n{invalid}\n"));
     let out = fetchpool()
-        .arg(&list.path)
+        .arg(list.path())
         .args(["-f", "jsonl"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
     let text = stdout_of(&out);
     assert_eq!(text.lines().count(), 2);
     assert!(!text.contains("s3cret"), "{text}");
@@ -414,12 +417,11 @@ fn custom_headers_are_dropped_after_a_redirect_to_another_origin_unless_trusted(
     let list = temp_file(a.url(&format!("/goto?{}", b.url("/bytes/3"))) + "\n");
     let run = |trusted: bool| {
         let mut cmd = fetchpool();
-        cmd.arg(&list.path).args(["-H", "X-Api-Key: k123"]);
+        cmd.arg(list.path()).args(["-H", "X-Api-Key: k123"]);
         if trusted {
             cmd.arg("--location-trusted");
         }
-        let out = cmd.output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
+        cmd.assert().code(0);
     };
     run(false);
     assert!(
@@ -436,12 +438,11 @@ fn custom_headers_are_dropped_after_a_redirect_to_another_origin_unless_trusted(
 fn custom_headers_follow_a_redirect_within_the_same_origin() {
     let server = MockServer::start();
     let list = temp_file(server.url("/redirect/1") + "\n");
-    let out = fetchpool()
-        .arg(&list.path)
+    fetchpool()
+        .arg(list.path())
         .args(["-H", "X-Api-Key: k123"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+        .assert()
+        .code(0);
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
     assert!(requests.iter().all(|r| r.contains("x-api-key: k123")));
@@ -467,9 +468,10 @@ fn usage_errors_keep_the_tip_the_valid_values_and_the_missing_argument() {
         let out = fetchpool()
             .args(args)
             .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
         let err = stderr_of(&out);
         assert!(err.contains(wanted), "{args:?}: {err}");
         assert!(err.lines().count() <= 4, "{args:?}: {err}");
@@ -483,11 +485,12 @@ fn a_record_file_that_cannot_be_written_is_named_with_the_reason() {
     let server = MockServer::start();
     let list = temp_file(server.url("/bytes/1") + "\n");
     let out = fetchpool()
-        .arg(&list.path)
+        .arg(list.path())
         .args(["-o", "/dev/full"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
     let err = stderr_of(&out);
     assert!(
         err.contains("cannot write the record file /dev/full") && err.contains("No space left"),
@@ -497,16 +500,18 @@ fn a_record_file_that_cannot_be_written_is_named_with_the_reason() {
 
 #[test]
 fn a_dead_proxy_is_reported_as_a_proxy_failure_naming_the_proxy() {
-    let server = MockServer::start();
+    let mut server = MockServer::start();
+    server.expect_no_hits();
     let proxy = refused_url();
     let list = temp_file(server.url("/bytes/1") + "\n");
     let out = fetchpool()
-        .arg(&list.path)
+        .arg(list.path())
         .args(["-f", "jsonl"])
         .env("http_proxy", &proxy)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
     let record = &jsonl_by_line(&stdout_of(&out))[&1];
     assert_eq!(record["error_kind"], "proxy", "{record}");
     assert!(
@@ -523,12 +528,11 @@ fn a_dead_proxy_is_reported_as_a_proxy_failure_naming_the_proxy() {
 fn no_proxy_star_sends_ip_address_urls_direct() {
     let server = MockServer::start();
     let list = temp_file(server.url("/bytes/1") + "\n");
-    let out = fetchpool()
-        .arg(&list.path)
+    fetchpool()
+        .arg(list.path())
         .env("http_proxy", refused_url())
         .env("NO_PROXY", "*")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
+        .assert()
+        .code(0);
     assert_eq!(server.hits(), 1);
 }

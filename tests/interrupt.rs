@@ -3,8 +3,10 @@
 
 mod common;
 
+use assert_cmd::prelude::OutputAssertExt;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -32,7 +34,7 @@ fn wait_bounded(mut child: Child) -> std::process::ExitStatus {
 fn interrupt_after_first_record(urls: &str, signal: Signal) -> (Option<i32>, Vec<String>) {
     let list = temp_file(urls);
     let mut child = fetchpool()
-        .arg(&list.path)
+        .arg(list.path())
         .args(["--workers", "2", "-f", "jsonl"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -105,18 +107,19 @@ fn the_deadline_cancels_queued_urls_and_fails_running_ones_as_past_it() {
             .collect::<String>(),
     );
     let start = Instant::now();
-    let out: Output = fetchpool()
-        .arg(&list.path)
+    let out = fetchpool()
+        .arg(list.path())
         .args(["--workers", "2", "--deadline", "0.5", "-f", "jsonl"])
-        .output()
-        .unwrap();
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
     // The delays are 5 s; a deadline of 0.5 s must end the run long before them.
     assert!(
         start.elapsed() < Duration::from_millis(2500),
         "took {:?}",
         start.elapsed()
     );
-    assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
     let records = jsonl_by_line(&text);
     assert_eq!(text.lines().count(), 10);
@@ -130,11 +133,12 @@ fn a_deadline_longer_than_the_run_changes_nothing() {
     let server = MockServer::start();
     let list = temp_file(server.url("/bytes/3") + "\n");
     let out = fetchpool()
-        .arg(&list.path)
+        .arg(list.path())
         .args(["--deadline", "1m"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
     assert!(
         String::from_utf8(out.stdout)
             .unwrap()
@@ -151,7 +155,7 @@ fn a_second_ctrl_c_exits_at_once_without_waiting_for_running_fetches() {
             .collect::<String>(),
     );
     let child = fetchpool()
-        .arg(&list.path)
+        .arg(list.path())
         .args(["--workers", "2"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

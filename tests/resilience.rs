@@ -3,17 +3,23 @@
 
 mod common;
 
+use assert_cmd::assert::Assert;
+
+use assert_cmd::prelude::OutputAssertExt;
+
 use std::collections::{HashMap, HashSet};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{MockServer, eventually, fetchpool, jsonl_by_line, stdout_of, temp_file};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-fn run(args: &[&str], urls: &[String]) -> Output {
+/// Runs fetchpool on `urls` to the end; the `Assert` shows the command, status, stdout
+/// and stderr if an assertion on it fails.
+fn run(args: &[&str], urls: &[String]) -> Assert {
     let list = temp_file(urls.join("\n") + "\n");
-    fetchpool().arg(&list.path).args(args).output().unwrap()
+    fetchpool().arg(list.path()).args(args).assert()
 }
 
 /// Arrival times of the requests whose path starts with `prefix`.
@@ -40,8 +46,10 @@ fn a_transient_failure_is_retried_until_it_succeeds() {
     let out = run(
         &["--retries", "3", "--retry-delay", "0.05", "-f", "jsonl"],
         &[server.url("/flaky/2/a")],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
+    )
+    .code(0)
+    .get_output()
+    .clone();
     let r = &jsonl_by_line(&stdout_of(&out))[&1];
     assert_eq!(r["result"], "fetched");
     assert_eq!(r["attempts"], 3);
@@ -54,8 +62,10 @@ fn retries_stop_at_the_budget_and_the_record_says_how_many_attempts() {
     let out = run(
         &["--retries", "2", "--retry-delay", "0.01"],
         &[server.url("/flaky/9/b")],
-    );
-    assert_eq!(out.status.code(), Some(1));
+    )
+    .code(1)
+    .get_output()
+    .clone();
     assert_eq!(
         stdout_of(&out).trim(),
         format!(
@@ -72,7 +82,10 @@ fn a_404_is_never_retried() {
     let out = run(
         &["--retries", "3", "--retry-delay", "0.01", "-f", "jsonl"],
         &[server.url("/status/404")],
-    );
+    )
+    .code(1)
+    .get_output()
+    .clone();
     assert_eq!(jsonl_by_line(&stdout_of(&out))[&1]["attempts"], 1);
     assert_eq!(server.hits(), 1);
 }
@@ -83,7 +96,10 @@ fn a_refused_connection_is_retried() {
     let out = run(
         &["--retries", "2", "--retry-delay", "0.01", "-f", "jsonl"],
         &[url],
-    );
+    )
+    .code(1)
+    .get_output()
+    .clone();
     let r = &jsonl_by_line(&stdout_of(&out))[&1];
     assert_eq!(r["error_kind"], "connection_refused");
     assert_eq!(r["attempts"], 3);
@@ -92,11 +108,11 @@ fn a_refused_connection_is_retried() {
 #[test]
 fn a_retry_after_429_waits_at_least_the_time_the_server_asked() {
     let server = MockServer::start();
-    let out = run(
+    run(
         &["--retries", "1", "--retry-delay", "0.01", "-f", "jsonl"],
         &[server.url("/ratelimited/1/c")],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
+    )
+    .code(0);
     let times = arrivals(&server, "/ratelimited");
     assert_eq!(times.len(), 2);
     assert!(
@@ -110,11 +126,11 @@ fn a_retry_after_429_waits_at_least_the_time_the_server_asked() {
 fn retry_after_is_capped_by_the_maximum_delay() {
     let server = MockServer::start();
     let start = Instant::now();
-    let out = run(
+    run(
         &["--retries", "1", "--retry-max-delay", "0.2"],
         &[server.url("/ratelimited/60/d")],
-    );
-    assert_eq!(out.status.code(), Some(0));
+    )
+    .code(0);
     assert!(
         start.elapsed() < Duration::from_secs(20),
         "waited {:?}",
@@ -128,7 +144,10 @@ fn the_summary_counts_retries() {
     let out = run(
         &["--retries", "2", "--retry-delay", "0.01", "--summary"],
         &[server.url("/flaky/2/e")],
-    );
+    )
+    .code(0)
+    .get_output()
+    .clone();
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
         err.lines()
@@ -145,8 +164,10 @@ fn the_per_host_limit_is_never_exceeded() {
     let urls: Vec<String> = (0..12)
         .map(|i| server.url(&format!("/delay/100?i={i}")))
         .collect();
-    let out = run(&["--per-host", "2", "-w", "8"], &urls);
-    assert_eq!(out.status.code(), Some(0));
+    let out = run(&["--per-host", "2", "-w", "8"], &urls)
+        .code(0)
+        .get_output()
+        .clone();
     assert_eq!(stdout_of(&out).lines().count(), 12);
     assert!(
         server.max_concurrent() <= 2,
@@ -168,8 +189,10 @@ fn a_busy_host_does_not_hold_back_other_hosts() {
         .map(|i| slow.url(&format!("/delay/300?i={i}")))
         .collect();
     urls.extend((0..6).map(|i| fast.url(&format!("/bytes/{i}"))));
-    let out = run(&["--per-host", "1", "-w", "4", "-f", "jsonl"], &urls);
-    assert_eq!(out.status.code(), Some(0));
+    let out = run(&["--per-host", "1", "-w", "4", "-f", "jsonl"], &urls)
+        .code(0)
+        .get_output()
+        .clone();
     let lines: Vec<serde_json::Value> = stdout_of(&out)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -194,8 +217,7 @@ fn a_busy_host_does_not_hold_back_other_hosts() {
 fn a_global_rate_spaces_the_requests() {
     let server = MockServer::start();
     let urls: Vec<String> = (0..6).map(|i| server.url(&format!("/bytes/{i}"))).collect();
-    let out = run(&["--rate", "10", "-w", "6"], &urls);
-    assert_eq!(out.status.code(), Some(0));
+    run(&["--rate", "10", "-w", "6"], &urls).code(0);
     // 6 starts at 10/s: at least 5 gaps of 100 ms.
     let times = arrivals(&server, "/bytes");
     assert_eq!(times.len(), 6);
@@ -212,8 +234,7 @@ fn a_per_host_rate_applies_to_each_host_separately() {
     let b = MockServer::start_on("127.0.0.2");
     let mut urls: Vec<String> = (0..4).map(|i| a.url(&format!("/bytes/{i}"))).collect();
     urls.extend((0..4).map(|i| b.url(&format!("/bytes/{i}"))));
-    let out = run(&["--rate-per-host", "5", "-w", "8"], &urls);
-    assert_eq!(out.status.code(), Some(0));
+    run(&["--rate-per-host", "5", "-w", "8"], &urls).code(0);
     for server in [&a, &b] {
         // 4 starts at 5/s to one host: at least 3 gaps of 200 ms.
         let times = arrivals(server, "/bytes");
@@ -237,14 +258,16 @@ fn the_output_file_gets_one_json_line_per_record() {
         server.url("/status/500"),
         "nope".to_string(),
     ];
-    let out = run(&["-o", file.path.to_str().unwrap()], &urls);
-    assert_eq!(out.status.code(), Some(1));
+    let out = run(&["-o", file.path().to_str().unwrap()], &urls)
+        .code(1)
+        .get_output()
+        .clone();
     assert_eq!(
         stdout_of(&out).lines().count(),
         3,
         "stdout keeps its own format"
     );
-    let text = std::fs::read_to_string(&file.path).unwrap();
+    let text = std::fs::read_to_string(file.path()).unwrap();
     let records = jsonl_by_line(&text);
     assert_eq!(text.lines().count(), 3);
     assert_eq!(records[&1]["ok"], true);
@@ -260,10 +283,10 @@ fn resume_after_kill_9_records_every_line_and_fetches_no_success_twice() {
         .collect();
     let list = temp_file(urls.join("\n") + "\n");
     let file = temp_file("");
-    let path = file.path.to_str().unwrap().to_string();
+    let path = file.path().to_str().unwrap().to_string();
 
     let mut child = fetchpool()
-        .arg(&list.path)
+        .arg(list.path())
         .args(["-w", "2", "-o", &path])
         .stdout(Stdio::null())
         .spawn()
@@ -288,17 +311,11 @@ fn resume_after_kill_9_records_every_line_and_fetches_no_success_twice() {
     assert!(!ok_before.is_empty() && ok_before.len() < 30);
     let requests_before = server.log().len();
 
-    let out = fetchpool()
-        .arg(&list.path)
+    fetchpool()
+        .arg(list.path())
         .args(["-w", "2", "-o", &path, "--resume"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .assert()
+        .code(0);
 
     let second_requests: Vec<String> = server.log()[requests_before..]
         .iter()
@@ -335,8 +352,10 @@ fn resume_tolerates_a_torn_last_line_and_leaves_a_clean_file() {
     }
     previous.push_str("{\"url\":\"http://torn");
     let file = temp_file(previous);
-    let out = run(&["-o", file.path.to_str().unwrap(), "--resume"], &urls);
-    assert_eq!(out.status.code(), Some(0));
+    let out = run(&["-o", file.path().to_str().unwrap(), "--resume"], &urls)
+        .code(0)
+        .get_output()
+        .clone();
     assert_eq!(
         stdout_of(&out).lines().count(),
         1,
@@ -344,7 +363,7 @@ fn resume_tolerates_a_torn_last_line_and_leaves_a_clean_file() {
     );
     let paths: Vec<String> = server.log().into_iter().map(|(_, p)| p).collect();
     assert_eq!(paths, vec!["/bytes/3?c".to_string()]);
-    let text = std::fs::read_to_string(&file.path).unwrap();
+    let text = std::fs::read_to_string(file.path()).unwrap();
     assert_eq!(text.lines().count(), 3);
     for line in text.lines() {
         serde_json::from_str::<serde_json::Value>(line).expect("every line is whole JSON");
@@ -356,9 +375,10 @@ fn resume_without_an_output_file_is_a_usage_error() {
     let out = fetchpool()
         .args(["--resume"])
         .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
     assert!(
         String::from_utf8(out.stderr)
             .unwrap()
@@ -373,11 +393,6 @@ fn invalid_politeness_flags_are_usage_errors() {
         &["--rate-per-host", "x"][..],
         &["--per-host", "0"][..],
     ] {
-        let out = fetchpool()
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        fetchpool().args(args).stdin(Stdio::null()).assert().code(2);
     }
 }

@@ -713,6 +713,8 @@ fn shutdown_cancelling_a_task_whose_data_panics_on_drop_cancels_it_and_returns()
             Ok::<_, String>(())
         })
         .unwrap();
+    // The blocker must be running, or the shutdown would cancel it too.
+    eventually("the blocker runs", || blocker.running());
     let p = Arc::clone(&pool);
     returns_in_time("shutdown(cancel_futures)", move || p.shutdown(false, true));
     assert!(queued.cancelled());

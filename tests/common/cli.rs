@@ -1,0 +1,73 @@
+//! Running the command: a scrubbed environment, temporary list files, and reading the
+//! output back.
+
+use std::collections::HashMap;
+
+/// Writes `contents` to a temporary file, removed when the handle is dropped.
+pub fn temp_file(contents: impl AsRef<[u8]>) -> tempfile::NamedTempFile {
+    let mut file = tempfile::Builder::new()
+        .prefix("fetchpool-test-")
+        .suffix(".txt")
+        .tempfile()
+        .expect("a temporary file");
+    std::io::Write::write_all(&mut file, contents.as_ref()).expect("written");
+    file
+}
+
+/// Reads a fixture and fills its `{base}` placeholders.
+pub fn fixture(name: &str, base: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name);
+    std::fs::read_to_string(path)
+        .unwrap()
+        .replace("{base}", base)
+}
+
+/// The fetchpool binary with a scrubbed environment: no proxies, no colour, no terminal.
+pub fn fetchpool() -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("fetchpool"));
+    for var in [
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "no_proxy",
+        "NO_PROXY",
+        "RUST_BACKTRACE",
+        "COLUMNS",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// A run's standard output as text.
+pub fn stdout_of(o: &std::process::Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("UTF-8 output")
+}
+
+/// A run's standard error as text.
+pub fn stderr_of(o: &std::process::Output) -> String {
+    String::from_utf8(o.stderr.clone()).expect("UTF-8 output")
+}
+
+/// Output lines sorted, for order-free comparison of parallel output.
+pub fn sorted_lines(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+/// Parses JSONL output into objects keyed by line number.
+pub fn jsonl_by_line(text: &str) -> HashMap<u64, serde_json::Value> {
+    text.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("each line is JSON");
+            (v["line"].as_u64().expect("line is a number"), v)
+        })
+        .collect()
+}
