@@ -40,6 +40,17 @@ impl From<Exit> for ExitCode {
     }
 }
 
+/// The request method (`-X`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    /// GET: the page (the default).
+    #[value(name = "GET", alias = "get")]
+    Get,
+    /// HEAD: the status and headers only.
+    #[value(name = "HEAD", alias = "head")]
+    Head,
+}
+
 /// Order of the output records (`--order`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Order {
@@ -60,10 +71,11 @@ pub enum Order {
     after_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// File with one URL per line ('-' or nothing: standard input). Blank lines and lines
-    /// starting with '#' are skipped.
-    #[arg(value_name = "FILE", default_value = "-")]
-    pub input: PathBuf,
+    /// URLs to fetch, and files with one URL per line ('-' or nothing: standard input). An
+    /// argument that is an http(s) URL is fetched; any other is read as a list, in which
+    /// blank lines and lines starting with '#' are skipped.
+    #[arg(value_name = "URL|FILE")]
+    pub inputs: Vec<String>,
 
     /// Fetches running at once.
     #[arg(short = 'w', long, value_name = "N", default_value_t = 5,
@@ -166,12 +178,24 @@ pub struct Cli {
     pub rate_per_host: Option<f64>,
 
     /// Also write every record to FILE as JSON lines, each written whole as it completes.
-    #[arg(short = 'o', long, value_name = "FILE", help_heading = "Record file")]
-    pub output: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", help_heading = "Record file")]
+    pub record: Option<PathBuf>,
 
-    /// With --output: skip the input lines FILE already records as fetched, and append.
-    #[arg(long, requires = "output", help_heading = "Record file")]
+    /// With --record: skip the input lines FILE already records as fetched, and append.
+    #[arg(long, requires = "record", help_heading = "Record file")]
     pub resume: bool,
+
+    /// No longer an option: see --record and --dir.
+    #[arg(short = 'o', long = "output", value_name = "FILE", hide = true)]
+    pub old_output: Option<PathBuf>,
+
+    /// Send HEAD instead of GET: the status and headers, no body.
+    #[arg(short = 'I', long, conflicts_with = "method")]
+    pub head: bool,
+
+    /// The request method.
+    #[arg(short = 'X', long = "request", value_name = "METHOD", value_enum)]
+    pub method: Option<Method>,
 }
 
 /// Shown after the options in `--help`.
@@ -188,7 +212,8 @@ Exit codes: 0 all fetched, 1 some URL not fetched, 2 usage or input error,
 Examples:
   fetchpool urls.txt --workers 5 --timeout 60
   cat urls.txt | fetchpool -f jsonl > records.jsonl
-  fetchpool urls.txt -o records.jsonl      # after a crash: the same with --resume
+  fetchpool https://example.com/ https://example.org/
+  fetchpool urls.txt --record records.jsonl   # after a crash: the same with --resume
   fetchpool urls.txt --per-host 2 --rate-per-host 5 --retries 3 --deadline 10m";
 
 /// The longest duration any flag accepts: far beyond any real run, and small enough that
@@ -303,7 +328,7 @@ pub fn parse_status_range(s: &str) -> Result<(u16, u16), String> {
 /// # Errors
 /// The exit code to end with (0 after `--help`/`--version`, 2 for a usage error).
 pub fn parse_args() -> Result<Cli, Exit> {
-    Cli::try_parse().map_err(|e| {
+    let cli = Cli::try_parse().map_err(|e| {
         use clap::error::ErrorKind;
         match e.kind() {
             ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
@@ -315,7 +340,15 @@ pub fn parse_args() -> Result<Cli, Exit> {
                 Exit::Usage
             }
         }
-    })
+    })?;
+    if cli.old_output.is_some() {
+        eprintln!(
+            "fetchpool: error: -o/--output is gone: use --record FILE for the JSON record \
+             file, or -d DIR to save the pages"
+        );
+        return Err(Exit::Usage);
+    }
+    Ok(cli)
 }
 
 /// clap's rendered error, shortened: the lines before its `Usage:` block, blank lines

@@ -201,6 +201,8 @@ pub struct FetchOptions {
     pub insecure: bool,
     /// Ignore `http_proxy`/`https_proxy`/`all_proxy` from the environment.
     pub no_proxy: bool,
+    /// Send HEAD instead of GET (no body is read).
+    pub head: bool,
     /// Send `headers` after a redirect to another origin too (curl's
     /// `--location-trusted`); by default they go to the URL's own origin only.
     pub location_trusted: bool,
@@ -222,6 +224,7 @@ impl FetchOptions {
             insecure: false,
             no_proxy: false,
             location_trusted: false,
+            head: false,
             accept: Vec::new(),
             pool_idle_per_host: 64,
         }
@@ -229,12 +232,20 @@ impl FetchOptions {
 }
 
 /// What a successful fetch measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Page {
     /// The final HTTP status (after redirects).
     pub status: u16,
-    /// Body bytes as received on the wire (no decompression).
+    /// Body bytes as received on the wire (no decompression); 0 for HEAD.
     pub bytes: u64,
+    /// The URL the body came from, after redirects, with any password masked.
+    pub final_url: String,
+    /// The response's `Content-Type`, if it sent one (as text).
+    pub content_type: Option<String>,
+    /// The response's `Content-Length`, if it sent one (what a HEAD reports).
+    pub content_length: Option<u64>,
+    /// The request was HEAD: there is no body, `bytes` is 0.
+    pub head: bool,
 }
 
 /// One shared HTTP client (one connection pool) and the per-request settings.
@@ -255,6 +266,8 @@ pub struct Fetcher {
     headers: HeaderMap,
     /// Keep `headers` across origins.
     location_trusted: bool,
+    /// Send HEAD, read no body.
+    head: bool,
     /// Which proxy each URL goes through (to name it when it fails).
     proxies: std::sync::Arc<ProxyRules>,
     /// Error statuses accepted as success.
@@ -309,6 +322,7 @@ impl Fetcher {
             max_redirects: options.max_redirects,
             headers,
             location_trusted: options.location_trusted,
+            head: options.head,
             proxies: std::sync::Arc::new(proxies),
             accept: options.accept.clone(),
         })
@@ -358,20 +372,40 @@ impl Fetcher {
                 retry_after,
             });
         }
-        let bytes = count_body(&mut response).map_err(|e| match reqwest_error(&e) {
-            Some(re) => classify(re),
-            None => classify_io(&e),
-        })?;
-        if let Some(expected) = response.content_length() {
-            if bytes < expected {
-                return Err(FetchError::TruncatedBody(format!(
-                    "got {bytes} of {expected} bytes"
-                )));
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        // Read from the header: reqwest's `content_length()` is the body's, 0 for HEAD.
+        let content_length = response
+            .headers()
+            .get(reqwest::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let bytes = if self.head {
+            0
+        } else {
+            let bytes = count_body(&mut response).map_err(|e| match reqwest_error(&e) {
+                Some(re) => classify(re),
+                None => classify_io(&e),
+            })?;
+            if let Some(expected) = content_length {
+                if bytes < expected {
+                    return Err(FetchError::TruncatedBody(format!(
+                        "got {bytes} of {expected} bytes"
+                    )));
+                }
             }
-        }
+            bytes
+        };
         Ok(Page {
             status: status.as_u16(),
             bytes,
+            final_url: crate::redact::redact_url(last_url.as_str()).into_owned(),
+            content_type,
+            content_length,
+            head: self.head,
         })
     }
 
@@ -399,7 +433,12 @@ impl Fetcher {
                     FetchError::Timeout(limit)
                 });
             }
-            let mut request = self.client.get(current.clone()).timeout(left);
+            let method = if self.head {
+                reqwest::Method::HEAD
+            } else {
+                reqwest::Method::GET
+            };
+            let mut request = self.client.request(method, current.clone()).timeout(left);
             if self.location_trusted || current.origin() == origin {
                 request = request.headers(self.headers.clone());
             }

@@ -133,6 +133,55 @@ impl<R: BufRead> Iterator for UrlList<R> {
     }
 }
 
+/// The readers of several sources read as one list, a newline put between two sources
+/// when the first does not end with one (so its last line stays its own).
+pub struct Chained {
+    /// The reader being read.
+    current: Option<Box<dyn Read + Send>>,
+    /// The readers still to come.
+    rest: std::collections::VecDeque<Box<dyn Read + Send>>,
+    /// The last byte read so far (`\n` at the start).
+    last: u8,
+}
+
+impl Chained {
+    /// Reads `sources` one after the other.
+    pub fn new(sources: Vec<Box<dyn Read + Send>>) -> Self {
+        Chained {
+            current: None,
+            rest: sources.into(),
+            last: b'\n',
+        }
+    }
+}
+
+impl Read for Chained {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if let Some(reader) = self.current.as_mut() {
+                let n = reader.read(buf)?;
+                if n > 0 {
+                    self.last = buf[n - 1];
+                    return Ok(n);
+                }
+                self.current = None;
+            }
+            let Some(next) = self.rest.pop_front() else {
+                return Ok(0);
+            };
+            self.current = Some(next);
+            if self.last != b'\n' {
+                self.last = b'\n';
+                buf[0] = b'\n';
+                return Ok(1);
+            }
+        }
+    }
+}
+
 /// Counts the entries a list holds (its non-blank lines not starting with `#`, as
 /// [`UrlList`] yields them) without parsing them, in constant memory.
 ///
@@ -222,6 +271,16 @@ mod tests {
         let got = entries(b"http://u:secret@a.example/\n");
         assert_eq!(got[0].text, "http://u:***@a.example/");
         assert_eq!(got[0].url.as_ref().unwrap().password(), Some("secret"));
+    }
+
+    #[test]
+    fn chained_sources_read_as_one_list_each_line_its_own() {
+        let source = |text: &'static str| Box::new(text.as_bytes()) as Box<dyn Read + Send>;
+        let mut all = String::new();
+        Chained::new(vec![source("a\nb"), source(""), source("c\n"), source("d")])
+            .read_to_string(&mut all)
+            .unwrap();
+        assert_eq!(all, "a\nb\nc\nd");
     }
 
     #[test]

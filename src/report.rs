@@ -86,6 +86,14 @@ impl Record {
         }
     }
 
+    /// What the fetch measured, when fetched.
+    pub fn page(&self) -> Option<&Page> {
+        match &self.outcome {
+            Outcome::Fetched(p) => Some(p),
+            _ => None,
+        }
+    }
+
     /// Body bytes, when fetched.
     pub fn bytes(&self) -> Option<u64> {
         match &self.outcome {
@@ -95,8 +103,26 @@ impl Record {
     }
 
     /// The document's line: `'URL' page is N bytes` or `'URL' generated an exception: MSG`.
+    /// A status accepted by `--accept` says so; a HEAD request reports the status and the
+    /// announced length instead of a size.
     pub fn to_text(&self) -> String {
         match (&self.outcome, self.error_message()) {
+            (Outcome::Fetched(p), _) if p.head => {
+                let length = p
+                    .content_length
+                    .map_or_else(|| "no Content-Length".to_string(), |n| format!("{n} bytes"));
+                format!(
+                    "{} answered HTTP {} to HEAD ({length})",
+                    py_repr(&self.url),
+                    p.status
+                )
+            }
+            (Outcome::Fetched(p), _) if p.status >= 400 => format!(
+                "{} page is {} bytes (HTTP {} accepted)",
+                py_repr(&self.url),
+                p.bytes,
+                p.status
+            ),
             (Outcome::Fetched(p), _) => format!("{} page is {} bytes", py_repr(&self.url), p.bytes),
             (_, msg) if self.attempts > 1 => format!(
                 "{} generated an exception: {} (after {} attempts)",
@@ -122,6 +148,12 @@ impl Record {
             result: &'static str,
             status: Option<u16>,
             bytes: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            final_url: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            content_type: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            content_length: Option<u64>,
             elapsed_ms: f64,
             attempts: u32,
             error_kind: Option<&'static str>,
@@ -134,6 +166,9 @@ impl Record {
             result: self.result_name(),
             status: self.status(),
             bytes: self.bytes(),
+            final_url: self.page().map(|p| p.final_url.as_str()),
+            content_type: self.page().and_then(|p| p.content_type.as_deref()),
+            content_length: self.page().and_then(|p| p.content_length),
             elapsed_ms: (self.elapsed.as_secs_f64() * 1e6).round() / 1e3,
             attempts: self.attempts,
             error_kind: self.error_kind(),

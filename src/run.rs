@@ -33,10 +33,10 @@
 
 use std::convert::Infallible;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter};
+use std::io::{self, BufRead, BufReader, BufWriter, Read};
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
@@ -49,12 +49,12 @@ use url::Url;
 use crate::cli::Exit;
 use crate::fetch::{FetchError, Fetcher, Page};
 use crate::futures::{FutureError, PoolFuture, TaskError, ThreadPoolExecutor};
-use crate::input::{Entry, UrlList, count_entries};
+use crate::input::{Chained, Entry, UrlList, count_entries};
 use crate::redact::secrets_of;
 use crate::report::{Outcome, Printer, Record};
 use crate::resume::{Fetched, Resumed, open_output};
 use crate::schedule::{HostJob, HostSlot, RetryPolicy, Scheduler};
-use crate::settings::Settings;
+use crate::settings::{Settings, Source};
 use crate::sink::{Event, Sink, SinkOptions};
 
 /// The future of one attempt: its outcome and how long it took, or `None` if the run was
@@ -307,62 +307,91 @@ impl Run {
     }
 }
 
-/// Opens the input named on the command line.
-fn open_input(path: &PathBuf) -> anyhow::Result<Box<dyn BufRead + Send>> {
-    if path.as_os_str() == "-" {
-        return Ok(Box::new(BufReader::new(io::stdin())));
-    }
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    if file.metadata().is_ok_and(|m| m.is_dir()) {
-        anyhow::bail!("cannot read {}: it is a directory", path.display());
-    }
-    Ok(Box::new(BufReader::with_capacity(64 * 1024, file)))
-}
-
-/// Gives the progress bar its total: counts the entries of a regular-file list on a
-/// thread of its own (the run does not wait for it; a list of ten million lines takes a
-/// fraction of a second). Standard input and other streams have no total.
-fn count_for_progress(run: &Arc<Run>, input: &Path) {
-    if input.as_os_str() == "-" || !std::fs::metadata(input).is_ok_and(|m| m.is_file()) {
+/// Gives the progress bar its total: counts the entries of the list files (and the URL
+/// arguments) on a thread of its own; the run does not wait for it (a list of ten million
+/// lines takes a fraction of a second). With standard input there is no total.
+fn count_for_progress(run: &Arc<Run>, inputs: &[Source]) {
+    if inputs.iter().any(|s| matches!(s, Source::Stdin)) {
         return;
     }
-    let (run, input) = (Arc::clone(run), input.to_path_buf());
+    let (run, inputs) = (Arc::clone(run), inputs.to_vec());
     let _ = thread::Builder::new()
         .name("fetchpool-count".to_string())
         .spawn(move || {
-            if let Ok(file) = File::open(&input) {
-                if let Ok(n) = count_entries(BufReader::with_capacity(64 * 1024, file)) {
-                    run.sink.set_total(n);
-                }
+            let mut total = 0u64;
+            for source in &inputs {
+                total += match source {
+                    Source::Url(_) => 1,
+                    Source::Stdin => return,
+                    Source::File(path) => match File::open(path) {
+                        Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => {
+                            match count_entries(BufReader::with_capacity(64 * 1024, f)) {
+                                Ok(n) => n,
+                                Err(_) => return,
+                            }
+                        }
+                        _ => return,
+                    },
+                };
             }
+            run.sink.set_total(total);
         });
 }
 
-/// The device and inode of the input, when it is a regular file (a named file, or a file
+/// Opens the sources as one list: every file is opened now (so a missing one is an error
+/// before anything starts), read in turn; line numbers run on across them, a URL argument
+/// being one line.
+fn open_inputs(inputs: &[Source]) -> anyhow::Result<Box<dyn BufRead + Send>> {
+    let mut readers: Vec<Box<dyn Read + Send>> = Vec::with_capacity(inputs.len());
+    for source in inputs {
+        let reader: Box<dyn Read + Send> = match source {
+            Source::Stdin => Box::new(io::stdin()),
+            Source::Url(url) => Box::new(io::Cursor::new(format!("{url}\n").into_bytes())),
+            Source::File(path) => {
+                let file =
+                    File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+                if file.metadata().is_ok_and(|m| m.is_dir()) {
+                    anyhow::bail!("cannot read {}: it is a directory", path.display());
+                }
+                Box::new(file)
+            }
+        };
+        readers.push(reader);
+    }
+    Ok(Box::new(BufReader::with_capacity(
+        64 * 1024,
+        Chained::new(readers),
+    )))
+}
+
+/// The device and inode of an input that is a regular file (a named file, or a file
 /// redirected to standard input).
-fn input_identity(path: &PathBuf) -> Option<(u64, u64)> {
-    let meta = if path.as_os_str() == "-" {
-        let fd = io::stdin().as_fd().try_clone_to_owned().ok()?;
-        File::from(fd).metadata().ok()?
-    } else {
-        std::fs::metadata(path).ok()?
+fn input_identity(source: &Source) -> Option<(u64, u64)> {
+    let meta = match source {
+        Source::Url(_) => return None,
+        Source::Stdin => {
+            let fd = io::stdin().as_fd().try_clone_to_owned().ok()?;
+            File::from(fd).metadata().ok()?
+        }
+        Source::File(path) => std::fs::metadata(path).ok()?,
     };
     meta.is_file().then(|| (meta.dev(), meta.ino()))
 }
 
-/// Refuses a record file that is the input list itself (by name, symlink or hard link):
+/// Refuses a record file that is one of the input lists (by name, symlink or hard link):
 /// opening it would empty the list, and resuming would read its own records back.
-fn check_not_the_input(input: &PathBuf, record: &Path) -> anyhow::Result<()> {
-    let Some(input) = input_identity(input) else {
+fn check_not_the_input(inputs: &[Source], record: &Path) -> anyhow::Result<()> {
+    let Ok(meta) = std::fs::metadata(record) else {
         return Ok(());
     };
-    if let Ok(meta) = std::fs::metadata(record) {
-        if (meta.dev(), meta.ino()) == input {
-            anyhow::bail!(
-                "the record file {} is the input list; name another file",
-                record.display()
-            );
-        }
+    if inputs
+        .iter()
+        .any(|source| input_identity(source) == Some((meta.dev(), meta.ino())))
+    {
+        anyhow::bail!(
+            "the record file {} is the input list; name another file",
+            record.display()
+        );
     }
     Ok(())
 }
@@ -373,7 +402,7 @@ fn open_record(settings: &Settings) -> anyhow::Result<(Option<File>, Fetched)> {
     let Some(record) = &settings.record else {
         return Ok((None, Fetched::default()));
     };
-    check_not_the_input(&settings.input, &record.path)?;
+    check_not_the_input(&settings.inputs, &record.path)?;
     let (file, fetched) = open_output(&record.path, record.resume)
         .with_context(|| format!("cannot open {}", record.path.display()))?;
     Ok((Some(file), fetched))
@@ -388,7 +417,7 @@ fn open_record(settings: &Settings) -> anyhow::Result<(Option<File>, Fetched)> {
 pub fn run(settings: &Settings, signals: &Receiver<()>) -> anyhow::Result<Exit> {
     let started = Instant::now();
     // The input first: a missing list must not cost the user an emptied record file.
-    let input = open_input(&settings.input)?;
+    let input = open_inputs(&settings.inputs)?;
     let (record_file, resumed) = open_record(settings)?;
     let (events_tx, events) = crossbeam_channel::unbounded();
     let run = Arc::new(Run::new(
@@ -419,7 +448,7 @@ pub fn run(settings: &Settings, signals: &Receiver<()>) -> anyhow::Result<Exit> 
         .spawn(move || feeder.feed(UrlList::new(input), keyed))
         .context("cannot start the input thread")?;
     if settings.progress {
-        count_for_progress(&run, &settings.input);
+        count_for_progress(&run, &settings.inputs);
     }
     let interrupted = run.wait_for_end(&events, signals)?;
     let read_error = if input_thread.is_finished() || !run.stopped() {
@@ -527,8 +556,7 @@ impl Run {
             );
         }
         if let Some(e) = read_error {
-            let input = settings.input.display();
-            return Err(anyhow::Error::new(e).context(format!("cannot read {input}")));
+            return Err(anyhow::Error::new(e).context("cannot read the list"));
         }
         if let (Some(e), Some(record)) = (record_error, &settings.record) {
             let path = record.path.display();

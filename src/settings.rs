@@ -5,12 +5,37 @@ use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{Cli, Order};
+use crate::cli::{Cli, Method, Order};
 use crate::fetch::FetchOptions;
 use crate::report::Format;
 use crate::schedule::{Limits, RetryPolicy};
 
-/// `--output FILE` and `--resume`.
+/// Where entries come from: the positional arguments, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A URL given as an argument: one entry.
+    Url(String),
+    /// A list file.
+    File(PathBuf),
+    /// Standard input (`-`, or no argument at all).
+    Stdin,
+}
+
+impl Source {
+    /// An argument that parses as an http(s) URL is a URL; `-` is standard input; anything
+    /// else is a list file (so a list named like a word is still reachable as `./word`).
+    pub fn from_arg(arg: &str) -> Self {
+        if arg == "-" {
+            return Source::Stdin;
+        }
+        match url::Url::parse(arg) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Source::Url(arg.to_string()),
+            _ => Source::File(PathBuf::from(arg)),
+        }
+    }
+}
+
+/// `--record FILE` and `--resume`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordFile {
     /// Where records go.
@@ -22,8 +47,8 @@ pub struct RecordFile {
 /// What one run does.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The list (`-` for standard input).
-    pub input: PathBuf,
+    /// Where the entries come from, in order (at least one).
+    pub inputs: Vec<Source>,
     /// The record file, if any.
     pub record: Option<RecordFile>,
     /// How to fetch one URL.
@@ -69,8 +94,12 @@ impl Settings {
         let stderr_is_terminal = io::stderr().is_terminal();
         let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
         Settings {
-            input: cli.input.clone(),
-            record: cli.output.clone().map(|path| RecordFile {
+            inputs: if cli.inputs.is_empty() {
+                vec![Source::Stdin]
+            } else {
+                cli.inputs.iter().map(|a| Source::from_arg(a)).collect()
+            },
+            record: cli.record.clone().map(|path| RecordFile {
                 path,
                 resume: cli.resume,
             }),
@@ -107,5 +136,6 @@ fn fetch_options(cli: &Cli, workers: usize) -> FetchOptions {
     o.no_proxy = cli.no_proxy;
     o.accept = cli.accept.clone();
     o.pool_idle_per_host = workers;
+    o.head = cli.head || cli.method == Some(Method::Head);
     o
 }

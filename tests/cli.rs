@@ -465,3 +465,113 @@ fn a_closed_stdout_ends_the_run_quietly() {
     assert!(matches!(out.status.code(), Some(0 | 1)), "{:?}", out.status);
     assert!(!stderr_of(&out).contains("panicked"), "{}", stderr_of(&out));
 }
+
+// ---- arguments, records, HEAD (issue 10) ----
+
+#[test]
+fn urls_given_as_arguments_are_fetched_and_numbered_with_the_lists() {
+    let server = MockServer::start();
+    let list = temp_file(format!("{}\n", server.url("/bytes/2")));
+    let out = fetchpool()
+        .arg(server.url("/bytes/1"))
+        .arg(list.path())
+        .arg(server.url("/bytes/3"))
+        .args(["-f", "jsonl"])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let records = jsonl_by_line(&stdout_of(&out));
+    let sizes: Vec<(u64, u64)> = (1..=3)
+        .map(|l| (l, records[&l]["bytes"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(sizes, [(1, 1), (2, 2), (3, 3)]);
+}
+
+#[test]
+fn a_list_without_a_final_newline_keeps_its_last_line_apart_from_the_next_argument() {
+    let server = MockServer::start();
+    let list = temp_file(server.url("/bytes/2"));
+    let out = fetchpool()
+        .arg(list.path())
+        .arg(server.url("/bytes/3"))
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    assert_eq!(stdout_of(&out).lines().count(), 2);
+}
+
+#[test]
+fn the_old_output_flag_points_at_record_and_dir() {
+    let out = fetchpool()
+        .args(["-o", "x.jsonl"])
+        .stdin(Stdio::null())
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("--record FILE") && err.contains("-d DIR"),
+        "{err}"
+    );
+    assert!(!std::path::Path::new("x.jsonl").exists());
+}
+
+#[test]
+fn head_reports_the_status_and_the_announced_length_without_reading_a_body() {
+    let server = MockServer::start();
+    let url = server.url("/bytes/5000");
+    let out = fetchpool()
+        .args(["-I", &url])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    assert_eq!(
+        stdout_of(&out),
+        format!("'{url}' answered HTTP 200 to HEAD (5000 bytes)\n")
+    );
+    assert!(server.requests()[0].starts_with("HEAD "));
+    let out = fetchpool()
+        .args(["-X", "HEAD", "-f", "jsonl", &url])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let record = &jsonl_by_line(&stdout_of(&out))[&1];
+    assert_eq!(record["content_length"], 5000);
+    assert_eq!(record["bytes"], 0);
+}
+
+#[test]
+fn records_carry_the_final_url_and_the_content_type() {
+    let server = MockServer::start();
+    let out = fetchpool()
+        .args(["-f", "jsonl", &server.url("/redirect/2")])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let record = &jsonl_by_line(&stdout_of(&out))[&1];
+    assert_eq!(record["final_url"], server.url("/redirect/0"));
+    assert_eq!(record["status"], 200);
+    assert_eq!(record["content_type"], "text/plain", "{record}");
+}
+
+#[test]
+fn an_accepted_error_status_says_so_in_the_text_line() {
+    let server = MockServer::start();
+    let url = server.url("/status/404");
+    let out = fetchpool()
+        .args(["--accept", "404", &url])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    assert_eq!(
+        stdout_of(&out),
+        format!("'{url}' page is 11 bytes (HTTP 404 accepted)\n")
+    );
+}

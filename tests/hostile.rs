@@ -54,7 +54,7 @@ fn a_record_file_that_is_the_input_list_is_refused_and_the_list_stays_intact() {
     for record in ["u.txt", "link.txt", "hard.txt"] {
         for resume in [false, true] {
             let mut cmd = fetchpool();
-            cmd.arg(&list).arg("-o").arg(dir.path().join(record));
+            cmd.arg(&list).arg("--record").arg(dir.path().join(record));
             if resume {
                 cmd.arg("--resume");
             }
@@ -67,7 +67,7 @@ fn a_record_file_that_is_the_input_list_is_refused_and_the_list_stays_intact() {
     }
     // Through standard input too.
     fetchpool()
-        .arg("-o")
+        .arg("--record")
         .arg(&list)
         .stdin(std::fs::File::open(&list).unwrap())
         .assert()
@@ -173,7 +173,7 @@ fn resume_with_a_huge_line_number_in_the_record_file_stays_small() {
     let record = temp_file("{\"line\":100000000000,\"ok\":true,\"url\":\"x\"}\n");
     fetchpool()
         .arg(list.path())
-        .arg("-o")
+        .arg("--record")
         .arg(record.path())
         .arg("--resume")
         .assert()
@@ -204,7 +204,7 @@ fn resume_fetches_again_a_line_recorded_with_another_url() {
     ));
     let out = fetchpool()
         .arg(list.path())
-        .arg("-o")
+        .arg("--record")
         .arg(record.path())
         .arg("--resume")
         .assert()
@@ -356,7 +356,7 @@ fn a_password_in_a_url_is_sent_but_never_shown() {
     for format in ["text", "jsonl", "table"] {
         let out = fetchpool()
             .arg(list.path())
-            .args(["-f", format, "--summary", "-o"])
+            .args(["-f", format, "--summary", "--record"])
             .arg(&record)
             .assert()
             .code(0)
@@ -383,7 +383,7 @@ fn a_password_in_a_url_is_sent_but_never_shown() {
     let hits = server.hits();
     fetchpool()
         .arg(list.path())
-        .arg("-o")
+        .arg("--record")
         .arg(&record)
         .arg("--resume")
         .assert()
@@ -461,7 +461,7 @@ fn usage_errors_keep_the_tip_the_valid_values_and_the_missing_argument() {
             &["--format", "xml"][..],
             "possible values: text, jsonl, table",
         ),
-        (&["--resume"][..], "--output <FILE>"),
+        (&["--resume"][..], "--record <FILE>"),
         (&["-H", "X-A: a\u{1}b"][..], "control character"),
         (&["-A", "a\rb"][..], "--user-agent"),
     ] {
@@ -486,7 +486,7 @@ fn a_record_file_that_cannot_be_written_is_named_with_the_reason() {
     let list = temp_file(server.url("/bytes/1") + "\n");
     let out = fetchpool()
         .arg(list.path())
-        .args(["-o", "/dev/full"])
+        .args(["--record", "/dev/full"])
         .assert()
         .code(2)
         .get_output()

@@ -258,7 +258,7 @@ fn the_output_file_gets_one_json_line_per_record() {
         server.url("/status/500"),
         "nope".to_string(),
     ];
-    let out = run(&["-o", file.path().to_str().unwrap()], &urls)
+    let out = run(&["--record", file.path().to_str().unwrap()], &urls)
         .code(1)
         .get_output()
         .clone();
@@ -287,7 +287,7 @@ fn resume_after_kill_9_records_every_line_and_fetches_no_success_twice() {
 
     let mut child = fetchpool()
         .arg(list.path())
-        .args(["-w", "2", "-o", &path])
+        .args(["-w", "2", "--record", &path])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -313,7 +313,7 @@ fn resume_after_kill_9_records_every_line_and_fetches_no_success_twice() {
 
     fetchpool()
         .arg(list.path())
-        .args(["-w", "2", "-o", &path, "--resume"])
+        .args(["-w", "2", "--record", &path, "--resume"])
         .assert()
         .code(0);
 
@@ -352,10 +352,13 @@ fn resume_tolerates_a_torn_last_line_and_leaves_a_clean_file() {
     }
     previous.push_str("{\"url\":\"http://torn");
     let file = temp_file(previous);
-    let out = run(&["-o", file.path().to_str().unwrap(), "--resume"], &urls)
-        .code(0)
-        .get_output()
-        .clone();
+    let out = run(
+        &["--record", file.path().to_str().unwrap(), "--resume"],
+        &urls,
+    )
+    .code(0)
+    .get_output()
+    .clone();
     assert_eq!(
         stdout_of(&out).lines().count(),
         1,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 /// One scripted HTTP server on 127.0.0.1, a thread per connection, always
 /// `Connection: close`. Routes (by path):
 ///
-/// - `/bytes/N`: 200 with a body of N bytes and its Content-Length
+/// - `/bytes/N`: 200 with a body of N `x` bytes, its Content-Length, `text/plain`
 /// - `/chunked/N`: 200, chunked, N bytes in chunks of 1000
 /// - `/status/CODE`: that status with a short body
 /// - `/delay/MS`: waits MS before the headers, then 200 "ok"
@@ -260,7 +260,8 @@ fn redirect(stream: &mut TcpStream, to: &str) -> std::io::Result<()> {
 fn send_body(stream: &mut TcpStream, code: u16, len: u64) -> std::io::Result<()> {
     write!(
         stream,
-        "HTTP/1.1 {code} {}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {code} {}\r\nContent-Length: {len}\r\nContent-Type: text/plain\r\n\
+         Connection: close\r\n\r\n",
         reason(code)
     )?;
     let chunk = [b'x'; 64 * 1024];
