@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use reqwest::header::{HeaderName, HeaderValue};
 
+use crate::names::Layout;
 use crate::report::Format;
 
 /// The process exit codes, in one place.
@@ -38,6 +39,13 @@ impl From<Exit> for ExitCode {
     fn from(e: Exit) -> Self {
         ExitCode::from(e.code())
     }
+}
+
+/// The digest `--checksum` computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Checksum {
+    /// SHA-256, in lowercase hex (the record's `sha256`).
+    Sha256,
 }
 
 /// The request method (`-X`).
@@ -185,12 +193,30 @@ pub struct Cli {
     #[arg(long, requires = "record", help_heading = "Record file")]
     pub resume: bool,
 
+    /// Save each fetched body under DIR (created if missing), as the list line's name
+    /// (`URL<TAB>name`) or the URL path's last segment (`index.html` when empty).
+    #[arg(short = 'd', long = "dir", value_name = "DIR", help_heading = "Saving")]
+    pub dir: Option<PathBuf>,
+
+    /// How saved files are laid out under DIR.
+    #[arg(long, value_enum, default_value_t = Layout::Flat, requires = "dir",
+          help_heading = "Saving")]
+    pub layout: Layout,
+
+    /// Do not fetch a URL whose file exists already; its record says "skipped".
+    #[arg(long, requires = "dir", help_heading = "Saving")]
+    pub no_clobber: bool,
+
+    /// Put each body's digest in its record (saved or only counted).
+    #[arg(long, value_name = "ALGORITHM", value_enum, help_heading = "Saving")]
+    pub checksum: Option<Checksum>,
+
     /// No longer an option: see --record and --dir.
     #[arg(short = 'o', long = "output", value_name = "FILE", hide = true)]
     pub old_output: Option<PathBuf>,
 
     /// Send HEAD instead of GET: the status and headers, no body.
-    #[arg(short = 'I', long, conflicts_with = "method")]
+    #[arg(short = 'I', long, conflicts_with_all = ["method", "dir"])]
     pub head: bool,
 
     /// The request method.
@@ -341,6 +367,10 @@ pub fn parse_args() -> Result<Cli, Exit> {
             }
         }
     })?;
+    if cli.method == Some(Method::Head) && cli.dir.is_some() {
+        eprintln!("fetchpool: error: -X HEAD fetches no body to save in --dir");
+        return Err(Exit::Usage);
+    }
     if cli.old_output.is_some() {
         eprintln!(
             "fetchpool: error: -o/--output is gone: use --record FILE for the JSON record \

@@ -3,6 +3,7 @@
 
 use std::error::Error as StdError;
 use std::io::{self, Read};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, Response};
@@ -10,6 +11,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
 use crate::proxy::ProxyRules;
+use crate::save::{BodySink, Saved};
 
 /// How long to wait for a connection at most, whatever `--timeout` says.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,6 +29,12 @@ pub enum FetchError {
     /// A URL, but not `http` or `https`: Python's `unknown url type`.
     #[error("unsupported URL scheme '{0}' (only http and https)")]
     UnsupportedScheme(String),
+    /// The list line's file name (`URL<TAB>name`) cannot be used under `-d`.
+    #[error("invalid file name: {0}")]
+    BadName(String),
+    /// The body could not be saved under `-d` (a full disk, a folder that cannot be made).
+    #[error("cannot save {0}")]
+    Save(String),
     /// A redirect to a URL that is not `http` or `https` (`file:`, `data:`, `ftp:`); the
     /// target, with any password masked.
     #[error("redirected to an unsupported URL scheme (only http and https): {0}")]
@@ -91,6 +99,8 @@ impl FetchError {
                 "unsupported_scheme"
             }
             FetchError::Proxy { .. } => "proxy",
+            FetchError::Save(_) => "save",
+            FetchError::BadName(_) => "invalid_name",
             FetchError::Dns(_) => "dns",
             FetchError::ConnectionRefused => "connection_refused",
             FetchError::ConnectTimeout(_) => "connect_timeout",
@@ -128,6 +138,8 @@ impl FetchError {
                 reason: s(reason),
             },
             FetchError::Dns(t) => FetchError::Dns(s(t)),
+            FetchError::Save(t) => FetchError::Save(s(t)),
+            FetchError::BadName(t) => FetchError::BadName(s(t)),
             FetchError::Reset(t) => FetchError::Reset(s(t)),
             FetchError::TruncatedBody(t) => FetchError::TruncatedBody(s(t)),
             FetchError::Tls(t) => FetchError::Tls(s(t)),
@@ -203,6 +215,8 @@ pub struct FetchOptions {
     pub no_proxy: bool,
     /// Send HEAD instead of GET (no body is read).
     pub head: bool,
+    /// Compute each body's SHA-256 (`--checksum sha256`).
+    pub checksum: bool,
     /// Send `headers` after a redirect to another origin too (curl's
     /// `--location-trusted`); by default they go to the URL's own origin only.
     pub location_trusted: bool,
@@ -225,6 +239,7 @@ impl FetchOptions {
             no_proxy: false,
             location_trusted: false,
             head: false,
+            checksum: false,
             accept: Vec::new(),
             pool_idle_per_host: 64,
         }
@@ -246,6 +261,10 @@ pub struct Page {
     pub content_length: Option<u64>,
     /// The request was HEAD: there is no body, `bytes` is 0.
     pub head: bool,
+    /// Where the body was saved (`-d`).
+    pub path: Option<PathBuf>,
+    /// The body's SHA-256 in lowercase hex (`--checksum sha256`).
+    pub sha256: Option<String>,
 }
 
 /// One shared HTTP client (one connection pool) and the per-request settings.
@@ -268,6 +287,8 @@ pub struct Fetcher {
     location_trusted: bool,
     /// Send HEAD, read no body.
     head: bool,
+    /// Hash bodies.
+    checksum: bool,
     /// Which proxy each URL goes through (to name it when it fails).
     proxies: std::sync::Arc<ProxyRules>,
     /// Error statuses accepted as success.
@@ -323,6 +344,7 @@ impl Fetcher {
             headers,
             location_trusted: options.location_trusted,
             head: options.head,
+            checksum: options.checksum,
             proxies: std::sync::Arc::new(proxies),
             accept: options.accept.clone(),
         })
@@ -333,16 +355,21 @@ impl Fetcher {
     /// # Errors
     /// Any [`FetchError`].
     pub fn load_url(&self, url: &str) -> Result<Page, FetchError> {
-        self.fetch(&parse_url(url)?, None)
+        self.fetch(&parse_url(url)?, None, None)
     }
 
-    /// Fetches `url`, streaming and counting the body, within the timeout and, if given,
-    /// before `deadline` (the run's deadline; a fetch cut by it fails with
-    /// [`FetchError::Deadline`]).
+    /// Fetches `url`, streaming and counting the body (and saving it as `target`, if
+    /// given, atomically), within the timeout and, if given, before `deadline` (the run's
+    /// deadline; a fetch cut by it fails with [`FetchError::Deadline`]).
     ///
     /// # Errors
     /// Any [`FetchError`] but the URL ones.
-    pub fn fetch(&self, url: &Url, deadline: Option<Instant>) -> Result<Page, FetchError> {
+    pub fn fetch(
+        &self,
+        url: &Url,
+        deadline: Option<Instant>,
+        target: Option<&Path>,
+    ) -> Result<Page, FetchError> {
         let (limit, by_deadline) = match deadline {
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
@@ -383,25 +410,37 @@ impl Fetcher {
             .get(reqwest::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        let bytes = if self.head {
-            0
+        let saved = if self.head {
+            Saved::default()
         } else {
-            let bytes = count_body(&mut response).map_err(|e| match reqwest_error(&e) {
-                Some(re) => classify(re),
-                None => classify_io(&e),
+            let shown = |p: &Path| crate::redact::redact_url(&p.display().to_string()).into_owned();
+            let save_error = |e: io::Error| {
+                FetchError::Save(format!("{}: {e}", target.map(shown).unwrap_or_default()))
+            };
+            let mut sink = BodySink::new(target, self.checksum).map_err(save_error)?;
+            read_body(&mut response, &mut sink).map_err(|e| match e {
+                BodyError::Read(e) => match reqwest_error(&e) {
+                    Some(re) => classify(re),
+                    None => classify_io(&e),
+                },
+                BodyError::Write(e) => save_error(e),
             })?;
+            let bytes = sink.bytes();
             if let Some(expected) = content_length {
                 if bytes < expected {
+                    // Dropping the sink removes the partial file.
                     return Err(FetchError::TruncatedBody(format!(
                         "got {bytes} of {expected} bytes"
                     )));
                 }
             }
-            bytes
+            sink.finish().map_err(save_error)?
         };
         Ok(Page {
             status: status.as_u16(),
-            bytes,
+            bytes: saved.bytes,
+            path: saved.path,
+            sha256: saved.sha256,
             final_url: crate::redact::redact_url(last_url.as_str()).into_owned(),
             content_type,
             content_length,
@@ -602,17 +641,24 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     )
 }
 
-/// Reads the body to its end in fixed chunks, counting and discarding, so memory does not
-/// grow with the body.
-fn count_body(response: &mut Response) -> io::Result<u64> {
+/// Why reading a body stopped: the network's side or the disk's.
+enum BodyError {
+    /// Reading the response failed.
+    Read(io::Error),
+    /// Writing the saved file failed.
+    Write(io::Error),
+}
+
+/// Reads the body to its end in fixed chunks into `sink`, so memory does not grow with
+/// the body.
+fn read_body(response: &mut Response, sink: &mut BodySink) -> Result<(), BodyError> {
     let mut buf = vec![0u8; CHUNK];
-    let mut total = 0u64;
     loop {
         match response.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => total += n as u64,
+            Ok(0) => return Ok(()),
+            Ok(n) => sink.write(&buf[..n]).map_err(BodyError::Write)?,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(BodyError::Read(e)),
         }
     }
 }

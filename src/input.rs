@@ -23,6 +23,8 @@ pub struct Entry {
     pub text: String,
     /// The URL, or why the line is not one.
     pub url: Result<Url, FetchError>,
+    /// The file name given after a TAB (`URL<TAB>name`), for `-d`.
+    pub name: Option<String>,
 }
 
 /// An iterator over the entries of a URL list, reading one line at a time.
@@ -112,6 +114,14 @@ impl<R: BufRead> Iterator for UrlList<R> {
             } else {
                 text
             };
+            // `URL<TAB>name`: the name the body is saved as with `-d`.
+            let (text, name) = match text.split_once('\t') {
+                Some((url, name)) => (
+                    url.trim_end().to_string(),
+                    Some(name.trim().to_string()).filter(|n| !n.is_empty()),
+                ),
+                None => (text, None),
+            };
             let shown = crate::redact::redact_url(&text).into_owned();
             let url = if too_long {
                 Err(FetchError::InvalidUrl(format!(
@@ -128,6 +138,7 @@ impl<R: BufRead> Iterator for UrlList<R> {
                 line: self.line,
                 text: shown,
                 url,
+                name,
             }));
         }
     }
@@ -289,6 +300,15 @@ mod tests {
         assert_eq!(count_entries(list).unwrap(), entries(list).len() as u64);
         assert_eq!(count_entries(list).unwrap(), 3);
         assert_eq!(count_entries(&b""[..]).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_name_after_a_tab_is_split_off_the_url() {
+        let got = entries(b"http://a.example/x\t my page.html \nhttp://b.example/\t\n");
+        assert_eq!(got[0].text, "http://a.example/x");
+        assert_eq!(got[0].name.as_deref(), Some("my page.html"));
+        assert!(got[0].url.is_ok());
+        assert_eq!(got[1].name, None);
     }
 
     #[test]

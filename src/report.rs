@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -23,8 +24,10 @@ pub enum Outcome {
     Failed(FetchError),
     /// Never started: interrupted, past the deadline, or refused by a stopped pool.
     Cancelled,
-    /// The line is not a usable URL.
+    /// The line is not a usable URL (or its file name is not usable).
     Invalid(FetchError),
+    /// Not fetched: `--no-clobber` found its file already there.
+    Kept(PathBuf),
 }
 
 /// One result record.
@@ -43,15 +46,16 @@ pub struct Record {
 }
 
 impl Record {
-    /// `true` only for a fetched URL.
+    /// `true` for a fetched URL, and for one whose file was kept (`--no-clobber`).
     pub fn ok(&self) -> bool {
-        matches!(self.outcome, Outcome::Fetched(_))
+        matches!(self.outcome, Outcome::Fetched(_) | Outcome::Kept(_))
     }
 
-    /// `fetched`, `failed`, `cancelled` or `invalid`.
+    /// `fetched`, `skipped`, `failed`, `cancelled` or `invalid`.
     pub fn result_name(&self) -> &'static str {
         match self.outcome {
             Outcome::Fetched(_) => "fetched",
+            Outcome::Kept(_) => "skipped",
             Outcome::Failed(_) => "failed",
             Outcome::Cancelled => "cancelled",
             Outcome::Invalid(_) => "invalid",
@@ -61,7 +65,7 @@ impl Record {
     /// The error kind (`timeout`, `http_status`, …, `cancelled`), or `None` if fetched.
     pub fn error_kind(&self) -> Option<&'static str> {
         match &self.outcome {
-            Outcome::Fetched(_) => None,
+            Outcome::Fetched(_) | Outcome::Kept(_) => None,
             Outcome::Failed(e) | Outcome::Invalid(e) => Some(e.kind()),
             Outcome::Cancelled => Some("cancelled"),
         }
@@ -70,7 +74,7 @@ impl Record {
     /// The one-line error message, or `None` if fetched. Invalid lines name their line.
     pub fn error_message(&self) -> Option<String> {
         match &self.outcome {
-            Outcome::Fetched(_) => None,
+            Outcome::Fetched(_) | Outcome::Kept(_) => None,
             Outcome::Failed(e) => Some(e.to_string()),
             Outcome::Cancelled => Some("cancelled before it started".to_string()),
             Outcome::Invalid(e) => Some(format!("line {}: {e}", self.line)),
@@ -82,7 +86,16 @@ impl Record {
         match &self.outcome {
             Outcome::Fetched(p) => Some(p.status),
             Outcome::Failed(e) => e.status(),
-            Outcome::Cancelled | Outcome::Invalid(_) => None,
+            Outcome::Cancelled | Outcome::Invalid(_) | Outcome::Kept(_) => None,
+        }
+    }
+
+    /// The file the body is in (`-d`): saved now, or kept by `--no-clobber`.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match &self.outcome {
+            Outcome::Fetched(p) => p.path.as_deref(),
+            Outcome::Kept(path) => Some(path),
+            _ => None,
         }
     }
 
@@ -124,6 +137,11 @@ impl Record {
                 p.status
             ),
             (Outcome::Fetched(p), _) => format!("{} page is {} bytes", py_repr(&self.url), p.bytes),
+            (Outcome::Kept(path), _) => format!(
+                "{} skipped: {} exists",
+                py_repr(&self.url),
+                py_repr(&path.display().to_string())
+            ),
             (_, msg) if self.attempts > 1 => format!(
                 "{} generated an exception: {} (after {} attempts)",
                 py_repr(&self.url),
@@ -154,6 +172,10 @@ impl Record {
             content_type: Option<&'a str>,
             #[serde(skip_serializing_if = "Option::is_none")]
             content_length: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            path: Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            sha256: Option<&'a str>,
             elapsed_ms: f64,
             attempts: u32,
             error_kind: Option<&'static str>,
@@ -169,6 +191,8 @@ impl Record {
             final_url: self.page().map(|p| p.final_url.as_str()),
             content_type: self.page().and_then(|p| p.content_type.as_deref()),
             content_length: self.page().and_then(|p| p.content_length),
+            path: self.path().map(|p| p.display().to_string()),
+            sha256: self.page().and_then(|p| p.sha256.as_deref()),
             elapsed_ms: (self.elapsed.as_secs_f64() * 1e6).round() / 1e3,
             attempts: self.attempts,
             error_kind: self.error_kind(),
@@ -439,6 +463,8 @@ pub struct Tally {
     pub retries: u64,
     /// Input lines skipped because `--resume` found them fetched already.
     pub skipped: u64,
+    /// URLs not fetched because `--no-clobber` found their file.
+    pub kept: u64,
 }
 
 impl Tally {
@@ -453,6 +479,7 @@ impl Tally {
                 self.latency.add(record.elapsed);
             }
             Outcome::Failed(_) => self.latency.add(record.elapsed),
+            Outcome::Kept(_) => self.kept += 1,
             Outcome::Cancelled | Outcome::Invalid(_) => {}
         }
         if let Some(kind) = record.error_kind() {
@@ -460,9 +487,9 @@ impl Tally {
         }
     }
 
-    /// Records that are not fetched.
+    /// Records that are neither fetched nor kept.
     pub fn not_ok(&self) -> u64 {
-        self.total - self.fetched
+        self.total - self.fetched - self.kept
     }
 
     /// The summary table.
@@ -476,6 +503,9 @@ impl Tally {
         b.push_record(["total".to_string(), self.total.to_string()]);
         if self.retries > 0 {
             b.push_record(["retries".to_string(), self.retries.to_string()]);
+        }
+        if self.kept > 0 {
+            b.push_record(["skipped (file exists)".to_string(), self.kept.to_string()]);
         }
         if self.skipped > 0 {
             b.push_record(["skipped (resumed)".to_string(), self.skipped.to_string()]);

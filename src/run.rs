@@ -36,7 +36,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read};
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
@@ -50,11 +50,12 @@ use crate::cli::Exit;
 use crate::fetch::{FetchError, Fetcher, Page};
 use crate::futures::{FutureError, PoolFuture, TaskError, ThreadPoolExecutor};
 use crate::input::{Chained, Entry, UrlList, count_entries};
+use crate::names::{Layout, Namer};
 use crate::redact::secrets_of;
 use crate::report::{Outcome, Printer, Record};
 use crate::resume::{Fetched, Resumed, open_output};
 use crate::schedule::{HostJob, HostSlot, RetryPolicy, Scheduler};
-use crate::settings::{Settings, Source};
+use crate::settings::{SaveTo, Settings, Source};
 use crate::sink::{Event, Sink, SinkOptions};
 
 /// The future of one attempt: its outcome and how long it took, or `None` if the run was
@@ -81,6 +82,8 @@ struct UrlJob {
     /// Scheme, host and port: the unit of `--per-host` and `--rate-per-host` (empty when
     /// no such limit is set).
     host: String,
+    /// Where its body is saved (`-d`).
+    target: Option<PathBuf>,
     /// Attempts made so far.
     attempts: u32,
     /// The last attempt's failure and duration, once one failed.
@@ -111,6 +114,8 @@ struct Run {
     deadline: Option<Instant>,
     /// `--resume`: lines a previous run fetched.
     resumed: Fetched,
+    /// `-d`: where bodies go.
+    save: Option<SaveTo>,
     /// `--resume`: lines recorded as fetched with another URL than the list's (fetched
     /// again).
     mismatched: AtomicU64,
@@ -140,6 +145,7 @@ impl Run {
         }
         let run = Arc::clone(self);
         let url = job.url.clone();
+        let target = job.target.clone();
         let submitted = self.executor.submit(move || {
             // A worker may take a queued attempt in the instant between a stop and the
             // shutdown that cancels the queue: it was not started in time.
@@ -147,7 +153,7 @@ impl Run {
                 return Ok::<_, Infallible>(None);
             }
             let start = Instant::now();
-            let result = run.fetcher.fetch(&url, run.deadline);
+            let result = run.fetcher.fetch(&url, run.deadline, target.as_deref());
             Ok(Some((result, start.elapsed())))
         });
         match submitted {
@@ -248,8 +254,13 @@ impl Run {
         keyed: bool,
     ) -> Option<io::Error> {
         let mut error = None;
+        let mut namer = Namer::new(
+            self.save
+                .as_ref()
+                .map_or_else(Layout::default, |s| s.layout),
+        );
         while !self.stopped() {
-            let Entry { line, text, url } = match entries.next() {
+            let entry = match entries.next() {
                 None => break,
                 Some(Ok(entry)) => entry,
                 Some(Err(e)) => {
@@ -257,7 +268,16 @@ impl Run {
                     break;
                 }
             };
-            match self.resumed.lookup(line, &text) {
+            // Every line gets its name in order, resumed ones too, so reruns agree.
+            let target = match (&self.save, &entry.url) {
+                (Some(save), Ok(url)) => Some(
+                    namer
+                        .name(url, entry.name.as_deref())
+                        .map(|rel| save.dir.join(rel)),
+                ),
+                _ => None,
+            };
+            match self.resumed.lookup(entry.line, &entry.text) {
                 Resumed::Fetched => {
                     self.sink.skip();
                     continue;
@@ -271,39 +291,66 @@ impl Run {
             let Some(seq) = self.sink.admit() else {
                 break; // the run stopped while this line was being read
             };
-            let record = |outcome| Record {
-                line,
-                url: text.clone(),
-                outcome,
-                elapsed: Duration::ZERO,
-                attempts: 0,
-            };
-            match url {
-                Err(e) => self.sink.deliver(seq, record(Outcome::Invalid(e))),
-                Ok(_) if self.stopped() => self.sink.deliver(seq, record(Outcome::Cancelled)),
-                Ok(url) => {
-                    let host = if keyed {
-                        url.origin().ascii_serialization()
-                    } else {
-                        String::new()
-                    };
-                    let job = UrlJob {
-                        seq,
-                        line,
-                        text,
-                        url,
-                        host,
-                        attempts: 0,
-                        last: None,
-                    };
-                    if let Some((job, slot)) = self.scheduler.offer(job) {
-                        self.start(job, slot);
-                    }
-                }
-            }
+            self.take(seq, entry, target, keyed);
         }
         self.sink.close_input();
         error
+    }
+
+    /// Delivers or schedules admitted entry `seq`, whose body goes to `target` (`-d`).
+    fn take(
+        self: &Arc<Self>,
+        seq: u64,
+        entry: Entry,
+        target: Option<Result<PathBuf, String>>,
+        keyed: bool,
+    ) {
+        let Entry {
+            line, text, url, ..
+        } = entry;
+        let record = |outcome| Record {
+            line,
+            url: text.clone(),
+            outcome,
+            elapsed: Duration::ZERO,
+            attempts: 0,
+        };
+        let target = match target.transpose() {
+            Ok(target) => target,
+            Err(why) => {
+                return self
+                    .sink
+                    .deliver(seq, record(Outcome::Invalid(FetchError::BadName(why))));
+            }
+        };
+        let url = match url {
+            Err(e) => return self.sink.deliver(seq, record(Outcome::Invalid(e))),
+            Ok(_) if self.stopped() => return self.sink.deliver(seq, record(Outcome::Cancelled)),
+            Ok(url) => url,
+        };
+        if let Some(path) = target.as_ref() {
+            if self.save.as_ref().is_some_and(|s| s.no_clobber) && path.exists() {
+                return self.sink.deliver(seq, record(Outcome::Kept(path.clone())));
+            }
+        }
+        let host = if keyed {
+            url.origin().ascii_serialization()
+        } else {
+            String::new()
+        };
+        let job = UrlJob {
+            seq,
+            line,
+            text,
+            url,
+            host,
+            target,
+            attempts: 0,
+            last: None,
+        };
+        if let Some((job, slot)) = self.scheduler.offer(job) {
+            self.start(job, slot);
+        }
     }
 }
 
@@ -482,6 +529,7 @@ impl Run {
             stop: AtomicBool::new(false),
             deadline: settings.deadline.and_then(|d| started.checked_add(d)),
             resumed,
+            save: settings.save.clone(),
             mismatched: AtomicU64::new(0),
         })
     }

@@ -5,8 +5,9 @@ use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{Cli, Method, Order};
+use crate::cli::{Checksum, Cli, Method, Order};
 use crate::fetch::FetchOptions;
+use crate::names::Layout;
 use crate::report::Format;
 use crate::schedule::{Limits, RetryPolicy};
 
@@ -35,6 +36,17 @@ impl Source {
     }
 }
 
+/// `-d DIR` and how files are named and kept there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaveTo {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Flat or `HOST/PATH`.
+    pub layout: Layout,
+    /// Skip URLs whose file exists.
+    pub no_clobber: bool,
+}
+
 /// `--record FILE` and `--resume`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordFile {
@@ -51,6 +63,8 @@ pub struct Settings {
     pub inputs: Vec<Source>,
     /// The record file, if any.
     pub record: Option<RecordFile>,
+    /// Where bodies are saved, if anywhere.
+    pub save: Option<SaveTo>,
     /// How to fetch one URL.
     pub fetch: FetchOptions,
     /// Fetches running at once.
@@ -99,6 +113,11 @@ impl Settings {
             } else {
                 cli.inputs.iter().map(|a| Source::from_arg(a)).collect()
             },
+            save: cli.dir.clone().map(|dir| SaveTo {
+                dir,
+                layout: cli.layout,
+                no_clobber: cli.no_clobber,
+            }),
             record: cli.record.clone().map(|path| RecordFile {
                 path,
                 resume: cli.resume,
@@ -137,5 +156,6 @@ fn fetch_options(cli: &Cli, workers: usize) -> FetchOptions {
     o.accept = cli.accept.clone();
     o.pool_idle_per_host = workers;
     o.head = cli.head || cli.method == Some(Method::Head);
+    o.checksum = cli.checksum == Some(Checksum::Sha256);
     o
 }

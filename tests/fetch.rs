@@ -177,7 +177,7 @@ fn a_deadline_already_passed_fails_without_connecting() {
     server.expect_no_hits();
     let url = url::Url::parse(&server.url("/bytes/1")).unwrap();
     let err = fetcher(Duration::from_secs(10))
-        .fetch(&url, Some(Instant::now()))
+        .fetch(&url, Some(Instant::now()), None)
         .unwrap_err();
     assert_eq!(err, FetchError::Deadline);
 }
@@ -187,7 +187,11 @@ fn a_fetch_cut_by_the_run_deadline_fails_as_past_the_deadline() {
     let server = MockServer::start();
     let url = url::Url::parse(&server.url("/delay/3000")).unwrap();
     let err = fetcher(Duration::from_secs(10))
-        .fetch(&url, Some(Instant::now() + Duration::from_millis(200)))
+        .fetch(
+            &url,
+            Some(Instant::now() + Duration::from_millis(200)),
+            None,
+        )
         .unwrap_err();
     assert_eq!(err, FetchError::Deadline);
 }

@@ -1,0 +1,243 @@
+//! Keeping what is fetched (`-d DIR`): names, hostile names, atomic files, `--no-clobber`,
+//! `--checksum`, the `HOST/PATH` layout. Against the mock server; bodies compared by digest.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use assert_cmd::prelude::OutputAssertExt;
+use common::{MockServer, fetchpool, jsonl_by_line, stdout_of, temp_file};
+use sha2::{Digest, Sha256};
+
+/// Every file under `dir` (relative path, size), hidden ones included.
+fn files(dir: &Path) -> BTreeMap<String, u64> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, u64>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path.strip_prefix(root).unwrap().display().to_string();
+                out.insert(rel, entry.metadata().unwrap().len());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out
+}
+
+fn sha256_of(path: &Path) -> String {
+    let digest = Sha256::digest(std::fs::read(path).unwrap());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn each_body_is_saved_under_its_name_and_its_digest_is_recorded() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("pages");
+    let list = temp_file(format!(
+        "{}\n{}\tchosen name.txt\n{}\n",
+        server.url("/bytes/1000"),
+        server.url("/bytes/20"),
+        server.url("/"),
+    ));
+    let out = fetchpool()
+        .arg(list.path())
+        .arg("-d")
+        .arg(&out_dir)
+        .args(["--checksum", "sha256", "-f", "jsonl", "--accept", "404"])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let saved = files(&out_dir);
+    assert_eq!(
+        saved,
+        BTreeMap::from([
+            ("1000".to_string(), 1000),
+            ("chosen name.txt".to_string(), 20),
+            ("index.html".to_string(), 9),
+        ])
+    );
+    let records = jsonl_by_line(&stdout_of(&out));
+    for record in records.values() {
+        let path = Path::new(record["path"].as_str().unwrap());
+        assert_eq!(record["sha256"], sha256_of(path), "{record}");
+    }
+}
+
+#[test]
+fn hostile_names_stay_inside_the_directory_and_every_line_gets_its_record() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let lines = [
+        format!("{}\t../escape", server.url("/bytes/1")),
+        format!("{}\t/etc/passwd-copy", server.url("/bytes/2")),
+        format!("{}\ta/../../b", server.url("/bytes/3")),
+        server.url("/bytes/4/..%2F..%2Fevil"),
+        server.url("/bytes/5/%2e%2e"),
+        server.url("/bytes/6/a%00b%0Ac"),
+        format!("{}/{}", server.url("/bytes/7"), "n".repeat(3000)),
+    ];
+    let list = temp_file(lines.join("\n") + "\n");
+    let out = fetchpool()
+        .arg(list.path())
+        .arg("-d")
+        .arg(&out_dir)
+        .args(["-f", "jsonl"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let records = jsonl_by_line(&stdout_of(&out));
+    assert_eq!(records.len(), lines.len(), "one record per line");
+    for line in 1..=3 {
+        assert_eq!(records[&line]["error_kind"], "invalid_name", "line {line}");
+    }
+    let saved = files(&out_dir);
+    assert_eq!(saved.len(), 4, "{saved:?}");
+    assert!(
+        saved
+            .keys()
+            .all(|name| !name.contains('/') && name.len() <= 200)
+    );
+    assert!(files(dir.path()).keys().all(|p| p.starts_with("out/")));
+}
+
+#[test]
+fn equal_names_get_suffixes_in_list_order_and_a_rerun_agrees() {
+    let a = MockServer::start();
+    let b = MockServer::start_on("127.0.0.2");
+    let dir = tempfile::tempdir().unwrap();
+    let list = temp_file(format!(
+        "{}\n{}\n",
+        a.url("/bytes/111"),
+        b.url("/bytes/111?other")
+    ));
+    for _ in 0..2 {
+        fetchpool()
+            .arg(list.path())
+            .arg("-d")
+            .arg(dir.path())
+            .assert()
+            .code(0);
+        assert_eq!(
+            files(dir.path()),
+            BTreeMap::from([("111".to_string(), 111), ("111.1".to_string(), 111)])
+        );
+    }
+}
+
+#[test]
+fn a_failed_fetch_leaves_no_file_under_any_name() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let list = temp_file(format!(
+        "{}\n{}\n{}\n{}\n",
+        server.url("/status/404"),
+        server.url("/truncate"),
+        server.url("/reset"),
+        server.url("/drip/200"),
+    ));
+    let out = fetchpool()
+        .arg(list.path())
+        .arg("-d")
+        .arg(dir.path())
+        .args(["-f", "jsonl", "--timeout", "0.5"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    assert_eq!(jsonl_by_line(&stdout_of(&out)).len(), 4);
+    assert_eq!(
+        files(dir.path()),
+        BTreeMap::new(),
+        "no final, no partial file"
+    );
+}
+
+#[test]
+fn no_clobber_keeps_existing_files_and_reports_them_skipped() {
+    let mut server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("5"), "mine").unwrap();
+    let list = temp_file(server.url("/bytes/5") + "\n");
+    let out = fetchpool()
+        .arg(list.path())
+        .arg("-d")
+        .arg(dir.path())
+        .args(["--no-clobber", "-f", "jsonl"])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let record = &jsonl_by_line(&stdout_of(&out))[&1];
+    assert_eq!(record["result"], "skipped");
+    assert_eq!(record["ok"], true);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("5")).unwrap(),
+        "mine"
+    );
+    server.expect_no_hits();
+}
+
+#[test]
+fn checksum_without_a_directory_digests_the_counted_body() {
+    let server = MockServer::start();
+    let out = fetchpool()
+        .args([
+            "--checksum",
+            "sha256",
+            "-f",
+            "jsonl",
+            &server.url("/bytes/3"),
+        ])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let record = &jsonl_by_line(&stdout_of(&out))[&1];
+    // sha256("xxx")
+    assert_eq!(
+        record["sha256"],
+        "cd2eb0837c9b4c962c22d2ff8b5441b7b45805887f051d39bf133b583baf6860"
+    );
+    assert!(record.get("path").is_none());
+}
+
+#[test]
+fn the_host_layout_saves_under_host_and_path() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/bytes/12");
+    let port = url::Url::parse(&url).unwrap().port().unwrap();
+    fetchpool()
+        .args(["--layout", "host", &url, "-d"])
+        .arg(dir.path())
+        .assert()
+        .code(0);
+    assert_eq!(
+        files(dir.path()),
+        BTreeMap::from([(format!("127.0.0.1:{port}/bytes/12"), 12)])
+    );
+}
+
+#[test]
+fn head_has_no_body_to_save() {
+    fetchpool()
+        .args(["-I", "-d", "x", "http://127.0.0.1:1/"])
+        .assert()
+        .code(2);
+    fetchpool()
+        .args(["-X", "HEAD", "-d", "x", "http://127.0.0.1:1/"])
+        .assert()
+        .code(2);
+    assert!(!Path::new("x").exists());
+}
