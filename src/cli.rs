@@ -207,6 +207,16 @@ pub struct Cli {
     #[arg(long, requires = "dir", help_heading = "Saving")]
     pub no_clobber: bool,
 
+    /// Continue a partial body a killed run left (Range, validated by If-Range), and keep
+    /// the partial body of a fetch that fails.
+    #[arg(
+        short = 'c',
+        long = "continue",
+        requires = "dir",
+        help_heading = "Saving"
+    )]
+    pub continue_partial: bool,
+
     /// Put each body's digest in its record (saved or only counted).
     #[arg(long, value_name = "ALGORITHM", value_enum, help_heading = "Saving")]
     pub checksum: Option<Checksum>,

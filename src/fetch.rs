@@ -217,6 +217,8 @@ pub struct FetchOptions {
     pub head: bool,
     /// Compute each body's SHA-256 (`--checksum sha256`).
     pub checksum: bool,
+    /// Continue a partial body a killed run left (`--continue`).
+    pub continue_partial: bool,
     /// Send `headers` after a redirect to another origin too (curl's
     /// `--location-trusted`); by default they go to the URL's own origin only.
     pub location_trusted: bool,
@@ -240,6 +242,7 @@ impl FetchOptions {
             location_trusted: false,
             head: false,
             checksum: false,
+            continue_partial: false,
             accept: Vec::new(),
             pool_idle_per_host: 64,
         }
@@ -265,6 +268,8 @@ pub struct Page {
     pub path: Option<PathBuf>,
     /// The body's SHA-256 in lowercase hex (`--checksum sha256`).
     pub sha256: Option<String>,
+    /// With `--continue`: the bytes a previous run had saved, which this one continued.
+    pub resumed_from: Option<u64>,
 }
 
 /// One shared HTTP client (one connection pool) and the per-request settings.
@@ -289,6 +294,8 @@ pub struct Fetcher {
     head: bool,
     /// Hash bodies.
     checksum: bool,
+    /// `--continue` partial bodies (and keep them when a fetch fails).
+    continue_partial: bool,
     /// Which proxy each URL goes through (to name it when it fails).
     proxies: std::sync::Arc<ProxyRules>,
     /// Error statuses accepted as success.
@@ -345,6 +352,7 @@ impl Fetcher {
             location_trusted: options.location_trusted,
             head: options.head,
             checksum: options.checksum,
+            continue_partial: options.continue_partial,
             proxies: std::sync::Arc::new(proxies),
             accept: options.accept.clone(),
         })
@@ -381,7 +389,20 @@ impl Fetcher {
             None => (self.timeout, false),
         };
         let until = Instant::now().checked_add(limit);
-        let (mut response, last_url) = self.follow(url, limit, until, by_deadline)?;
+        // `--continue`: ask for the rest of a partial body a previous run left, if its
+        // validator was kept; a server that cannot continue it sends it whole.
+        let mut resume = target
+            .filter(|_| self.continue_partial)
+            .and_then(crate::save::resumable);
+        let (mut response, last_url) = loop {
+            let (response, last_url) =
+                self.follow(url, limit, until, by_deadline, resume.as_ref())?;
+            if resume.is_some() && response.status().as_u16() == 416 {
+                resume = None; // not satisfiable: the partial is not a prefix any more
+                continue;
+            }
+            break (response, last_url);
+        };
         let classify = |e: &reqwest::Error| self.classify(e, &last_url, limit, by_deadline);
         let status = response.status();
         if status.as_u16() >= 400 && !self.accepts(status.as_u16()) {
@@ -417,7 +438,25 @@ impl Fetcher {
             let save_error = |e: io::Error| {
                 FetchError::Save(format!("{}: {e}", target.map(shown).unwrap_or_default()))
             };
-            let mut sink = BodySink::new(target, self.checksum).map_err(save_error)?;
+            let (from, expected) = match (&resume, status.as_u16()) {
+                (Some((len, _)), 206) => {
+                    let total = content_range_from(&response, *len).ok_or_else(|| {
+                        FetchError::Io(format!(
+                            "the server did not continue the body at byte {len}"
+                        ))
+                    })?;
+                    (*len, total.or(content_length.map(|n| n + len)))
+                }
+                _ => (0, content_length),
+            };
+            let validator = validator_of(&response);
+            let mut sink = BodySink::open(
+                target,
+                self.checksum,
+                Some((from, validator.as_deref())),
+                self.continue_partial,
+            )
+            .map_err(save_error)?;
             read_body(&mut response, &mut sink).map_err(|e| match e {
                 BodyError::Read(e) => match reqwest_error(&e) {
                     Some(re) => classify(re),
@@ -426,21 +465,25 @@ impl Fetcher {
                 BodyError::Write(e) => save_error(e),
             })?;
             let bytes = sink.bytes();
-            if let Some(expected) = content_length {
+            if let Some(expected) = expected {
                 if bytes < expected {
-                    // Dropping the sink removes the partial file.
+                    // Dropping the sink removes the partial file (or, with --continue,
+                    // keeps it for the next run).
                     return Err(FetchError::TruncatedBody(format!(
                         "got {bytes} of {expected} bytes"
                     )));
                 }
             }
-            sink.finish().map_err(save_error)?
+            let mut saved = sink.finish().map_err(save_error)?;
+            saved.resumed_from = (from > 0).then_some(from);
+            saved
         };
         Ok(Page {
             status: status.as_u16(),
             bytes: saved.bytes,
             path: saved.path,
             sha256: saved.sha256,
+            resumed_from: saved.resumed_from,
             final_url: crate::redact::redact_url(last_url.as_str()).into_owned(),
             content_type,
             content_length,
@@ -459,6 +502,7 @@ impl Fetcher {
         limit: Duration,
         until: Option<Instant>,
         by_deadline: bool,
+        resume: Option<&(u64, String)>,
     ) -> Result<(Response, Url), FetchError> {
         let origin = url.origin();
         let mut current = url.clone();
@@ -480,6 +524,11 @@ impl Fetcher {
             let mut request = self.client.request(method, current.clone()).timeout(left);
             if self.location_trusted || current.origin() == origin {
                 request = request.headers(self.headers.clone());
+            }
+            if let Some((from, validator)) = resume {
+                request = request
+                    .header(reqwest::header::RANGE, format!("bytes={from}-"))
+                    .header(reqwest::header::IF_RANGE, validator.as_str());
             }
             let response = request
                 .send()
@@ -605,6 +654,33 @@ pub fn install_tls_provider() {
     {
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
+}
+
+/// The total length a `206` answer's `Content-Range: bytes FROM-END/TOTAL` gives, if it
+/// starts at `from` (`Some(None)` when the total is `*`); `None` if it does not.
+fn content_range_from(response: &Response, from: u64) -> Option<Option<u64>> {
+    let value = response
+        .headers()
+        .get(reqwest::header::CONTENT_RANGE)?
+        .to_str()
+        .ok()?;
+    let (range, total) = value.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let start = range.split_once('-')?.0.trim().parse::<u64>().ok()?;
+    (start == from).then(|| total.trim().parse::<u64>().ok())
+}
+
+/// What validates a partial body later (`If-Range`): a strong ETag, else Last-Modified.
+fn validator_of(response: &Response) -> Option<String> {
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_string)
+    };
+    header(reqwest::header::ETAG)
+        .filter(|e| !e.starts_with("W/"))
+        .or_else(|| header(reqwest::header::LAST_MODIFIED))
 }
 
 /// Where a redirect response points, resolved against `current`; `None` if the response

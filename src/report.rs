@@ -176,6 +176,8 @@ impl Record {
             path: Option<String>,
             #[serde(skip_serializing_if = "Option::is_none")]
             sha256: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            resumed_from: Option<u64>,
             elapsed_ms: f64,
             attempts: u32,
             error_kind: Option<&'static str>,
@@ -193,6 +195,7 @@ impl Record {
             content_length: self.page().and_then(|p| p.content_length),
             path: self.path().map(|p| p.display().to_string()),
             sha256: self.page().and_then(|p| p.sha256.as_deref()),
+            resumed_from: self.page().and_then(|p| p.resumed_from),
             elapsed_ms: (self.elapsed.as_secs_f64() * 1e6).round() / 1e3,
             attempts: self.attempts,
             error_kind: self.error_kind(),

@@ -19,6 +19,36 @@ pub fn partial_path(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}.fetchpool-part"))
 }
 
+/// Where the validator of a partial body is kept (`--continue`): the response's ETag or
+/// Last-Modified, one line, beside the partial file.
+pub fn validator_path(target: &Path) -> PathBuf {
+    let mut name = partial_path(target).into_os_string();
+    name.push(".validator");
+    PathBuf::from(name)
+}
+
+/// A partial body a previous run left for `target`, and what validates it: its length
+/// and the `If-Range` value to send. `None` when there is no partial, it is empty, or no
+/// usable validator was kept (then the body is fetched whole).
+pub fn resumable(target: &Path) -> Option<(u64, String)> {
+    let len = fs::metadata(partial_path(target)).ok()?.len();
+    if len == 0 {
+        return None;
+    }
+    // Untrusted: at most one short line.
+    let mut text = String::new();
+    io::Read::read_to_string(
+        &mut io::Read::take(File::open(validator_path(target)).ok()?, 1024),
+        &mut text,
+    )
+    .ok()?;
+    let validator = text.lines().next()?.trim().to_string();
+    let usable = !validator.is_empty()
+        && !validator.starts_with("W/")
+        && validator.bytes().all(|b| (0x20..0x7f).contains(&b));
+    usable.then_some((len, validator))
+}
+
 /// One body on its way: its byte count, its digest, its temporary file.
 pub struct BodySink {
     /// Body bytes so far.
@@ -27,7 +57,17 @@ pub struct BodySink {
     hasher: Option<Sha256>,
     /// The open temporary file and the final path, with `-d`.
     file: Option<(File, PathBuf, PathBuf)>,
+    /// Leave the temporary file (and its validator) for a later `--continue` if the body
+    /// fails.
+    keep_partial: bool,
+    /// The validator not yet written beside the partial file: it is written once the body
+    /// passes [`KEEP_VALIDATOR_AFTER`] bytes (a smaller partial is fetched again whole).
+    pending_validator: Option<String>,
 }
+
+/// How far a body must get before its validator is kept for `--continue` by a run without
+/// `--continue` (one that is then killed leaves a partial worth continuing).
+pub const KEEP_VALIDATOR_AFTER: u64 = 256 * 1024;
 
 /// What a complete body left.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -38,6 +78,8 @@ pub struct Saved {
     pub path: Option<PathBuf>,
     /// Its SHA-256 in lowercase hex, with `--checksum sha256`.
     pub sha256: Option<String>,
+    /// The bytes a previous run had saved, continued here (`--continue`).
+    pub resumed_from: Option<u64>,
 }
 
 impl BodySink {
@@ -47,6 +89,25 @@ impl BodySink {
     /// # Errors
     /// The folder or the temporary file cannot be created.
     pub fn new(target: Option<&Path>, checksum: bool) -> io::Result<Self> {
+        Self::open(target, checksum, None, false)
+    }
+
+    /// A sink that appends to the partial body of `target` from byte `from` on (what a
+    /// `206 Partial Content` answer continues), or starts it afresh when `from` is `None`.
+    /// `validator` (an ETag or Last-Modified) is kept beside the partial file, and with
+    /// `keep_partial` the partial file outlives a failure, for the next `--continue`.
+    ///
+    /// # Errors
+    /// The folder or the temporary file cannot be created, or the partial file cannot be
+    /// read back (to hash it) or is not `from` bytes long.
+    pub fn open(
+        target: Option<&Path>,
+        checksum: bool,
+        resume: Option<(u64, Option<&str>)>,
+        keep_partial: bool,
+    ) -> io::Result<Self> {
+        let mut hasher = checksum.then(Sha256::new);
+        let mut bytes = 0;
         let file = match target {
             None => None,
             Some(target) => {
@@ -54,19 +115,45 @@ impl BodySink {
                     fs::create_dir_all(parent)?;
                 }
                 let partial = partial_path(target);
-                let file = OpenOptions::new()
+                let from = resume.map_or(0, |(from, _)| from);
+                let mut file = OpenOptions::new()
+                    .read(true)
                     .write(true)
                     .create(true)
-                    .truncate(true)
+                    .truncate(from == 0)
                     .open(&partial)?;
+                if from > 0 {
+                    if file.metadata()?.len() != from {
+                        return Err(io::Error::other("the partial file changed under us"));
+                    }
+                    if let Some(h) = hasher.as_mut() {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = io::Read::read(&mut file, &mut buf)?;
+                            if n == 0 {
+                                break;
+                            }
+                            h.update(&buf[..n]);
+                        }
+                    }
+                    io::Seek::seek(&mut file, io::SeekFrom::Start(from))?;
+                    bytes = from;
+                }
+                let _ = fs::remove_file(validator_path(target));
                 Some((file, partial, target.to_path_buf()))
             }
         };
-        Ok(BodySink {
-            bytes: 0,
-            hasher: checksum.then(Sha256::new),
+        let mut sink = BodySink {
+            bytes,
+            hasher,
             file,
-        })
+            keep_partial,
+            pending_validator: resume.and_then(|(_, v)| v).map(str::to_string),
+        };
+        if keep_partial {
+            sink.keep_validator()?;
+        }
+        Ok(sink)
     }
 
     /// Takes the next piece of the body.
@@ -80,6 +167,17 @@ impl BodySink {
         }
         if let Some((file, _, _)) = self.file.as_mut() {
             file.write_all(chunk)?;
+        }
+        if self.bytes > KEEP_VALIDATOR_AFTER {
+            self.keep_validator()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending validator beside the partial file, once.
+    fn keep_validator(&mut self) -> io::Result<()> {
+        if let (Some(v), Some((_, _, target))) = (self.pending_validator.take(), &self.file) {
+            fs::write(validator_path(target), v)?;
         }
         Ok(())
     }
@@ -101,6 +199,7 @@ impl BodySink {
                 // No fsync: the rename is what guarantees that a crash never leaves a
                 // partial body under the final name (see the README).
                 drop(file);
+                let _ = fs::remove_file(validator_path(&target));
                 if let Err(e) = fs::rename(&partial, &target) {
                     let _ = fs::remove_file(&partial);
                     return Err(e);
@@ -112,16 +211,22 @@ impl BodySink {
             bytes: self.bytes,
             path,
             sha256,
+            resumed_from: None,
         })
     }
 }
 
 impl Drop for BodySink {
-    /// A body dropped before `finish` failed: its temporary file goes too.
+    /// A body dropped before `finish` failed: its temporary file goes too, unless it is
+    /// kept for `--continue` (and has something in it). A killed run drops nothing: its
+    /// partial file stays, with its validator if the body got far enough.
     fn drop(&mut self) {
-        if let Some((file, partial, _)) = self.file.take() {
+        if let Some((file, partial, target)) = self.file.take() {
             drop(file);
-            let _ = fs::remove_file(partial);
+            if !(self.keep_partial && self.bytes > 0) {
+                let _ = fs::remove_file(partial);
+                let _ = fs::remove_file(validator_path(&target));
+            }
         }
     }
 }

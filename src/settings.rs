@@ -157,5 +157,6 @@ fn fetch_options(cli: &Cli, workers: usize) -> FetchOptions {
     o.pool_idle_per_host = workers;
     o.head = cli.head || cli.method == Some(Method::Head);
     o.checksum = cli.checksum == Some(Checksum::Sha256);
+    o.continue_partial = cli.continue_partial;
     o
 }

@@ -241,3 +241,130 @@ fn head_has_no_body_to_save() {
         .code(2);
     assert!(!Path::new("x").exists());
 }
+
+// ---- --continue ----
+
+/// The `/ranged` and `/norange` bodies' SHA-256 for `len` bytes.
+fn pattern_digest(len: u64) -> String {
+    let body: Vec<u8> = (0..len).map(common::server::pattern).collect();
+    Sha256::digest(&body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn continue_resumes_the_partial_body_of_a_killed_run_with_if_range() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let len = 1_000_000;
+    let url = server.url(&format!("/ranged/{len}"));
+    let partial = dir.path().join(format!(".{len}.fetchpool-part"));
+    let mut child = fetchpool()
+        .arg(&url)
+        .arg("-d")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    common::eventually("half the body is on disk", || {
+        std::fs::metadata(&partial).is_ok_and(|m| m.len() > 300_000)
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let kept = std::fs::metadata(&partial).unwrap().len();
+    assert!(!dir.path().join(len.to_string()).exists());
+
+    let out = fetchpool()
+        .args([
+            &url,
+            "--continue",
+            "--checksum",
+            "sha256",
+            "-f",
+            "jsonl",
+            "-d",
+        ])
+        .arg(dir.path())
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let record = &jsonl_by_line(&stdout_of(&out))[&1];
+    assert_eq!(record["bytes"], len);
+    assert!(record["resumed_from"].as_u64().unwrap() >= kept, "{record}");
+    assert_eq!(record["sha256"], pattern_digest(len));
+    assert_eq!(
+        sha256_of(&dir.path().join(len.to_string())),
+        pattern_digest(len)
+    );
+    let second = server.requests()[1].to_lowercase();
+    assert!(
+        second.contains("range: bytes=") && second.contains("if-range: \"v1\""),
+        "{second}"
+    );
+    assert_eq!(files(dir.path()).len(), 1, "no partial or validator left");
+}
+
+#[test]
+fn continue_fetches_the_whole_body_again_when_the_server_ignores_range() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let len = 20_000;
+    std::fs::write(
+        dir.path().join(format!(".{len}.fetchpool-part")),
+        vec![b'?'; 5000],
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join(format!(".{len}.fetchpool-part.validator")),
+        "\"v1\"",
+    )
+    .unwrap();
+    let out = fetchpool()
+        .args([
+            &server.url(&format!("/norange/{len}")),
+            "--continue",
+            "-f",
+            "jsonl",
+            "-d",
+        ])
+        .arg(dir.path())
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let record = &jsonl_by_line(&stdout_of(&out))[&1];
+    assert!(record.get("resumed_from").is_none(), "{record}");
+    assert_eq!(
+        sha256_of(&dir.path().join(len.to_string())),
+        pattern_digest(len)
+    );
+    assert_eq!(files(dir.path()).len(), 1);
+}
+
+#[test]
+fn continue_fetches_the_whole_body_again_when_the_validator_no_longer_matches() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let len = 20_000;
+    std::fs::write(
+        dir.path().join(format!(".{len}.fetchpool-part")),
+        vec![b'?'; 5000],
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join(format!(".{len}.fetchpool-part.validator")),
+        "\"v0\"",
+    )
+    .unwrap();
+    fetchpool()
+        .args([&server.url(&format!("/ranged/{len}")), "--continue", "-d"])
+        .arg(dir.path())
+        .assert()
+        .code(0);
+    assert_eq!(
+        sha256_of(&dir.path().join(len.to_string())),
+        pattern_digest(len)
+    );
+}

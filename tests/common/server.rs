@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 /// - `/redirect/N`: 302 to `/redirect/N-1`, ending at `/bytes/10`
 /// - `/loop`: 302 to itself
 /// - `/goto?TARGET`: 302 to TARGET, taken as written (any scheme, any host)
+/// - `/ranged/N`: N bytes of [`pattern`] with `ETag: "v1"`, sent in 4 KiB pieces 20 ms
+///   apart; honours `Range: bytes=S-` (206) when `If-Range` is absent or `"v1"`
+/// - `/norange/N`: the same body and ETag, but always whole (200), whatever `Range` says
 /// - `/garbage`: a response that is not HTTP
 /// - `/flaky/K/ID`: 503 for the first K requests of ID, then 200 "ok"
 /// - `/ratelimited/SECS/ID`: 429 with `Retry-After: SECS` for the first request of ID,
@@ -214,6 +217,18 @@ fn serve(mut stream: TcpStream, state: &ServerState) {
         "redirect" if num > 0 => redirect(&mut stream, &format!("/redirect/{}", num - 1)),
         "redirect" => send_body(&mut stream, 200, 10),
         "loop" => redirect(&mut stream, "/loop"),
+        "ranged" | "norange" => {
+            let range = header(&head, "range")
+                .and_then(|r| {
+                    r.strip_prefix("bytes=")?
+                        .strip_suffix('-')?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .filter(|_| header(&head, "if-range").is_none_or(|v| v == "\"v1\""))
+                .filter(|&from| route == "ranged" && from < num);
+            send_pattern(&mut stream, num, range)
+        }
         "goto" => redirect(
             &mut stream,
             full_path.split_once('?').map_or("/", |(_, target)| target),
@@ -251,6 +266,45 @@ fn respond(stream: &mut TcpStream, code: u16, extra: &str, body: &[u8]) -> std::
         body.len()
     )?;
     stream.write_all(body)
+}
+
+/// The value of header `name` (lower case) in a request head.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// Byte `i` of the `/ranged` and `/norange` bodies.
+pub fn pattern(i: u64) -> u8 {
+    (i % 251) as u8
+}
+
+/// `len` bytes of [`pattern`], from `from` on with a 206 if given, in pieces 20 ms apart.
+fn send_pattern(stream: &mut TcpStream, len: u64, from: Option<u64>) -> std::io::Result<()> {
+    let start = from.unwrap_or(0);
+    let status = match from {
+        Some(s) => format!(
+            "206 Partial Content\r\nContent-Range: bytes {s}-{}/{len}",
+            len - 1
+        ),
+        None => "200 OK".to_string(),
+    };
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nETag: \"v1\"\r\nConnection: close\r\n\r\n",
+        len - start
+    )?;
+    let mut i = start;
+    while i < len {
+        let end = (i + 4096).min(len);
+        let piece: Vec<u8> = (i..end).map(pattern).collect();
+        stream.write_all(&piece)?;
+        i = end;
+        thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 fn redirect(stream: &mut TcpStream, to: &str) -> std::io::Result<()> {
