@@ -217,6 +217,16 @@ pub struct Cli {
     )]
     pub continue_partial: bool,
 
+    /// Ask for gzip, br, zstd or deflate and decode: the record has the decoded size and
+    /// the size on the wire.
+    #[arg(long, conflicts_with = "continue_partial")]
+    pub compressed: bool,
+
+    /// Fail a body larger than SIZE bytes (decoded, with --compressed): "10M", "512k",
+    /// "1G" or a number.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_size: Option<u64>,
+
     /// Put each body's digest in its record (saved or only counted).
     #[arg(long, value_name = "ALGORITHM", value_enum, help_heading = "Saving")]
     pub checksum: Option<Checksum>,
@@ -296,6 +306,32 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
             "must be a number of requests per second from {lo} to {hi}"
         )),
     }
+}
+
+/// Parses a size: a number of bytes, or one with a suffix `k`, `M`, `G`, `T` (powers of
+/// 1024; `KiB`, `MB` and the like are read the same way), at most 2^60.
+///
+/// # Errors
+/// A message for clap.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| "expected a number of bytes, such as 1000, 512k or 10M".to_string())?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        other => return Err(format!("unknown size unit '{other}' (use k, M, G or T)")),
+    };
+    number
+        .checked_mul(1u64 << shift)
+        .filter(|&n| n <= 1 << 60)
+        .ok_or_else(|| "must be at most 1024 P (2^60 bytes)".to_string())
 }
 
 /// Parses `Name: value`.

@@ -1,6 +1,7 @@
 //! Fetching one URL: `load_url`, with a total deadline, streamed byte counting and
 //! classified errors.
 
+use std::cell::Cell;
 use std::error::Error as StdError;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -29,6 +30,12 @@ pub enum FetchError {
     /// A URL, but not `http` or `https`: Python's `unknown url type`.
     #[error("unsupported URL scheme '{0}' (only http and https)")]
     UnsupportedScheme(String),
+    /// The body is larger than `--max-size` (decoded, with `--compressed`).
+    #[error("body larger than {0} bytes (--max-size)")]
+    TooLarge(u64),
+    /// A compressed body could not be decoded (`--compressed`).
+    #[error("cannot decode the body: {0}")]
+    Decode(String),
     /// The list line's file name (`URL<TAB>name`) cannot be used under `-d`.
     #[error("invalid file name: {0}")]
     BadName(String),
@@ -101,6 +108,8 @@ impl FetchError {
             FetchError::Proxy { .. } => "proxy",
             FetchError::Save(_) => "save",
             FetchError::BadName(_) => "invalid_name",
+            FetchError::TooLarge(_) => "too_large",
+            FetchError::Decode(_) => "decode",
             FetchError::Dns(_) => "dns",
             FetchError::ConnectionRefused => "connection_refused",
             FetchError::ConnectTimeout(_) => "connect_timeout",
@@ -140,6 +149,7 @@ impl FetchError {
             FetchError::Dns(t) => FetchError::Dns(s(t)),
             FetchError::Save(t) => FetchError::Save(s(t)),
             FetchError::BadName(t) => FetchError::BadName(s(t)),
+            FetchError::Decode(t) => FetchError::Decode(s(t)),
             FetchError::Reset(t) => FetchError::Reset(s(t)),
             FetchError::TruncatedBody(t) => FetchError::TruncatedBody(s(t)),
             FetchError::Tls(t) => FetchError::Tls(s(t)),
@@ -219,6 +229,10 @@ pub struct FetchOptions {
     pub checksum: bool,
     /// Continue a partial body a killed run left (`--continue`).
     pub continue_partial: bool,
+    /// Ask for gzip, br, zstd or deflate and decode (`--compressed`).
+    pub compressed: bool,
+    /// Fail a body larger than this (decoded, with `compressed`): `--max-size`.
+    pub max_size: Option<u64>,
     /// Send `headers` after a redirect to another origin too (curl's
     /// `--location-trusted`); by default they go to the URL's own origin only.
     pub location_trusted: bool,
@@ -243,6 +257,8 @@ impl FetchOptions {
             head: false,
             checksum: false,
             continue_partial: false,
+            compressed: false,
+            max_size: None,
             accept: Vec::new(),
             pool_idle_per_host: 64,
         }
@@ -270,6 +286,8 @@ pub struct Page {
     pub sha256: Option<String>,
     /// With `--continue`: the bytes a previous run had saved, which this one continued.
     pub resumed_from: Option<u64>,
+    /// With `--compressed` and an encoded body: its size on the wire (`bytes` is decoded).
+    pub wire_bytes: Option<u64>,
 }
 
 /// One shared HTTP client (one connection pool) and the per-request settings.
@@ -296,6 +314,10 @@ pub struct Fetcher {
     checksum: bool,
     /// `--continue` partial bodies (and keep them when a fetch fails).
     continue_partial: bool,
+    /// Ask for compressed bodies and decode them.
+    compressed: bool,
+    /// The largest body accepted.
+    max_size: Option<u64>,
     /// Which proxy each URL goes through (to name it when it fails).
     proxies: std::sync::Arc<ProxyRules>,
     /// Error statuses accepted as success.
@@ -353,6 +375,8 @@ impl Fetcher {
             head: options.head,
             checksum: options.checksum,
             continue_partial: options.continue_partial,
+            compressed: options.compressed,
+            max_size: options.max_size,
             proxies: std::sync::Arc::new(proxies),
             accept: options.accept.clone(),
         })
@@ -449,6 +473,16 @@ impl Fetcher {
                 }
                 _ => (0, content_length),
             };
+            if let (Some(max), Some(total), false) = (self.max_size, expected, self.compressed) {
+                if total > max {
+                    return Err(FetchError::TooLarge(max));
+                }
+            }
+            let encodings = if self.compressed {
+                content_encodings(&response)
+            } else {
+                Vec::new()
+            };
             let validator = validator_of(&response);
             let mut sink = BodySink::open(
                 target,
@@ -457,14 +491,27 @@ impl Fetcher {
                 self.continue_partial,
             )
             .map_err(save_error)?;
-            read_body(&mut response, &mut sink).map_err(|e| match e {
+            let wire = Cell::new(from);
+            let mut reader: Box<dyn Read + '_> = Box::new(Counting {
+                inner: &mut response,
+                count: &wire,
+            });
+            for encoding in encodings.iter().rev() {
+                reader = decoder(encoding, reader)?;
+            }
+            read_body(&mut reader, &mut sink, self.max_size).map_err(|e| match e {
                 BodyError::Read(e) => match reqwest_error(&e) {
                     Some(re) => classify(re),
+                    None if !encodings.is_empty() && e.kind() != io::ErrorKind::UnexpectedEof => {
+                        FetchError::Decode(e.to_string())
+                    }
                     None => classify_io(&e),
                 },
                 BodyError::Write(e) => save_error(e),
+                BodyError::TooLarge(max) => FetchError::TooLarge(max),
             })?;
-            let bytes = sink.bytes();
+            drop(reader);
+            let bytes = wire.get();
             if let Some(expected) = expected {
                 if bytes < expected {
                     // Dropping the sink removes the partial file (or, with --continue,
@@ -476,6 +523,7 @@ impl Fetcher {
             }
             let mut saved = sink.finish().map_err(save_error)?;
             saved.resumed_from = (from > 0).then_some(from);
+            saved.wire_bytes = (!encodings.is_empty()).then_some(bytes);
             saved
         };
         Ok(Page {
@@ -484,6 +532,7 @@ impl Fetcher {
             path: saved.path,
             sha256: saved.sha256,
             resumed_from: saved.resumed_from,
+            wire_bytes: saved.wire_bytes,
             final_url: crate::redact::redact_url(last_url.as_str()).into_owned(),
             content_type,
             content_length,
@@ -524,6 +573,10 @@ impl Fetcher {
             let mut request = self.client.request(method, current.clone()).timeout(left);
             if self.location_trusted || current.origin() == origin {
                 request = request.headers(self.headers.clone());
+            }
+            if self.compressed {
+                request =
+                    request.header(reqwest::header::ACCEPT_ENCODING, "gzip, br, zstd, deflate");
             }
             if let Some((from, validator)) = resume {
                 request = request
@@ -717,26 +770,86 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     )
 }
 
-/// Why reading a body stopped: the network's side or the disk's.
+/// Why reading a body stopped: the network's side, the disk's, or the size limit.
 enum BodyError {
-    /// Reading the response failed.
+    /// Reading (or decoding) the response failed.
     Read(io::Error),
     /// Writing the saved file failed.
     Write(io::Error),
+    /// The body went past `--max-size`.
+    TooLarge(u64),
 }
 
 /// Reads the body to its end in fixed chunks into `sink`, so memory does not grow with
-/// the body.
-fn read_body(response: &mut Response, sink: &mut BodySink) -> Result<(), BodyError> {
+/// the body; stops as soon as it passes `max` bytes (a decompression bomb costs no more).
+fn read_body(
+    reader: &mut dyn Read,
+    sink: &mut BodySink,
+    max: Option<u64>,
+) -> Result<(), BodyError> {
     let mut buf = vec![0u8; CHUNK];
     loop {
-        match response.read(&mut buf) {
+        match reader.read(&mut buf) {
             Ok(0) => return Ok(()),
-            Ok(n) => sink.write(&buf[..n]).map_err(BodyError::Write)?,
+            Ok(n) => {
+                if max.is_some_and(|max| sink.bytes() + n as u64 > max) {
+                    return Err(BodyError::TooLarge(max.unwrap_or(0)));
+                }
+                sink.write(&buf[..n]).map_err(BodyError::Write)?;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(BodyError::Read(e)),
         }
     }
+}
+
+/// Counts the bytes read through it: the body's size on the wire, before decoding.
+struct Counting<'a, R> {
+    inner: R,
+    count: &'a Cell<u64>,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// The response's `Content-Encoding`s, lower case, in the order applied (`identity`
+/// left out).
+fn content_encodings(response: &Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::CONTENT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|e| e.trim().to_ascii_lowercase())
+        .filter(|e| !e.is_empty() && e != "identity")
+        .collect()
+}
+
+/// A reader that undoes `encoding` on `inner`.
+fn decoder<'a>(
+    encoding: &str,
+    inner: Box<dyn Read + 'a>,
+) -> Result<Box<dyn Read + 'a>, FetchError> {
+    Ok(match encoding {
+        "gzip" | "x-gzip" => Box::new(flate2::read::MultiGzDecoder::new(inner)),
+        "deflate" => Box::new(flate2::read::ZlibDecoder::new(inner)),
+        "br" => Box::new(brotli_decompressor::Decompressor::new(inner, 4096)),
+        "zstd" => Box::new(
+            ruzstd::decoding::StreamingDecoder::new(inner)
+                .map_err(|e| FetchError::Decode(format!("zstd: {e}")))?,
+        ),
+        other => {
+            return Err(FetchError::Decode(format!(
+                "unsupported Content-Encoding '{other}'"
+            )));
+        }
+    })
 }
 
 /// The reqwest error inside an `io::Error` returned by `Response::read`.

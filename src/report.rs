@@ -178,6 +178,8 @@ impl Record {
             sha256: Option<&'a str>,
             #[serde(skip_serializing_if = "Option::is_none")]
             resumed_from: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            wire_bytes: Option<u64>,
             elapsed_ms: f64,
             attempts: u32,
             error_kind: Option<&'static str>,
@@ -196,6 +198,7 @@ impl Record {
             path: self.path().map(|p| p.display().to_string()),
             sha256: self.page().and_then(|p| p.sha256.as_deref()),
             resumed_from: self.page().and_then(|p| p.resumed_from),
+            wire_bytes: self.page().and_then(|p| p.wire_bytes),
             elapsed_ms: (self.elapsed.as_secs_f64() * 1e6).round() / 1e3,
             attempts: self.attempts,
             error_kind: self.error_kind(),

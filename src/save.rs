@@ -80,6 +80,8 @@ pub struct Saved {
     pub sha256: Option<String>,
     /// The bytes a previous run had saved, continued here (`--continue`).
     pub resumed_from: Option<u64>,
+    /// The body's size on the wire, when it was decoded (`--compressed`).
+    pub wire_bytes: Option<u64>,
 }
 
 impl BodySink {
@@ -212,6 +214,7 @@ impl BodySink {
             path,
             sha256,
             resumed_from: None,
+            wire_bytes: None,
         })
     }
 }

@@ -158,5 +158,7 @@ fn fetch_options(cli: &Cli, workers: usize) -> FetchOptions {
     o.head = cli.head || cli.method == Some(Method::Head);
     o.checksum = cli.checksum == Some(Checksum::Sha256);
     o.continue_partial = cli.continue_partial;
+    o.compressed = cli.compressed;
+    o.max_size = cli.max_size;
     o
 }

@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 /// - `/ranged/N`: N bytes of [`pattern`] with `ETag: "v1"`, sent in 4 KiB pieces 20 ms
 ///   apart; honours `Range: bytes=S-` (206) when `If-Range` is absent or `"v1"`
 /// - `/norange/N`: the same body and ETag, but always whole (200), whatever `Range` says
+/// - `/encoded/EXT`: `fixtures/compressed/body.txt.EXT` with its `Content-Encoding`
+///   (`gz` gzip, `br` br, `zst` zstd, `zz` deflate), whatever the request accepts
+/// - `/bomb`: `fixtures/compressed/bomb.gz`, 64 MiB of zeros, as gzip
 /// - `/garbage`: a response that is not HTTP
 /// - `/flaky/K/ID`: 503 for the first K requests of ID, then 200 "ok"
 /// - `/ratelimited/SECS/ID`: 429 with `Retry-After: SECS` for the first request of ID,
@@ -228,6 +231,25 @@ fn serve(mut stream: TcpStream, state: &ServerState) {
                 .filter(|_| header(&head, "if-range").is_none_or(|v| v == "\"v1\""))
                 .filter(|&from| route == "ranged" && from < num);
             send_pattern(&mut stream, num, range)
+        }
+        "encoded" | "bomb" => {
+            let (file, encoding) = match (route, arg) {
+                ("bomb", _) => ("bomb.gz", "gzip"),
+                (_, "gz") => ("body.txt.gz", "gzip"),
+                (_, "br") => ("body.txt.br", "br"),
+                (_, "zst") => ("body.txt.zst", "zstd"),
+                _ => ("body.txt.zz", "deflate"),
+            };
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/compressed")
+                .join(file);
+            let body = std::fs::read(path).expect("the fixture");
+            respond(
+                &mut stream,
+                200,
+                &format!("Content-Encoding: {encoding}\r\n"),
+                &body,
+            )
         }
         "goto" => redirect(
             &mut stream,
