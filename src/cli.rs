@@ -143,6 +143,41 @@ pub struct Cli {
     #[arg(long, value_name = "CODES", value_delimiter = ',', value_parser = parse_status_range)]
     pub accept: Vec<(u16, u16)>,
 
+    /// Basic authentication for each URL's own host: USER:PASS, or USER with the password
+    /// in FETCHPOOL_PASSWORD (nothing is prompted).
+    #[arg(short = 'u', long, value_name = "USER[:PASS]", help_heading = "HTTP")]
+    pub user: Option<String>,
+
+    /// Logins from ~/.netrc (or the file NETRC names) for the hosts it lists.
+    #[arg(long, help_heading = "HTTP")]
+    pub netrc: bool,
+
+    /// The proxy for every URL, instead of http_proxy/https_proxy/all_proxy (no_proxy
+    /// still applies).
+    #[arg(long, value_name = "URL", value_parser = parse_proxy, help_heading = "HTTP")]
+    pub proxy: Option<url::Url>,
+
+    /// Also trust the certificates of this PEM file.
+    #[arg(long, value_name = "FILE", help_heading = "HTTP")]
+    pub cacert: Option<PathBuf>,
+
+    /// Speak HTTP/1.1 only.
+    #[arg(long = "http1.1", conflicts_with = "http2", help_heading = "HTTP")]
+    pub http1_1: bool,
+
+    /// Speak HTTP/2 only, without negotiating (also on http://).
+    #[arg(long, help_heading = "HTTP")]
+    pub http2: bool,
+
+    /// Keep the cookies servers set and send them back, for the whole run.
+    #[arg(long, help_heading = "HTTP")]
+    pub cookies: bool,
+
+    /// Send this cookie to each URL's own host (repeatable).
+    #[arg(short = 'b', long = "cookie", value_name = "NAME=VALUE",
+          value_parser = parse_cookie, help_heading = "HTTP")]
+    pub cookie: Vec<String>,
+
     /// Do not verify TLS certificates (off by default).
     #[arg(short = 'k', long)]
     pub insecure: bool,
@@ -332,6 +367,44 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .checked_mul(1u64 << shift)
         .filter(|&n| n <= 1 << 60)
         .ok_or_else(|| "must be at most 1024 P (2^60 bytes)".to_string())
+}
+
+/// Parses a proxy URL (`http://` or `https://`; `host:port` means `http://host:port`).
+///
+/// # Errors
+/// A message for clap.
+pub fn parse_proxy(s: &str) -> Result<url::Url, String> {
+    let text = if s.contains("://") {
+        s.to_string()
+    } else {
+        format!("http://{s}")
+    };
+    let url = url::Url::parse(&text).map_err(|e| format!("not a URL: {e}"))?;
+    match url.scheme() {
+        "http" | "https" if url.host_str().is_some() => Ok(url),
+        _ => Err("a proxy is http://HOST:PORT or https://HOST:PORT".to_string()),
+    }
+}
+
+/// Parses `NAME=VALUE` for `-b`.
+///
+/// # Errors
+/// A message for clap.
+pub fn parse_cookie(s: &str) -> Result<String, String> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| "expected NAME=VALUE".to_string())?;
+    let token = |c: char| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}".contains(c);
+    if name.is_empty() || !name.chars().all(token) {
+        return Err(format!("'{}' is not a cookie name", name.escape_debug()));
+    }
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_graphic() && c != ';' && c != ',' && c != '\\')
+    {
+        return Err("a cookie value is printable ASCII without ; , \\ or spaces".to_string());
+    }
+    Ok(format!("{name}={value}"))
 }
 
 /// Parses `Name: value`.

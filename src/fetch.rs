@@ -11,6 +11,7 @@ use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
+use crate::netrc::Netrc;
 use crate::proxy::ProxyRules;
 use crate::save::{BodySink, Saved};
 
@@ -233,6 +234,20 @@ pub struct FetchOptions {
     pub compressed: bool,
     /// Fail a body larger than this (decoded, with `compressed`): `--max-size`.
     pub max_size: Option<u64>,
+    /// Basic-auth login and password (`-u`), for the URL's own origin.
+    pub user: Option<(String, String)>,
+    /// Logins by host (`--netrc`).
+    pub netrc: Option<Netrc>,
+    /// The proxy for every URL (`--proxy`), instead of the environment's.
+    pub proxy: Option<Url>,
+    /// Extra trusted certificates, PEM (`--cacert`).
+    pub cacert: Option<Vec<u8>>,
+    /// Which HTTP version to speak.
+    pub http_version: HttpVersion,
+    /// Keep the cookies servers set, for the whole run (`--cookies`).
+    pub cookie_store: bool,
+    /// A `Cookie` header for the URL's own origin (`-b`).
+    pub cookie: Option<HeaderValue>,
     /// Send `headers` after a redirect to another origin too (curl's
     /// `--location-trusted`); by default they go to the URL's own origin only.
     pub location_trusted: bool,
@@ -259,10 +274,29 @@ impl FetchOptions {
             continue_partial: false,
             compressed: false,
             max_size: None,
+            user: None,
+            netrc: None,
+            proxy: None,
+            cacert: None,
+            http_version: HttpVersion::Auto,
+            cookie_store: false,
+            cookie: None,
             accept: Vec::new(),
             pool_idle_per_host: 64,
         }
     }
+}
+
+/// The HTTP version spoken (`--http1.1`, `--http2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpVersion {
+    /// HTTP/1.1, or HTTP/2 where TLS negotiates it.
+    #[default]
+    Auto,
+    /// HTTP/1.1 only.
+    Http1,
+    /// HTTP/2 only, without negotiation (prior knowledge), also on `http://`.
+    Http2,
 }
 
 /// What a successful fetch measured.
@@ -318,6 +352,12 @@ pub struct Fetcher {
     compressed: bool,
     /// The largest body accepted.
     max_size: Option<u64>,
+    /// `-u`'s login and password.
+    user: Option<(String, String)>,
+    /// `--netrc`'s logins.
+    netrc: Option<std::sync::Arc<Netrc>>,
+    /// `-b`'s Cookie header.
+    cookie: Option<HeaderValue>,
     /// Which proxy each URL goes through (to name it when it fails).
     proxies: std::sync::Arc<ProxyRules>,
     /// Error statuses accepted as success.
@@ -339,10 +379,10 @@ impl Fetcher {
         for (name, value) in &options.headers {
             headers.append(name.clone(), value.clone());
         }
-        let proxies = if options.no_proxy {
-            ProxyRules::default()
-        } else {
-            ProxyRules::from_env()
+        let proxies = match (&options.proxy, options.no_proxy) {
+            (Some(proxy), _) => ProxyRules::fixed(proxy.clone()),
+            (None, true) => ProxyRules::default(),
+            (None, false) => ProxyRules::from_env(),
         };
         let mut builder = Client::builder()
             // The client-level timeout bounds each wait separately, not the whole body
@@ -358,6 +398,24 @@ impl Fetcher {
             .danger_accept_invalid_hostnames(options.insecure)
             .referer(false)
             .no_proxy();
+        builder = match options.http_version {
+            HttpVersion::Auto => builder,
+            HttpVersion::Http1 => builder.http1_only(),
+            HttpVersion::Http2 => builder.http2_prior_knowledge(),
+        };
+        if options.cookie_store {
+            builder = builder.cookie_store(true);
+        }
+        if let Some(pem) = &options.cacert {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| format!("--cacert: {}", error_chain(&e)))?;
+            if certs.is_empty() {
+                return Err("--cacert: no PEM certificate in the file".to_string());
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
         if !proxies.is_empty() {
             let rules = proxies.clone();
             builder = builder.proxy(reqwest::Proxy::custom(move |url| {
@@ -377,6 +435,9 @@ impl Fetcher {
             continue_partial: options.continue_partial,
             compressed: options.compressed,
             max_size: options.max_size,
+            user: options.user.clone(),
+            netrc: options.netrc.clone().map(std::sync::Arc::new),
+            cookie: options.cookie.clone(),
             proxies: std::sync::Arc::new(proxies),
             accept: options.accept.clone(),
         })
@@ -573,6 +634,25 @@ impl Fetcher {
             let mut request = self.client.request(method, current.clone()).timeout(left);
             if self.location_trusted || current.origin() == origin {
                 request = request.headers(self.headers.clone());
+                if let Some(cookie) = &self.cookie {
+                    request = request.header(reqwest::header::COOKIE, cookie.clone());
+                }
+                // A login in the URL itself wins; then -u, then --netrc.
+                if current.username().is_empty() {
+                    let netrc = || {
+                        let host = current.host_str()?;
+                        self.netrc.as_ref()?.for_host(host)
+                    };
+                    match (&self.user, netrc()) {
+                        (Some((user, pass)), _) => {
+                            request = request.basic_auth(user, Some(pass));
+                        }
+                        (None, Some((user, pass))) => {
+                            request = request.basic_auth(user, Some(pass));
+                        }
+                        (None, None) => {}
+                    }
+                }
             }
             if self.compressed {
                 request =

@@ -17,6 +17,7 @@ pub mod fetch;
 pub use fetchpool_futures as futures;
 pub mod input;
 pub mod names;
+pub mod netrc;
 pub mod proxy;
 pub mod redact;
 pub mod report;

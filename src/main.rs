@@ -26,7 +26,13 @@ fn main() -> ExitCode {
     if let Err(e) = handler {
         eprintln!("fetchpool: warning: cannot handle Ctrl-C: {e}");
     }
-    let settings = fetchpool::settings::Settings::from_cli(&cli);
+    let settings = match fetchpool::settings::Settings::from_cli(&cli) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("fetchpool: error: {e:#}");
+            return Exit::Usage.into();
+        }
+    };
     match fetchpool::run::run(&settings, &signals) {
         Ok(exit) => exit.into(),
         Err(e) => {

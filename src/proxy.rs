@@ -47,6 +47,19 @@ impl ProxyRules {
         }
     }
 
+    /// `--proxy URL`: that proxy for every http and https URL, whatever the environment
+    /// says, except the hosts `no_proxy` lists.
+    pub fn fixed(proxy: Url) -> Self {
+        let no = std::env::var("NO_PROXY")
+            .or_else(|_| std::env::var("no_proxy"))
+            .unwrap_or_default();
+        ProxyRules {
+            http: Some(proxy.clone()),
+            https: Some(proxy),
+            no_proxy: NoProxy::parse(&no),
+        }
+    }
+
     /// Whether any proxy is configured.
     pub fn is_empty(&self) -> bool {
         self.http.is_none() && self.https.is_none()

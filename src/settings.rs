@@ -6,8 +6,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::{Checksum, Cli, Method, Order};
-use crate::fetch::FetchOptions;
+use anyhow::Context as _;
+use reqwest::header::HeaderValue;
+
+use crate::fetch::{FetchOptions, HttpVersion};
 use crate::names::Layout;
+use crate::netrc::Netrc;
 use crate::report::Format;
 use crate::schedule::{Limits, RetryPolicy};
 
@@ -90,8 +94,12 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The settings the flags describe, given the terminals the run writes to.
-    pub fn from_cli(cli: &Cli) -> Self {
+    /// The settings the flags describe, given the terminals the run writes to; the files
+    /// flags name (`--cacert`, `--netrc`) are read here.
+    ///
+    /// # Errors
+    /// A file a flag names cannot be read, or a value is not usable.
+    pub fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
         let workers = usize::from(cli.workers);
         let limits = Limits {
             per_host: cli.per_host.map(usize::from),
@@ -107,7 +115,7 @@ impl Settings {
         };
         let stderr_is_terminal = io::stderr().is_terminal();
         let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
-        Settings {
+        Ok(Settings {
             inputs: if cli.inputs.is_empty() {
                 vec![Source::Stdin]
             } else {
@@ -122,7 +130,7 @@ impl Settings {
                 path,
                 resume: cli.resume,
             }),
-            fetch: fetch_options(cli, workers),
+            fetch: fetch_options(cli, workers)?,
             workers,
             limits,
             retry: RetryPolicy {
@@ -137,12 +145,12 @@ impl Settings {
             summary: cli.summary || stderr_is_terminal,
             progress: stderr_is_terminal && !dumb && !cli.no_progress,
             eager_flush: io::stdout().is_terminal(),
-        }
+        })
     }
 }
 
 /// The HTTP client's options; idle connections kept per host match the workers.
-fn fetch_options(cli: &Cli, workers: usize) -> FetchOptions {
+fn fetch_options(cli: &Cli, workers: usize) -> anyhow::Result<FetchOptions> {
     let mut o = FetchOptions::with_timeout(cli.timeout);
     o.connect_timeout = cli.connect_timeout;
     o.max_redirects = usize::from(cli.max_redirects);
@@ -160,5 +168,31 @@ fn fetch_options(cli: &Cli, workers: usize) -> FetchOptions {
     o.continue_partial = cli.continue_partial;
     o.compressed = cli.compressed;
     o.max_size = cli.max_size;
-    o
+    o.user = cli.user.as_ref().map(|u| match u.split_once(':') {
+        Some((user, pass)) => (user.to_string(), pass.to_string()),
+        None => (
+            u.clone(),
+            std::env::var("FETCHPOOL_PASSWORD").unwrap_or_default(),
+        ),
+    });
+    if cli.netrc {
+        o.netrc = Some(Netrc::load().map_err(anyhow::Error::msg)?);
+    }
+    o.proxy = cli.proxy.clone();
+    if let Some(path) = &cli.cacert {
+        o.cacert = Some(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read --cacert {}", path.display()))?,
+        );
+    }
+    o.http_version = match (cli.http1_1, cli.http2) {
+        (true, _) => HttpVersion::Http1,
+        (_, true) => HttpVersion::Http2,
+        _ => HttpVersion::Auto,
+    };
+    o.cookie_store = cli.cookies;
+    if !cli.cookie.is_empty() {
+        o.cookie = Some(HeaderValue::from_str(&cli.cookie.join("; "))?);
+    }
+    Ok(o)
 }

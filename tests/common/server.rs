@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 /// - `/encoded/EXT`: `fixtures/compressed/body.txt.EXT` with its `Content-Encoding`
 ///   (`gz` gzip, `br` br, `zst` zstd, `zz` deflate), whatever the request accepts
 /// - `/bomb`: `fixtures/compressed/bomb.gz`, 64 MiB of zeros, as gzip
+/// - `/setcookie`: 200 with `Set-Cookie: session=abc`
 /// - `/garbage`: a response that is not HTTP
 /// - `/flaky/K/ID`: 503 for the first K requests of ID, then 200 "ok"
 /// - `/ratelimited/SECS/ID`: 429 with `Retry-After: SECS` for the first request of ID,
@@ -232,6 +233,12 @@ fn serve(mut stream: TcpStream, state: &ServerState) {
                 .filter(|&from| route == "ranged" && from < num);
             send_pattern(&mut stream, num, range)
         }
+        "setcookie" => respond(
+            &mut stream,
+            200,
+            "Set-Cookie: session=abc; Path=/\r\n",
+            b"ok",
+        ),
         "encoded" | "bomb" => {
             let (file, encoding) = match (route, arg) {
                 ("bomb", _) => ("bomb.gz", "gzip"),
