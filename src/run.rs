@@ -116,6 +116,8 @@ struct Run {
     resumed: Fetched,
     /// `-d`: where bodies go.
     save: Option<SaveTo>,
+    /// The input lists and the record file, as (device, inode): no body may replace them.
+    protected: Vec<(u64, u64)>,
     /// `--resume`: lines recorded as fetched with another URL than the list's (fetched
     /// again).
     mismatched: AtomicU64,
@@ -329,8 +331,19 @@ impl Run {
             Ok(url) => url,
         };
         if let Some(path) = target.as_ref() {
-            if self.save.as_ref().is_some_and(|s| s.no_clobber) && path.exists() {
-                return self.sink.deliver(seq, record(Outcome::Kept(path.clone())));
+            if let Ok(meta) = std::fs::metadata(path) {
+                if self.protected.contains(&(meta.dev(), meta.ino())) {
+                    let why = format!(
+                        "{} is the input list or the record file; it is not replaced",
+                        path.display()
+                    );
+                    return self
+                        .sink
+                        .deliver(seq, record(Outcome::Invalid(FetchError::BadName(why))));
+                }
+                if self.save.as_ref().is_some_and(|s| s.no_clobber) {
+                    return self.sink.deliver(seq, record(Outcome::Kept(path.clone())));
+                }
             }
         }
         let host = if keyed {
@@ -425,6 +438,21 @@ fn input_identity(source: &Source) -> Option<(u64, u64)> {
     meta.is_file().then(|| (meta.dev(), meta.ino()))
 }
 
+/// The files no saved body may replace: the input lists and the record file.
+fn protected_files(settings: &Settings) -> Vec<(u64, u64)> {
+    let record = settings
+        .record
+        .as_ref()
+        .and_then(|r| std::fs::metadata(&r.path).ok())
+        .map(|m| (m.dev(), m.ino()));
+    settings
+        .inputs
+        .iter()
+        .filter_map(input_identity)
+        .chain(record)
+        .collect()
+}
+
 /// Refuses a record file that is one of the input lists (by name, symlink or hard link):
 /// opening it would empty the list, and resuming would read its own records back.
 fn check_not_the_input(inputs: &[Source], record: &Path) -> anyhow::Result<()> {
@@ -465,10 +493,16 @@ pub fn run(settings: &Settings, signals: &Receiver<()>) -> anyhow::Result<Exit> 
     let started = Instant::now();
     // The input first: a missing list must not cost the user an emptied record file.
     let input = open_inputs(&settings.inputs)?;
+    if let Some(save) = &settings.save {
+        std::fs::create_dir_all(&save.dir)
+            .with_context(|| format!("cannot use --dir {}", save.dir.display()))?;
+    }
     let (record_file, resumed) = open_record(settings)?;
+    let protected = protected_files(settings);
     let (events_tx, events) = crossbeam_channel::unbounded();
     let run = Arc::new(Run::new(
         settings,
+        protected,
         started,
         Sink::new(
             Printer::new(
@@ -511,6 +545,7 @@ impl Run {
     /// Builds a run's shared state.
     fn new(
         settings: &Settings,
+        protected: Vec<(u64, u64)>,
         started: Instant,
         sink: Sink<Out>,
         resumed: Fetched,
@@ -530,6 +565,7 @@ impl Run {
             deadline: settings.deadline.and_then(|d| started.checked_add(d)),
             resumed,
             save: settings.save.clone(),
+            protected,
             mismatched: AtomicU64::new(0),
         })
     }

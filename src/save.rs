@@ -118,12 +118,21 @@ impl BodySink {
                 }
                 let partial = partial_path(target);
                 let from = resume.map_or(0, |(from, _)| from);
-                let mut file = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(from == 0)
-                    .open(&partial)?;
+                let mut file = if from == 0 {
+                    // A fresh file, never one found there: whatever has the temporary name
+                    // (a stale partial, or a symlink planted in a shared folder) is removed,
+                    // not followed, and O_EXCL makes sure nothing took its place.
+                    remove_if_there(&partial)?;
+                    OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&partial)?
+                } else {
+                    if fs::symlink_metadata(&partial)?.file_type().is_symlink() {
+                        return Err(io::Error::other("the partial file is a symbolic link"));
+                    }
+                    OpenOptions::new().read(true).write(true).open(&partial)?
+                };
                 if from > 0 {
                     if file.metadata()?.len() != from {
                         return Err(io::Error::other("the partial file changed under us"));
@@ -141,7 +150,7 @@ impl BodySink {
                     io::Seek::seek(&mut file, io::SeekFrom::Start(from))?;
                     bytes = from;
                 }
-                let _ = fs::remove_file(validator_path(target));
+                remove_if_there(&validator_path(target))?;
                 Some((file, partial, target.to_path_buf()))
             }
         };
@@ -176,10 +185,17 @@ impl BodySink {
         Ok(())
     }
 
-    /// Writes the pending validator beside the partial file, once.
+    /// Writes the pending validator beside the partial file, once (a new file: never one
+    /// found there).
     fn keep_validator(&mut self) -> io::Result<()> {
         if let (Some(v), Some((_, _, target))) = (self.pending_validator.take(), &self.file) {
-            fs::write(validator_path(target), v)?;
+            let path = validator_path(target);
+            remove_if_there(&path)?;
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)?
+                .write_all(v.as_bytes())?;
         }
         Ok(())
     }
@@ -231,6 +247,14 @@ impl Drop for BodySink {
                 let _ = fs::remove_file(validator_path(&target));
             }
         }
+    }
+}
+
+/// Removes `path` (a file or a symbolic link, never what a link points to) if it exists.
+fn remove_if_there(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 

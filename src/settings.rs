@@ -180,10 +180,14 @@ fn fetch_options(cli: &Cli, workers: usize) -> anyhow::Result<FetchOptions> {
     }
     o.proxy = cli.proxy.clone();
     if let Some(path) = &cli.cacert {
-        o.cacert = Some(
-            std::fs::read(path)
-                .with_context(|| format!("cannot read --cacert {}", path.display()))?,
-        );
+        // A PEM bundle is small; /dev/zero is not one.
+        let mut pem = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| {
+                std::io::Read::read_to_end(&mut std::io::Read::take(f, 16 << 20), &mut pem)
+            })
+            .with_context(|| format!("cannot read --cacert {}", path.display()))?;
+        o.cacert = Some(pem);
     }
     o.http_version = match (cli.http1_1, cli.http2) {
         (true, _) => HttpVersion::Http1,

@@ -368,3 +368,85 @@ fn continue_fetches_the_whole_body_again_when_the_validator_no_longer_matches() 
         pattern_digest(len)
     );
 }
+
+// ---- hostile folders ----
+
+#[test]
+fn a_dir_that_is_a_file_is_a_usage_error() {
+    let file = temp_file("not a folder");
+    fetchpool()
+        .args(["-d"])
+        .arg(file.path())
+        .arg("http://127.0.0.1:1/")
+        .assert()
+        .code(2);
+    assert_eq!(
+        std::fs::read_to_string(file.path()).unwrap(),
+        "not a folder"
+    );
+}
+
+#[test]
+fn a_body_never_replaces_the_input_list_or_the_record_file() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("list");
+    let record = dir.path().join("records");
+    std::fs::write(
+        &list,
+        format!(
+            "{}\tlist\n{}\trecords\n{}\n",
+            server.url("/bytes/7"),
+            server.url("/bytes/8"),
+            server.url("/bytes/9")
+        ),
+    )
+    .unwrap();
+    let before = std::fs::read_to_string(&list).unwrap();
+    let out = fetchpool()
+        .arg(&list)
+        .arg("--record")
+        .arg(&record)
+        .args(["-f", "jsonl", "-d"])
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let records = jsonl_by_line(&stdout_of(&out));
+    assert_eq!(records[&1]["error_kind"], "invalid_name");
+    assert_eq!(records[&2]["error_kind"], "invalid_name");
+    assert_eq!(records[&3]["result"], "fetched");
+    assert_eq!(std::fs::read_to_string(&list).unwrap(), before);
+    assert_eq!(std::fs::read_to_string(&record).unwrap().lines().count(), 3);
+}
+
+#[test]
+fn a_symlink_planted_at_the_temporary_name_is_replaced_not_followed() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.path().join(".30.fetchpool-part")).unwrap();
+    std::os::unix::fs::symlink(&victim, dir.path().join(".30.fetchpool-part.validator")).unwrap();
+    for flags in [&[][..], &["--continue"][..]] {
+        let out_dir = dir.path();
+        fetchpool()
+            .args(flags)
+            .args([&server.url("/bytes/30"), "-d"])
+            .arg(out_dir)
+            .assert();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
+    assert_eq!(std::fs::metadata(dir.path().join("30")).unwrap().len(), 30);
+}
+
+#[test]
+fn a_cacert_that_never_ends_is_read_no_further_than_a_bundle_can_be() {
+    let mut cmd = fetchpool();
+    cmd.args(["--cacert", "/dev/zero", "http://127.0.0.1:1/"]);
+    assert_cmd::Command::from_std(cmd)
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(2);
+}
