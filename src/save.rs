@@ -31,7 +31,11 @@ pub fn validator_path(target: &Path) -> PathBuf {
 /// and the `If-Range` value to send. `None` when there is no partial, it is empty, or no
 /// usable validator was kept (then the body is fetched whole).
 pub fn resumable(target: &Path) -> Option<(u64, String)> {
-    let len = fs::metadata(partial_path(target)).ok()?.len();
+    // Regular files only: a symbolic link is not followed (its target's first line would
+    // go to the server as If-Range).
+    let regular = |p: &Path| fs::symlink_metadata(p).ok().filter(|m| m.is_file());
+    let len = regular(&partial_path(target))?.len();
+    regular(&validator_path(target))?;
     if len == 0 {
         return None;
     }

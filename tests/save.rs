@@ -435,7 +435,12 @@ fn a_symlink_planted_at_the_temporary_name_is_replaced_not_followed() {
             .args(flags)
             .args([&server.url("/bytes/30"), "-d"])
             .arg(out_dir)
-            .assert();
+            .assert()
+            .code(0);
+        assert!(
+            !server.requests().iter().any(|r| r.contains("precious")),
+            "a linked file's content never goes to the server"
+        );
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     }
     assert_eq!(std::fs::metadata(dir.path().join("30")).unwrap().len(), 30);
