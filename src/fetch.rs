@@ -96,12 +96,23 @@ pub enum FetchError {
     /// Any other transport or protocol failure (garbage response, I/O error).
     #[error("{0}")]
     Io(String),
+    /// A failure after the response's status arrived (a truncated body, a timeout or a
+    /// reset mid-body, `too_large`, `decode`, `save`): that failure, with the status. Its
+    /// kind, message and retry rules are the inner error's.
+    #[error("{error}")]
+    AfterResponse {
+        /// The status the response had.
+        status: u16,
+        /// What went wrong then.
+        error: Box<FetchError>,
+    },
 }
 
 impl FetchError {
     /// A stable snake_case name for the kind of failure (the JSONL `error_kind`).
     pub fn kind(&self) -> &'static str {
         match self {
+            FetchError::AfterResponse { error, .. } => error.kind(),
             FetchError::InvalidUrl(_) => "invalid_url",
             FetchError::UnsupportedScheme(_) | FetchError::UnsupportedRedirect(_) => {
                 "unsupported_scheme"
@@ -125,11 +136,32 @@ impl FetchError {
         }
     }
 
-    /// The HTTP status carried by the error, if any.
+    /// The HTTP status carried by the error, if any: the error status itself, or the
+    /// status of a response that failed later.
     pub fn status(&self) -> Option<u16> {
         match self {
             FetchError::HttpStatus { code, .. } => Some(*code),
+            FetchError::AfterResponse { status, .. } => Some(*status),
             _ => None,
+        }
+    }
+
+    /// The error without the status an `AfterResponse` adds.
+    pub fn inner(&self) -> &FetchError {
+        match self {
+            FetchError::AfterResponse { error, .. } => error.inner(),
+            other => other,
+        }
+    }
+
+    /// This error as raised after a response with `status` arrived.
+    fn after_response(self, status: u16) -> Self {
+        match self {
+            already @ FetchError::AfterResponse { .. } => already,
+            error => FetchError::AfterResponse {
+                status,
+                error: Box::new(error),
+            },
         }
     }
 
@@ -151,6 +183,10 @@ impl FetchError {
             FetchError::Save(t) => FetchError::Save(s(t)),
             FetchError::BadName(t) => FetchError::BadName(s(t)),
             FetchError::Decode(t) => FetchError::Decode(s(t)),
+            FetchError::AfterResponse { status, error } => FetchError::AfterResponse {
+                status,
+                error: Box::new(error.scrubbed(secrets)),
+            },
             FetchError::Reset(t) => FetchError::Reset(s(t)),
             FetchError::TruncatedBody(t) => FetchError::TruncatedBody(s(t)),
             FetchError::Tls(t) => FetchError::Tls(s(t)),
@@ -479,7 +515,7 @@ impl Fetcher {
         let mut resume = target
             .filter(|_| self.continue_partial)
             .and_then(crate::save::resumable);
-        let (mut response, last_url) = loop {
+        let (response, last_url) = loop {
             let (response, last_url) =
                 self.follow(url, limit, until, by_deadline, resume.as_ref())?;
             if resume.is_some() && response.status().as_u16() == 416 {
@@ -488,7 +524,6 @@ impl Fetcher {
             }
             break (response, last_url);
         };
-        let classify = |e: &reqwest::Error| self.classify(e, &last_url, limit, by_deadline);
         let status = response.status();
         if status.as_u16() >= 400 && !self.accepts(status.as_u16()) {
             let retry_after = match status.as_u16() {
@@ -505,6 +540,23 @@ impl Fetcher {
                 retry_after,
             });
         }
+        self.read_response(response, &last_url, target, limit, by_deadline, resume)
+            .map_err(|e| e.after_response(status.as_u16()))
+    }
+
+    /// Reads (and saves, and decodes) the body of a response that arrived with a success
+    /// status (or an accepted one), within `limit`.
+    fn read_response(
+        &self,
+        mut response: Response,
+        last_url: &Url,
+        target: Option<&Path>,
+        limit: Duration,
+        by_deadline: bool,
+        resume: Option<(u64, String)>,
+    ) -> Result<Page, FetchError> {
+        let classify = |e: &reqwest::Error| self.classify(e, last_url, limit, by_deadline);
+        let status = response.status();
         let content_type = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)

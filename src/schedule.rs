@@ -40,7 +40,7 @@ impl RetryPolicy {
     /// and HTTP 408, 429, 500, 502, 503, 504. Never another 4xx, a DNS or TLS failure, an
     /// invalid URL or the run's deadline.
     pub fn is_transient(error: &FetchError) -> bool {
-        match error {
+        match error.inner() {
             FetchError::ConnectionRefused
             | FetchError::ConnectTimeout(_)
             | FetchError::Timeout(_)

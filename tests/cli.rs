@@ -575,3 +575,26 @@ fn an_accepted_error_status_says_so_in_the_text_line() {
         format!("'{url}' page is 11 bytes (HTTP 404 accepted)\n")
     );
 }
+
+#[test]
+fn a_failure_after_the_headers_keeps_the_status_and_is_still_retried() {
+    let server = MockServer::start();
+    let out = fetchpool()
+        .args([
+            "-f",
+            "jsonl",
+            "--retries",
+            "1",
+            "--retry-delay",
+            "0.01",
+            &server.url("/truncate"),
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let record = &jsonl_by_line(&stdout_of(&out))[&1];
+    assert_eq!(record["status"], 200, "{record}");
+    assert_eq!(record["error_kind"], "truncated_body");
+    assert_eq!(record["attempts"], 2, "a truncated body is transient");
+}
