@@ -555,7 +555,6 @@ impl Fetcher {
         by_deadline: bool,
         resume: Option<(u64, String)>,
     ) -> Result<Page, FetchError> {
-        let classify = |e: &reqwest::Error| self.classify(e, last_url, limit, by_deadline);
         let status = response.status();
         let content_type = response
             .headers()
@@ -571,10 +570,6 @@ impl Fetcher {
         let saved = if self.head {
             Saved::default()
         } else {
-            let shown = |p: &Path| crate::redact::redact_url(&p.display().to_string()).into_owned();
-            let save_error = |e: io::Error| {
-                FetchError::Save(format!("{}: {e}", target.map(shown).unwrap_or_default()))
-            };
             let (from, expected) = match (&resume, status.as_u16()) {
                 (Some((len, _)), 206) => {
                     let total = content_range_from(&response, *len).ok_or_else(|| {
@@ -586,58 +581,8 @@ impl Fetcher {
                 }
                 _ => (0, content_length),
             };
-            if let (Some(max), Some(total), false) = (self.max_size, expected, self.compressed) {
-                if total > max {
-                    return Err(FetchError::TooLarge(max));
-                }
-            }
-            let encodings = if self.compressed {
-                content_encodings(&response)
-            } else {
-                Vec::new()
-            };
-            let validator = validator_of(&response);
-            let mut sink = BodySink::open(
-                target,
-                self.checksum,
-                Some((from, validator.as_deref())),
-                self.continue_partial,
-            )
-            .map_err(save_error)?;
-            let wire = Cell::new(from);
-            let mut reader: Box<dyn Read + '_> = Box::new(Counting {
-                inner: &mut response,
-                count: &wire,
-            });
-            for encoding in encodings.iter().rev() {
-                reader = decoder(encoding, reader)?;
-            }
-            read_body(&mut reader, &mut sink, self.max_size).map_err(|e| match e {
-                BodyError::Read(e) => match reqwest_error(&e) {
-                    Some(re) => classify(re),
-                    None if !encodings.is_empty() && e.kind() != io::ErrorKind::UnexpectedEof => {
-                        FetchError::Decode(e.to_string())
-                    }
-                    None => classify_io(&e),
-                },
-                BodyError::Write(e) => save_error(e),
-                BodyError::TooLarge(max) => FetchError::TooLarge(max),
-            })?;
-            drop(reader);
-            let bytes = wire.get();
-            if let Some(expected) = expected {
-                if bytes < expected {
-                    // Dropping the sink removes the partial file (or, with --continue,
-                    // keeps it for the next run).
-                    return Err(FetchError::TruncatedBody(format!(
-                        "got {bytes} of {expected} bytes"
-                    )));
-                }
-            }
-            let mut saved = sink.finish().map_err(save_error)?;
-            saved.resumed_from = (from > 0).then_some(from);
-            saved.wire_bytes = (!encodings.is_empty()).then_some(bytes);
-            saved
+            let classify = |e: &reqwest::Error| self.classify(e, last_url, limit, by_deadline);
+            self.read_body_of(&mut response, target, from, expected, &classify)?
         };
         Ok(Page {
             status: status.as_u16(),
@@ -651,6 +596,75 @@ impl Fetcher {
             content_length,
             head: self.head,
         })
+    }
+
+    /// Streams the body into its sink (counted, hashed, saved as `target`), decoding it
+    /// with `--compressed`, from byte `from` of `expected` (when known), checking the size
+    /// limit and, at the end, the length.
+    fn read_body_of(
+        &self,
+        response: &mut Response,
+        target: Option<&Path>,
+        from: u64,
+        expected: Option<u64>,
+        classify: &dyn Fn(&reqwest::Error) -> FetchError,
+    ) -> Result<Saved, FetchError> {
+        let shown = |p: &Path| crate::redact::redact_url(&p.display().to_string()).into_owned();
+        let save_error = |e: io::Error| {
+            FetchError::Save(format!("{}: {e}", target.map(shown).unwrap_or_default()))
+        };
+        if let (Some(max), Some(total), false) = (self.max_size, expected, self.compressed) {
+            if total > max {
+                return Err(FetchError::TooLarge(max));
+            }
+        }
+        let encodings = if self.compressed {
+            content_encodings(response)
+        } else {
+            Vec::new()
+        };
+        let validator = validator_of(response);
+        let mut sink = BodySink::open(
+            target,
+            self.checksum,
+            Some((from, validator.as_deref())),
+            self.continue_partial,
+        )
+        .map_err(save_error)?;
+        let wire = Cell::new(from);
+        let mut reader: Box<dyn Read + '_> = Box::new(Counting {
+            inner: response,
+            count: &wire,
+        });
+        for encoding in encodings.iter().rev() {
+            reader = decoder(encoding, reader)?;
+        }
+        read_body(&mut reader, &mut sink, self.max_size).map_err(|e| match e {
+            BodyError::Read(e) => match reqwest_error(&e) {
+                Some(re) => classify(re),
+                None if !encodings.is_empty() && e.kind() != io::ErrorKind::UnexpectedEof => {
+                    FetchError::Decode(e.to_string())
+                }
+                None => classify_io(&e),
+            },
+            BodyError::Write(e) => save_error(e),
+            BodyError::TooLarge(max) => FetchError::TooLarge(max),
+        })?;
+        drop(reader);
+        let bytes = wire.get();
+        if let Some(expected) = expected {
+            if bytes < expected {
+                // Dropping the sink removes the partial file (or, with --continue, keeps
+                // it for the next run).
+                return Err(FetchError::TruncatedBody(format!(
+                    "got {bytes} of {expected} bytes"
+                )));
+            }
+        }
+        let mut saved = sink.finish().map_err(save_error)?;
+        saved.resumed_from = (from > 0).then_some(from);
+        saved.wire_bytes = (!encodings.is_empty()).then_some(bytes);
+        Ok(saved)
     }
 
     /// Sends the request and follows redirects (at most `max_redirects`), all within
