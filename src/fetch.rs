@@ -394,6 +394,10 @@ pub struct Fetcher {
     netrc: Option<std::sync::Arc<Netrc>>,
     /// `-b`'s Cookie header.
     cookie: Option<HeaderValue>,
+    /// `--cookies`: the run's cookie jar, shared by every clone of the fetcher. Kept here
+    /// rather than by reqwest, whose cookie layer re-parses every request's URL even
+    /// without a jar.
+    jar: Option<std::sync::Arc<std::sync::Mutex<cookie_store::CookieStore>>>,
     /// Which proxy each URL goes through (to name it when it fails).
     proxies: std::sync::Arc<ProxyRules>,
     /// Error statuses accepted as success.
@@ -439,9 +443,6 @@ impl Fetcher {
             HttpVersion::Http1 => builder.http1_only(),
             HttpVersion::Http2 => builder.http2_prior_knowledge(),
         };
-        if options.cookie_store {
-            builder = builder.cookie_store(true);
-        }
         if let Some(pem) = &options.cacert {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| format!("--cacert: {}", error_chain(&e)))?;
@@ -474,6 +475,7 @@ impl Fetcher {
             user: options.user.clone(),
             netrc: options.netrc.clone().map(std::sync::Arc::new),
             cookie: options.cookie.clone(),
+            jar: options.cookie_store.then(Default::default),
             proxies: std::sync::Arc::new(proxies),
             accept: options.accept.clone(),
         })
@@ -623,7 +625,8 @@ impl Fetcher {
         } else {
             Vec::new()
         };
-        let validator = validator_of(response);
+        // Only a saved body can be continued later.
+        let validator = target.and_then(|_| validator_of(response));
         let mut sink = BodySink::open(
             target,
             self.checksum,
@@ -680,7 +683,6 @@ impl Fetcher {
         by_deadline: bool,
         resume: Option<&(u64, String)>,
     ) -> Result<(Response, Url), FetchError> {
-        let origin = url.origin();
         let mut current = url.clone();
         let mut redirects = 0;
         loop {
@@ -698,7 +700,10 @@ impl Fetcher {
                 reqwest::Method::GET
             };
             let mut request = self.client.request(method, current.clone()).timeout(left);
-            if self.location_trusted || current.origin() == origin {
+            if let Some(cookies) = self.jar_cookies(&current) {
+                request = request.header(reqwest::header::COOKIE, cookies);
+            }
+            if self.location_trusted || same_origin(&current, url) {
                 request = request.headers(self.headers.clone());
                 if let Some(cookie) = &self.cookie {
                     request = request.header(reqwest::header::COOKIE, cookie.clone());
@@ -732,6 +737,7 @@ impl Fetcher {
             let response = request
                 .send()
                 .map_err(|e| self.classify(&e, &current, limit, by_deadline))?;
+            self.keep_cookies(&response, &current);
             let Some(next) = redirect_target(&response, &current)? else {
                 return Ok((response, current));
             };
@@ -745,6 +751,31 @@ impl Fetcher {
                 return Err(FetchError::TooManyRedirects(self.max_redirects));
             }
             current = next;
+        }
+    }
+
+    /// The `Cookie` header the jar holds for `url` (`--cookies`), if any.
+    fn jar_cookies(&self, url: &Url) -> Option<HeaderValue> {
+        let jar = self.jar.as_ref()?.lock().unwrap_or_else(|p| p.into_inner());
+        let pairs: Vec<String> = jar
+            .get_request_values(url)
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        drop(jar);
+        (!pairs.is_empty())
+            .then(|| HeaderValue::from_str(&pairs.join("; ")).ok())
+            .flatten()
+    }
+
+    /// Puts the cookies `response` sets into the jar (`--cookies`).
+    fn keep_cookies(&self, response: &Response, url: &Url) {
+        let Some(jar) = &self.jar else { return };
+        let mut jar = jar.lock().unwrap_or_else(|p| p.into_inner());
+        for value in response.headers().get_all(reqwest::header::SET_COOKIE) {
+            if let Ok(text) = value.to_str() {
+                // A cookie the store refuses (wrong domain, malformed) is just not kept.
+                let _ = jar.parse(text, url);
+            }
         }
     }
 
@@ -880,6 +911,13 @@ fn validator_of(response: &Response) -> Option<String> {
     header(reqwest::header::ETAG)
         .filter(|e| !e.starts_with("W/"))
         .or_else(|| header(reqwest::header::LAST_MODIFIED))
+}
+
+/// Whether two URLs share scheme, host and port (their origin), without building it.
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 /// Where a redirect response points, resolved against `current`; `None` if the response

@@ -14,6 +14,10 @@ pub const MASK: &str = "***";
 /// first `/`, `\`, `?` or `#`; its user info is what precedes the last `@` in it, as the
 /// URL standard reads it.
 pub fn redact_url(text: &str) -> Cow<'_, str> {
+    // Most lines hold no `@` at all: nothing to look for then.
+    if !text.as_bytes().contains(&b'@') {
+        return Cow::Borrowed(text);
+    }
     let Some(scheme_end) = text.find("://") else {
         return Cow::Borrowed(text);
     };

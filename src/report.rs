@@ -251,8 +251,9 @@ pub fn py_repr(s: &str) -> String {
 /// Cn, Zl, Zp, and Zs other than the ASCII space.
 fn is_printable(c: char) -> bool {
     use unicode_properties::{GeneralCategory as G, UnicodeGeneralCategory};
-    if c == ' ' {
-        return true;
+    // ASCII, nearly every character of a URL, without the table lookup.
+    if c.is_ascii() {
+        return (' '..='~').contains(&c);
     }
     !matches!(
         c.general_category(),
