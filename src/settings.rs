@@ -27,14 +27,19 @@ pub enum Source {
 }
 
 impl Source {
-    /// An argument that parses as an http(s) URL is a URL; `-` is standard input; anything
-    /// else is a list file (so a list named like a word is still reachable as `./word`).
+    /// An argument that parses as an http(s) URL, or starts like one (`http://`,
+    /// `https://`: a broken URL is then an invalid entry with its record, not a missing
+    /// file), is a URL; `-` is standard input; anything else is a list file (so a list
+    /// named like a word is still reachable as `./word`).
     pub fn from_arg(arg: &str) -> Self {
         if arg == "-" {
             return Source::Stdin;
         }
+        let lower = arg.get(..8).unwrap_or(arg).to_ascii_lowercase();
+        let looks_like_url = lower.starts_with("http://") || lower.starts_with("https://");
         match url::Url::parse(arg) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => Source::Url(arg.to_string()),
+            _ if looks_like_url => Source::Url(arg.to_string()),
             _ => Source::File(PathBuf::from(arg)),
         }
     }
@@ -199,4 +204,31 @@ fn fetch_options(cli: &Cli, workers: usize) -> anyhow::Result<FetchOptions> {
         o.cookie = Some(HeaderValue::from_str(&cli.cookie.join("; "))?);
     }
     Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_urls_lists_or_standard_input() {
+        let url = |a: &str| Source::Url(a.to_string());
+        assert_eq!(
+            Source::from_arg("https://a.example/x"),
+            url("https://a.example/x")
+        );
+        assert_eq!(
+            Source::from_arg("HTTP://a.example/"),
+            url("HTTP://a.example/")
+        );
+        assert_eq!(
+            Source::from_arg("http://"),
+            url("http://"),
+            "a broken URL is still one"
+        );
+        assert_eq!(Source::from_arg("-"), Source::Stdin);
+        for file in ["urls.txt", "./report", "ftp://x/", "C:list"] {
+            assert_eq!(Source::from_arg(file), Source::File(PathBuf::from(file)));
+        }
+    }
 }
