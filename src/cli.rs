@@ -122,25 +122,25 @@ pub struct Cli {
     pub no_progress: bool,
 
     /// Extra request header, "Name: value" (repeatable).
-    #[arg(short = 'H', long = "header", value_name = "HEADER", value_parser = parse_header)]
+    #[arg(short = 'H', long = "header", value_name = "HEADER", value_parser = parse_header, help_heading = "HTTP")]
     pub headers: Vec<(HeaderName, HeaderValue)>,
 
     /// User-Agent header [default: fetchpool/VERSION].
-    #[arg(short = 'A', long, value_name = "TEXT", value_parser = parse_user_agent)]
+    #[arg(short = 'A', long, value_name = "TEXT", value_parser = parse_user_agent, help_heading = "HTTP")]
     pub user_agent: Option<String>,
 
     /// Redirects to follow before failing (at most 1000).
     #[arg(long, value_name = "N", default_value_t = 10,
-          value_parser = clap::value_parser!(u16).range(0..=1000))]
+          value_parser = clap::value_parser!(u16).range(0..=1000), help_heading = "HTTP")]
     pub max_redirects: u16,
 
     /// Send the -H headers after a redirect to another host too (by default they go to
     /// the URL's own scheme, host and port only, as curl does).
-    #[arg(long)]
+    #[arg(long, help_heading = "HTTP")]
     pub location_trusted: bool,
 
     /// Error statuses to count as success, e.g. "404" or "400-499,503" (repeatable).
-    #[arg(long, value_name = "CODES", value_delimiter = ',', value_parser = parse_status_range)]
+    #[arg(long, value_name = "CODES", value_delimiter = ',', value_parser = parse_status_range, help_heading = "HTTP")]
     pub accept: Vec<(u16, u16)>,
 
     /// Basic authentication for each URL's own host: USER:PASS, or USER with the password
@@ -179,11 +179,11 @@ pub struct Cli {
     pub cookie: Vec<String>,
 
     /// Do not verify TLS certificates (off by default).
-    #[arg(short = 'k', long)]
+    #[arg(short = 'k', long, help_heading = "HTTP")]
     pub insecure: bool,
 
     /// Ignore http_proxy, https_proxy and all_proxy from the environment.
-    #[arg(long)]
+    #[arg(long, help_heading = "HTTP")]
     pub no_proxy: bool,
 
     /// Retries after a transient failure (connect error, timeout, reset, truncated body,
@@ -254,12 +254,12 @@ pub struct Cli {
 
     /// Ask for gzip, br, zstd or deflate and decode: the record has the decoded size and
     /// the size on the wire.
-    #[arg(long, conflicts_with = "continue_partial")]
+    #[arg(long, conflicts_with = "continue_partial", help_heading = "HTTP")]
     pub compressed: bool,
 
     /// Fail a body larger than SIZE bytes (decoded, with --compressed): "10M", "512k",
     /// "1G" or a number.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = "HTTP")]
     pub max_size: Option<u64>,
 
     /// Put each body's digest in its record (saved or only counted).
@@ -275,7 +275,13 @@ pub struct Cli {
     pub head: bool,
 
     /// The request method.
-    #[arg(short = 'X', long = "request", value_name = "METHOD", value_enum)]
+    #[arg(
+        short = 'X',
+        long = "request",
+        value_name = "METHOD",
+        value_enum,
+        help_heading = "HTTP"
+    )]
     pub method: Option<Method>,
 }
 

@@ -1072,7 +1072,6 @@ fn causes<'a>(e: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'stati
 }
 
 /// A TLS failure in words, if `cause` is one.
-#[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
 fn tls_error(cause: &(dyn StdError + 'static)) -> Option<String> {
     use rustls::{CertificateError as C, Error as R, InvalidMessage};
     let e = cause.downcast_ref::<R>()?;
@@ -1103,12 +1102,6 @@ fn tls_error(cause: &(dyn StdError + 'static)) -> Option<String> {
         other => other.to_string(),
     };
     Some(words)
-}
-
-/// Without a TLS backend there are no TLS errors to recognise.
-#[cfg(not(any(feature = "rustls-ring", feature = "rustls-aws-lc")))]
-fn tls_error(_cause: &(dyn StdError + 'static)) -> Option<String> {
-    None
 }
 
 /// The innermost cause's message: reqwest's own top-level text only repeats the URL.

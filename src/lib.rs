@@ -12,6 +12,11 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(not(any(feature = "rustls-ring", feature = "rustls-aws-lc")))]
+compile_error!(
+    "fetchpool needs a TLS backend: enable the feature rustls-ring (the default) or rustls-aws-lc"
+);
+
 pub mod cli;
 pub mod fetch;
 pub use fetchpool_futures as futures;
