@@ -147,7 +147,7 @@ fn url_path(url: &Url, layout: Layout) -> PathBuf {
 
 /// One file name component that stays where it is put: `/`, `\`, NUL and control
 /// characters become `_`, `.` and `..` get a leading `_`, and a name longer than
-/// [`MAX_COMPONENT`] bytes is shortened, keeping its extension.
+/// `MAX_COMPONENT` (200) bytes is shortened, keeping its extension.
 pub fn safe_component(name: &str) -> String {
     let mut out: String = name
         .chars()
