@@ -232,16 +232,20 @@ impl<T, E> std::hash::Hash for PoolFuture<T, E> {
 }
 
 impl<T, E> fmt::Debug for PoolFuture<T, E> {
-    /// Python's repr: `<PoolFuture at 0x… state=pending|running|cancelled|finished …>`.
+    /// Python's repr: `<PoolFuture at 0x… state=pending|running|cancelled>`, and when
+    /// finished `state=finished returned u32`, `raised MyError` (the type's own name, as
+    /// Python gives the class name), `panicked` or `broken`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.lock().state {
-            State::Pending => "pending",
-            State::Running => "running",
-            State::Cancelled => "cancelled",
-            State::Finished(Ok(_)) => "finished returned",
-            State::Finished(Err(TaskError::Raised(_))) => "finished raised",
-            State::Finished(Err(TaskError::Panicked(_))) => "finished panicked",
-            State::Finished(Err(TaskError::Broken(_))) => "finished broken",
+            State::Pending => "pending".to_string(),
+            State::Running => "running".to_string(),
+            State::Cancelled => "cancelled".to_string(),
+            State::Finished(Ok(_)) => format!("finished returned {}", short_type_name::<T>()),
+            State::Finished(Err(TaskError::Raised(_))) => {
+                format!("finished raised {}", short_type_name::<E>())
+            }
+            State::Finished(Err(TaskError::Panicked(_))) => "finished panicked".to_string(),
+            State::Finished(Err(TaskError::Broken(_))) => "finished broken".to_string(),
         };
         write!(
             f,
@@ -249,6 +253,25 @@ impl<T, E> fmt::Debug for PoolFuture<T, E> {
             Arc::as_ptr(&self.slot) as *const ()
         )
     }
+}
+
+/// A type's name without its module path: `String` for `alloc::string::String`,
+/// `Vec<u8>` for `alloc::vec::Vec<u8>`.
+fn short_type_name<T>() -> String {
+    let full = std::any::type_name::<T>();
+    let mut out = String::with_capacity(full.len());
+    let mut segment = String::new();
+    for c in full.chars() {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            segment.push(c);
+        } else {
+            out.push_str(segment.rsplit("::").next().unwrap_or(""));
+            segment.clear();
+            out.push(c);
+        }
+    }
+    out.push_str(segment.rsplit("::").next().unwrap_or(""));
+    out
 }
 
 /// Turns an optional timeout into an optional deadline; a timeout too large to add to

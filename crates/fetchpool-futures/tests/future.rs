@@ -290,9 +290,19 @@ fn debug_output_names_the_state_like_python_repr() {
     gate.open();
     queued.wait(Some(PATIENCE));
     assert!(format!("{queued:?}").contains("state=finished returned"));
+    assert!(
+        format!("{queued:?}").ends_with(&format!("returned {}>", std::any::type_name::<u32>())),
+        "{queued:?}"
+    );
     let failed = pool.submit(|| Err::<u32, _>("x".to_string())).unwrap();
     failed.wait(Some(PATIENCE));
-    assert!(format!("{failed:?}").contains("state=finished raised"));
+    assert!(
+        format!("{failed:?}").ends_with("state=finished raised String>"),
+        "{failed:?}"
+    );
+    let vec = pool.submit(|| Ok::<_, String>(vec![1u8])).unwrap();
+    vec.wait(Some(PATIENCE));
+    assert!(format!("{vec:?}").ends_with("returned Vec<u8>>"), "{vec:?}");
 }
 
 #[test]
