@@ -700,14 +700,14 @@ impl Fetcher {
                 reqwest::Method::GET
             };
             let mut request = self.client.request(method, current.clone()).timeout(left);
-            if let Some(cookies) = self.jar_cookies(&current) {
+            let trusted = self.location_trusted || same_origin(&current, url);
+            // One Cookie header (RFC 6265): -b's cookies, then the jar's.
+            let given = self.cookie.as_ref().filter(|_| trusted);
+            if let Some(cookies) = self.cookie_header(given, &current) {
                 request = request.header(reqwest::header::COOKIE, cookies);
             }
-            if self.location_trusted || same_origin(&current, url) {
+            if trusted {
                 request = request.headers(self.headers.clone());
-                if let Some(cookie) = &self.cookie {
-                    request = request.header(reqwest::header::COOKIE, cookie.clone());
-                }
                 // A login in the URL itself wins; then -u, then --netrc.
                 if current.username().is_empty() {
                     let netrc = || {
@@ -754,17 +754,26 @@ impl Fetcher {
         }
     }
 
-    /// The `Cookie` header the jar holds for `url` (`--cookies`), if any.
-    fn jar_cookies(&self, url: &Url) -> Option<HeaderValue> {
-        let jar = self.jar.as_ref()?.lock().unwrap_or_else(|p| p.into_inner());
-        let pairs: Vec<String> = jar
-            .get_request_values(url)
-            .map(|(name, value)| format!("{name}={value}"))
+    /// The one `Cookie` header for a request to `url`: the `-b` cookies `given` (when they
+    /// go to this origin), then those the jar holds for `url` (`--cookies`); `None` if
+    /// there are none.
+    fn cookie_header(&self, given: Option<&HeaderValue>, url: &Url) -> Option<HeaderValue> {
+        let mut pairs: Vec<String> = given
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .into_iter()
             .collect();
-        drop(jar);
-        (!pairs.is_empty())
-            .then(|| HeaderValue::from_str(&pairs.join("; ")).ok())
-            .flatten()
+        if let Some(jar) = &self.jar {
+            let jar = jar.lock().unwrap_or_else(|p| p.into_inner());
+            pairs.extend(
+                jar.get_request_values(url)
+                    .map(|(name, value)| format!("{name}={value}")),
+            );
+        }
+        if pairs.is_empty() {
+            return None;
+        }
+        HeaderValue::from_str(&pairs.join("; ")).ok()
     }
 
     /// Puts the cookies `response` sets into the jar (`--cookies`).

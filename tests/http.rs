@@ -242,3 +242,21 @@ fn cacert_trusts_a_self_signed_server_that_is_refused_without_it() {
         .assert()
         .code(0);
 }
+
+#[test]
+fn cookie_flags_and_the_jar_share_one_cookie_header() {
+    let server = MockServer::start();
+    let list = temp_file(format!(
+        "{}\n{}\n",
+        server.url("/setcookie"),
+        server.url("/bytes/1")
+    ));
+    fetchpool()
+        .arg(list.path())
+        .args(["--cookies", "-b", "a=1", "-w", "1"])
+        .assert()
+        .code(0);
+    let second = server.requests()[1].to_lowercase();
+    assert_eq!(second.matches("cookie:").count(), 1, "{second}");
+    assert!(second.contains("cookie: a=1; session=abc"), "{second}");
+}
