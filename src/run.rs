@@ -293,14 +293,14 @@ impl Run {
             let Some(seq) = self.sink.admit() else {
                 break; // the run stopped while this line was being read
             };
-            self.take(seq, entry, target, keyed);
+            self.handle_entry(seq, entry, target, keyed);
         }
         self.sink.close_input();
         error
     }
 
     /// Delivers or schedules admitted entry `seq`, whose body goes to `target` (`-d`).
-    fn take(
+    fn handle_entry(
         self: &Arc<Self>,
         seq: u64,
         entry: Entry,

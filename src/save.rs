@@ -90,15 +90,7 @@ pub struct Saved {
 
 impl BodySink {
     /// A sink that counts, hashes if `checksum`, and writes to `target` if given (its
-    /// folders are created; the temporary file is created, or emptied, now).
-    ///
-    /// # Errors
-    /// The folder or the temporary file cannot be created.
-    pub fn new(target: Option<&Path>, checksum: bool) -> io::Result<Self> {
-        Self::open(target, checksum, None, false)
-    }
-
-    /// A sink that appends to the partial body of `target` from byte `from` on (what a
+    /// folders are created), appending to the partial body of `target` from byte `from` on (what a
     /// `206 Partial Content` answer continues), or starts it afresh when `from` is `None`.
     /// `validator` (an ETag or Last-Modified) is kept beside the partial file, and with
     /// `keep_partial` the partial file outlives a failure, for the next `--continue`.
@@ -281,7 +273,7 @@ mod tests {
     fn a_finished_body_is_renamed_into_place_with_its_digest() {
         let dir = std::env::temp_dir().join(format!("fetchpool-save-{}", std::process::id()));
         let target = dir.join("sub").join("a.txt");
-        let mut sink = BodySink::new(Some(&target), true).unwrap();
+        let mut sink = BodySink::open(Some(&target), true, None, false).unwrap();
         sink.write(b"ab").unwrap();
         sink.write(b"c").unwrap();
         assert!(partial_path(&target).exists() && !target.exists());
@@ -299,7 +291,7 @@ mod tests {
     fn a_dropped_body_leaves_no_file() {
         let dir = std::env::temp_dir().join(format!("fetchpool-drop-{}", std::process::id()));
         let target = dir.join("a.txt");
-        let mut sink = BodySink::new(Some(&target), false).unwrap();
+        let mut sink = BodySink::open(Some(&target), false, None, false).unwrap();
         sink.write(b"partial").unwrap();
         drop(sink);
         assert!(!target.exists() && !partial_path(&target).exists());

@@ -215,9 +215,7 @@ impl<W: Write> Sink<W> {
         } else {
             self.emit(&mut state, ready);
         }
-        if self.eager_flush {
-            self.flush_locked(&mut state);
-        }
+        // With `eager_flush`, `emit` has flushed each record already (under the bar).
         self.check_finished(&state);
     }
 

@@ -253,6 +253,17 @@ fn pattern_digest(len: u64) -> String {
         .collect()
 }
 
+/// Leaves what a killed run would: 5,000 bytes of a partial body for `/…/LEN` in `dir`,
+/// and `validator` beside it.
+fn plant_partial(dir: &Path, len: u64, validator: &str) {
+    std::fs::write(dir.join(format!(".{len}.fetchpool-part")), vec![b'?'; 5000]).unwrap();
+    std::fs::write(
+        dir.join(format!(".{len}.fetchpool-part.validator")),
+        validator,
+    )
+    .unwrap();
+}
+
 #[test]
 fn continue_resumes_the_partial_body_of_a_killed_run_with_if_range() {
     let server = MockServer::start();
@@ -311,16 +322,7 @@ fn continue_fetches_the_whole_body_again_when_the_server_ignores_range() {
     let server = MockServer::start();
     let dir = tempfile::tempdir().unwrap();
     let len = 20_000;
-    std::fs::write(
-        dir.path().join(format!(".{len}.fetchpool-part")),
-        vec![b'?'; 5000],
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join(format!(".{len}.fetchpool-part.validator")),
-        "\"v1\"",
-    )
-    .unwrap();
+    plant_partial(dir.path(), len, "\"v1\"");
     let out = fetchpool()
         .args([
             &server.url(&format!("/norange/{len}")),
@@ -348,16 +350,7 @@ fn continue_fetches_the_whole_body_again_when_the_validator_no_longer_matches() 
     let server = MockServer::start();
     let dir = tempfile::tempdir().unwrap();
     let len = 20_000;
-    std::fs::write(
-        dir.path().join(format!(".{len}.fetchpool-part")),
-        vec![b'?'; 5000],
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join(format!(".{len}.fetchpool-part.validator")),
-        "\"v0\"",
-    )
-    .unwrap();
+    plant_partial(dir.path(), len, "\"v0\"");
     fetchpool()
         .args([&server.url(&format!("/ranged/{len}")), "--continue", "-d"])
         .arg(dir.path())
