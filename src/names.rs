@@ -7,6 +7,8 @@ use std::path::{Component, Path, PathBuf};
 
 use url::Url;
 
+use crate::redact::percent_decode;
+
 /// The longest file name component written, in bytes (Linux allows 255; the rest is room
 /// for a numeric suffix and the temporary name's affixes).
 const MAX_COMPONENT: usize = 200;
@@ -175,13 +177,6 @@ pub fn safe_component(name: &str) -> String {
         out = format!("{}{ext}", &stem[..keep.min(stem.len())]);
     }
     out
-}
-
-/// Percent-decodes (lossily: invalid UTF-8 becomes U+FFFD).
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 #[cfg(test)]

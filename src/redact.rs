@@ -65,7 +65,7 @@ pub fn scrub(message: &str, secrets: &[String]) -> String {
 }
 
 /// Percent-decodes (lossily: invalid UTF-8 becomes U+FFFD).
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s)
         .decode_utf8_lossy()
         .into_owned()
