@@ -47,6 +47,10 @@ pub enum SubmitError {
     /// The pool had no worker and the OS refused to start one.
     #[error("cannot start a worker thread: {0}")]
     Spawn(String),
+    /// The process pool cannot run this task: it is not registered with the guard, or is
+    /// registered with other types.
+    #[error("{0}")]
+    UnknownTask(String),
 }
 
 /// Errors from [`ThreadPoolBuilder::build`].
@@ -58,6 +62,20 @@ pub enum BuildError {
     /// `queue_capacity` was 0 (a rendezvous queue would make `submit` wait for a worker).
     #[error("queue_capacity must be greater than 0")]
     ZeroQueue,
+    /// `max_tasks_per_child` was 0: Python's `ValueError`.
+    #[error("max_tasks_per_child must be >= 1")]
+    ZeroTasksPerChild,
+    /// A process pool was built in a program whose `main` did not call
+    /// `fetchpool_futures::process::guard`.
+    #[error(
+        "fetchpool_futures::process::guard was not called: call it first in main, \
+         with the tasks the pool will run"
+    )]
+    NoGuard,
+    /// The process pool's initializer is not registered or its argument cannot be
+    /// serialised.
+    #[error("bad initializer: {0}")]
+    Initializer(String),
 }
 
 /// A job erased of its types, as it travels to a worker.
@@ -456,7 +474,7 @@ impl ThreadPoolExecutor {
         f: F,
         items: I,
         timeout: Option<Duration>,
-    ) -> MapIter<'_, I::IntoIter, F, T, E>
+    ) -> MapIter<'_, I::IntoIter, T, E>
     where
         I: IntoIterator,
         I::Item: Send + 'static,
@@ -476,7 +494,7 @@ impl ThreadPoolExecutor {
         items: I,
         timeout: Option<Duration>,
         window: usize,
-    ) -> MapIter<'_, I::IntoIter, F, T, E>
+    ) -> MapIter<'_, I::IntoIter, T, E>
     where
         I: IntoIterator,
         I::Item: Send + 'static,
@@ -484,7 +502,12 @@ impl ThreadPoolExecutor {
         T: Send + 'static,
         E: Send + 'static,
     {
-        MapIter::new(self, Arc::new(f), items.into_iter(), timeout, window.max(1))
+        let f = Arc::new(f);
+        let submit = Box::new(move |item| {
+            let f = Arc::clone(&f);
+            self.submit(move || f(item))
+        });
+        MapIter::new(submit, items.into_iter(), timeout, window.max(1))
     }
 
     /// Stops accepting work: Python's `Executor.shutdown(wait, cancel_futures)`.

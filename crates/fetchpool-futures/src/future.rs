@@ -56,9 +56,21 @@ pub enum TaskError<E> {
     #[error("task panicked: {0}")]
     Panicked(String),
     /// The pool broke (an initializer failed) before this task could run:
-    /// Python's `BrokenThreadPool`.
+    /// Python's `BrokenThreadPool` and `BrokenProcessPool`.
     #[error("{0}")]
     Broken(String),
+    /// The worker process running the task died (an exit, an abort, a signal, a kill
+    /// from outside); the message names the exit code or signal. Only this task fails:
+    /// the process pool starts a replacement for the next one.
+    #[error("{0}")]
+    WorkerDied(String),
+    /// The task ran past the process pool's hard time limit, so its worker was killed.
+    #[error("task exceeded its time limit of {0:?}, so its worker process was killed")]
+    TimedOut(Duration),
+    /// The task's argument or its result could not cross the process boundary: it failed
+    /// to serialise or to deserialise, or the task's name is not registered in the worker.
+    #[error("{0}")]
+    Codec(String),
 }
 
 /// Why waiting for a future gave no outcome: Python's `CancelledError` and `TimeoutError`.
@@ -246,6 +258,9 @@ impl<T, E> fmt::Debug for PoolFuture<T, E> {
             }
             State::Finished(Err(TaskError::Panicked(_))) => "finished panicked".to_string(),
             State::Finished(Err(TaskError::Broken(_))) => "finished broken".to_string(),
+            State::Finished(Err(TaskError::WorkerDied(_))) => "finished worker died".to_string(),
+            State::Finished(Err(TaskError::TimedOut(_))) => "finished timed out".to_string(),
+            State::Finished(Err(TaskError::Codec(_))) => "finished codec error".to_string(),
         };
         write!(
             f,

@@ -46,10 +46,18 @@ mod executor;
 mod future;
 mod hook;
 mod map;
+#[cfg(feature = "process")]
+pub mod process;
+#[cfg(feature = "process")]
+mod task;
 mod wait;
 
 pub use executor::{BuildError, SubmitError, ThreadPoolBuilder, ThreadPoolExecutor};
 pub use future::{FutureError, PoolFuture, TaskError, WaitError};
 pub use hook::{Report, set_report_hook};
 pub use map::{MapError, MapIter};
+#[cfg(feature = "process")]
+pub use process::{ProcessPoolBuilder, ProcessPoolExecutor};
+#[cfg(feature = "process")]
+pub use task::{Executor, Registry, Task, Wire};
 pub use wait::{AsCompleted, AsCompletedTimeout, DoneAndNotDone, ReturnWhen, as_completed, wait};

@@ -2,13 +2,12 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::executor::{SubmitError, ThreadPoolExecutor};
+use super::executor::SubmitError;
 use super::future::{FutureError, PoolFuture, TaskError, deadline_after};
 
-/// What one position of [`ThreadPoolExecutor::map`] can yield instead of a value.
+/// What one position of [`ThreadPoolExecutor::map`](crate::ThreadPoolExecutor::map) can yield instead of a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MapError<E> {
     /// The task failed: the exception Python's `map` re-raises at that position.
@@ -38,7 +37,12 @@ impl<E> From<FutureError<E>> for MapError<E> {
     }
 }
 
-/// The iterator returned by [`ThreadPoolExecutor::map`]: Python's `Executor.map` result.
+/// Submits one input item to the pool behind a [`MapIter`].
+pub(crate) type Submit<'a, A, T, E> =
+    Box<dyn FnMut(A) -> Result<PoolFuture<T, E>, SubmitError> + 'a>;
+
+/// The iterator returned by [`ThreadPoolExecutor::map`](crate::ThreadPoolExecutor::map)
+/// (and by the process pool's `map`): Python's `Executor.map` result.
 ///
 /// - Yields `Ok(value)` or `Err(error)` for each input, in input order. An error at one
 ///   position does not end the iteration (CPython's newest behaviour, gh-108518), and an
@@ -54,11 +58,9 @@ impl<E> From<FutureError<E>> for MapError<E> {
 /// - If the executor shuts down mid-way, the tasks already submitted still yield their
 ///   results, then one `Err(MapError::Rejected(..))` stands for the first input that could
 ///   not be submitted, and the iterator ends (Python raises `RuntimeError` from `next()`).
-pub struct MapIter<'a, I, F, T, E> {
-    /// Where new tasks go.
-    executor: &'a ThreadPoolExecutor,
-    /// The mapped function, shared by every submitted task.
-    f: Arc<F>,
+pub struct MapIter<'a, I: Iterator, T, E> {
+    /// Submits one item to the pool (the mapped function is inside).
+    submit: Submit<'a, I::Item, T, E>,
     /// The rest of the input; `None` once exhausted, timed out or rejected.
     items: Option<I>,
     /// Submitted tasks, oldest (next to yield) first; at most `window + 1` long.
@@ -73,7 +75,7 @@ pub struct MapIter<'a, I, F, T, E> {
     finished: bool,
 }
 
-impl<I, F, T, E> fmt::Debug for MapIter<'_, I, F, T, E> {
+impl<I: Iterator, T, E> fmt::Debug for MapIter<'_, I, T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MapIter")
             .field("pending", &self.pending.len())
@@ -84,26 +86,17 @@ impl<I, F, T, E> fmt::Debug for MapIter<'_, I, F, T, E> {
     }
 }
 
-impl<'a, I, F, T, E> MapIter<'a, I, F, T, E>
-where
-    I: Iterator,
-    I::Item: Send + 'static,
-    F: Fn(I::Item) -> Result<T, E> + Send + Sync + 'static,
-    T: Send + 'static,
-    E: Send + 'static,
-{
+impl<'a, I: Iterator, T, E> MapIter<'a, I, T, E> {
     /// Computes the deadline, then submits the first `window` tasks (as Python does in the
     /// `map` call itself).
     pub(crate) fn new(
-        executor: &'a ThreadPoolExecutor,
-        f: Arc<F>,
+        submit: Submit<'a, I::Item, T, E>,
         items: I,
         timeout: Option<Duration>,
         window: usize,
     ) -> Self {
         let mut it = MapIter {
-            executor,
-            f,
+            submit,
             items: Some(items),
             // Grows as tasks are submitted: `window` may be `usize::MAX` ("unbounded").
             pending: VecDeque::new(),
@@ -123,8 +116,7 @@ where
                 self.items = None;
                 return;
             };
-            let f = Arc::clone(&self.f);
-            match self.executor.submit(move || f(item)) {
+            match (self.submit)(item) {
                 Ok(future) => self.pending.push_back(future),
                 Err(e) => {
                     self.rejected = Some(e);
@@ -136,13 +128,11 @@ where
     }
 }
 
-impl<I, F, T, E> Iterator for MapIter<'_, I, F, T, E>
+impl<I, T, E> Iterator for MapIter<'_, I, T, E>
 where
     I: Iterator,
-    I::Item: Send + 'static,
-    F: Fn(I::Item) -> Result<T, E> + Send + Sync + 'static,
-    T: Send + Clone + 'static,
-    E: Send + Clone + 'static,
+    T: Clone,
+    E: Clone,
 {
     type Item = Result<T, MapError<E>>;
 
@@ -175,7 +165,7 @@ where
     }
 }
 
-impl<I, F, T, E> MapIter<'_, I, F, T, E> {
+impl<I: Iterator, T, E> MapIter<'_, I, T, E> {
     /// Cancels every task not yet started and stops reading input.
     fn cancel_rest(&mut self) {
         for future in self.pending.drain(..) {
@@ -185,7 +175,7 @@ impl<I, F, T, E> MapIter<'_, I, F, T, E> {
     }
 }
 
-impl<I, F, T, E> Drop for MapIter<'_, I, F, T, E> {
+impl<I: Iterator, T, E> Drop for MapIter<'_, I, T, E> {
     /// Python's `close()`: cancels what has not started.
     fn drop(&mut self) {
         self.cancel_rest();
