@@ -68,6 +68,16 @@ pub enum Order {
     Input,
 }
 
+/// What runs each fetch (`--executor`): the document's two executors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExecutorKind {
+    /// Worker threads of this process (`ThreadPoolExecutor`).
+    Thread,
+    /// Worker processes, each a copy of fetchpool (`ProcessPoolExecutor`): a fetch that
+    /// crashes or hangs is killed and fails alone.
+    Process,
+}
+
 /// Fetch every URL of a list in parallel and print each page's size, or the error it
 /// raised, as it completes.
 #[derive(Debug, Parser)]
@@ -89,6 +99,15 @@ pub struct Cli {
     #[arg(short = 'w', long, value_name = "N", default_value_t = 5,
           value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub workers: u16,
+
+    /// Run each fetch on a worker thread, or in a worker process (a fetch that crashes its
+    /// process fails alone; one that hangs is killed a little after --timeout).
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Thread)]
+    pub executor: ExecutorKind,
+
+    /// With --executor process: replace each worker process after N fetches.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tasks_per_child: Option<u32>,
 
     /// Total time allowed per URL, from connect to the last body byte: seconds ("60",
     /// "0.5") or a duration ("1m30s", "250ms").
@@ -494,6 +513,10 @@ pub fn parse_args() -> Result<Cli, Exit> {
     })?;
     if cli.method == Some(Method::Head) && cli.dir.is_some() {
         eprintln!("fetchpool: error: -X HEAD fetches no body to save in --dir");
+        return Err(Exit::Usage);
+    }
+    if cli.max_tasks_per_child.is_some() && cli.executor != ExecutorKind::Process {
+        eprintln!("fetchpool: error: --max-tasks-per-child needs --executor process");
         return Err(Exit::Usage);
     }
     if cli.old_output.is_some() {

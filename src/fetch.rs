@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::netrc::Netrc;
@@ -23,7 +24,7 @@ const CHUNK: usize = 64 * 1024;
 
 /// Why a URL could not be fetched. Every variant is one line, lowercase, no trailing
 /// period; [`FetchError::kind`] gives a stable machine-readable name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum FetchError {
     /// The text is not a URL at all.
     #[error("invalid URL: {0}")]
@@ -96,6 +97,10 @@ pub enum FetchError {
     /// Any other transport or protocol failure (garbage response, I/O error).
     #[error("{0}")]
     Io(String),
+    /// `--executor process`: the worker process fetching the URL died (killed from
+    /// outside, out of memory, a crash); the text names the exit code or signal.
+    #[error("{0}")]
+    Worker(String),
     /// A failure after the response's status arrived (a truncated body, a timeout or a
     /// reset mid-body, `too_large`, `decode`, `save`): that failure, with the status. Its
     /// kind, message and retry rules are the inner error's.
@@ -133,6 +138,7 @@ impl FetchError {
             FetchError::TooManyRedirects(_) => "too_many_redirects",
             FetchError::Tls(_) => "tls",
             FetchError::Io(_) => "io",
+            FetchError::Worker(_) => "worker",
         }
     }
 
@@ -242,8 +248,9 @@ pub fn parse_url(text: &str) -> Result<Url, FetchError> {
 /// Statuses of 400 and above that count as success anyway (`--accept`), as inclusive ranges.
 pub type AcceptedStatuses = Vec<(u16, u16)>;
 
-/// How to fetch: the HTTP client flags of the command line.
-#[derive(Debug, Clone)]
+/// How to fetch: the HTTP client flags of the command line. Serialisable, so that
+/// `--executor process` can hand them to each worker process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FetchOptions {
     /// Total deadline for one URL, from connect to the last body byte (Python's
     /// `urlopen(url, timeout=60)`, but total rather than per socket operation).
@@ -253,6 +260,7 @@ pub struct FetchOptions {
     /// Redirects followed before [`FetchError::TooManyRedirects`] (default 10).
     pub max_redirects: usize,
     /// Extra request headers.
+    #[serde(with = "crate::worker::headers")]
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The `User-Agent` header.
     pub user_agent: String,
@@ -283,6 +291,7 @@ pub struct FetchOptions {
     /// Keep the cookies servers set, for the whole run (`--cookies`).
     pub cookie_store: bool,
     /// A `Cookie` header for the URL's own origin (`-b`).
+    #[serde(with = "crate::worker::header_value")]
     pub cookie: Option<HeaderValue>,
     /// Send `headers` after a redirect to another origin too (curl's
     /// `--location-trusted`); by default they go to the URL's own origin only.
@@ -324,7 +333,7 @@ impl FetchOptions {
 }
 
 /// The HTTP version spoken (`--http1.1`, `--http2`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum HttpVersion {
     /// HTTP/1.1, or HTTP/2 where TLS negotiates it.
     #[default]
@@ -336,7 +345,7 @@ pub enum HttpVersion {
 }
 
 /// What a successful fetch measured.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Page {
     /// The final HTTP status (after redirects).
     pub status: u16,

@@ -32,3 +32,4 @@ pub mod save;
 pub mod schedule;
 pub mod settings;
 pub mod sink;
+pub mod worker;

@@ -6,6 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use fetchpool::cli::{self, Exit};
 
 fn main() -> ExitCode {
+    // `--executor process` runs this program again as its workers: in one, this serves
+    // fetches and never returns (Python's `if __name__ == '__main__':`).
+    fetchpool::futures::process::guard(fetchpool::worker::registry());
     let cli = match cli::parse_args() {
         Ok(cli) => cli,
         Err(exit) => return exit.into(),

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 const MAX_NETRC: u64 = 1024 * 1024;
 
 /// The logins of a netrc file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Netrc {
     /// `(host, login, password)`, in file order (the first entry for a host wins).
     machines: Vec<(String, String, String)>,

@@ -31,7 +31,6 @@
 //! is blocked in a read (a pipe that stays open, `/dev/zero`). A line that thread was
 //! still reading when the run stopped is not part of the run and gets no record.
 
-use std::convert::Infallible;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read};
 use std::os::fd::AsFd;
@@ -47,20 +46,69 @@ use crossbeam_channel::{Receiver, select};
 use url::Url;
 
 use crate::cli::Exit;
-use crate::fetch::{FetchError, Fetcher, Page};
-use crate::futures::{FutureError, PoolFuture, TaskError, ThreadPoolExecutor};
+use crate::fetch::{FetchError, Fetcher};
+use crate::futures::{
+    FutureError, PoolFuture, ProcessPoolExecutor, SubmitError, TaskError, ThreadPoolExecutor,
+};
 use crate::input::{Chained, Entry, UrlList, count_entries};
 use crate::names::{Layout, Namer};
 use crate::redact::secrets_of;
 use crate::report::{Outcome, Printer, Record};
 use crate::resume::{Fetched, Resumed, open_output};
 use crate::schedule::{HostJob, HostSlot, RetryPolicy, Scheduler};
-use crate::settings::{SaveTo, Settings, Source};
+use crate::settings::{Executor, SaveTo, Settings, Source};
 use crate::sink::{Event, Sink, SinkOptions};
+use crate::worker::{Attempt, LOAD_URL, Load, SET_UP};
 
 /// The future of one attempt: its outcome and how long it took, or `None` if the run was
-/// stopped before a worker got to it. It cannot fail as a task; a fetch error is data.
-type AttemptFuture = PoolFuture<Option<(Result<Page, FetchError>, Duration)>, Infallible>;
+/// stopped before a worker got to it. A fetch error is data; the task itself fails only
+/// when a worker process dies or is killed at the time limit (`--executor process`).
+type AttemptFuture = PoolFuture<Attempt, String>;
+
+/// How long past `--timeout` a worker process may run one fetch before it is killed: the
+/// fetch ends itself at its timeout, so this catches only a hang no timeout reaches.
+const HARD_LIMIT_GRACE: Duration = Duration::from_secs(5);
+
+/// The pool the attempts run on (`--executor`).
+enum Pool {
+    /// Worker threads sharing one HTTP client.
+    Threads(ThreadPoolExecutor),
+    /// Worker processes, each with its own client.
+    Processes(ProcessPoolExecutor),
+}
+
+impl Pool {
+    fn new(settings: &Settings) -> anyhow::Result<Pool> {
+        Ok(match settings.executor {
+            Executor::Threads => Pool::Threads(
+                ThreadPoolExecutor::builder()
+                    .max_workers(settings.workers)
+                    .thread_name_prefix("fetchpool")
+                    .build()
+                    .context("cannot build the thread pool")?,
+            ),
+            Executor::Processes {
+                max_tasks_per_child,
+            } => {
+                let mut builder = ProcessPoolExecutor::builder()
+                    .max_workers(settings.workers)
+                    .initializer(&SET_UP, settings.fetch.clone())
+                    .time_limit(settings.fetch.timeout.saturating_add(HARD_LIMIT_GRACE));
+                if let Some(n) = max_tasks_per_child {
+                    builder = builder.max_tasks_per_child(n);
+                }
+                Pool::Processes(builder.build().context("cannot build the process pool")?)
+            }
+        })
+    }
+
+    fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        match self {
+            Pool::Threads(pool) => pool.shutdown(wait, cancel_futures),
+            Pool::Processes(pool) => pool.shutdown(wait, cancel_futures),
+        }
+    }
+}
 
 /// The output the sink writes to: stdout, buffered (flushed by the sink).
 type Out = BufWriter<io::Stdout>;
@@ -99,9 +147,11 @@ impl HostJob for UrlJob {
 /// What every thread of a run shares.
 struct Run {
     /// The pool the attempts run on.
-    executor: ThreadPoolExecutor,
-    /// The shared HTTP client.
-    fetcher: Fetcher,
+    executor: Pool,
+    /// The shared HTTP client (`--executor thread`; each worker process has its own).
+    fetcher: Option<Fetcher>,
+    /// `--timeout`, the outcome of an attempt killed at the hard time limit.
+    timeout: Duration,
     /// Where records go.
     sink: Sink<Out>,
     /// Per-host slots, rate tokens and retry backoff.
@@ -145,19 +195,7 @@ impl Run {
             drop(slot);
             return self.give_up(job);
         }
-        let run = Arc::clone(self);
-        let url = job.url.clone();
-        let target = job.target.clone();
-        let submitted = self.executor.submit(move || {
-            // A worker may take a queued attempt in the instant between a stop and the
-            // shutdown that cancels the queue: it was not started in time.
-            if run.stopped() || run.past_deadline(Instant::now()) {
-                return Ok::<_, Infallible>(None);
-            }
-            let start = Instant::now();
-            let result = run.fetcher.fetch(&url, run.deadline, target.as_deref());
-            Ok(Some((result, start.elapsed())))
-        });
+        let submitted = self.submit(&job);
         match submitted {
             Ok(future) => {
                 let run = Arc::clone(self);
@@ -174,14 +212,65 @@ impl Run {
         }
     }
 
+    /// Submits one attempt at `job`'s URL to the pool.
+    fn submit(self: &Arc<Self>, job: &UrlJob) -> Result<AttemptFuture, SubmitError> {
+        match (&self.executor, &self.fetcher) {
+            (Pool::Threads(pool), Some(_)) => {
+                let run = Arc::clone(self);
+                let url = job.url.clone();
+                let target = job.target.clone();
+                pool.submit(move || {
+                    // A worker may take a queued attempt in the instant between a stop and
+                    // the shutdown that cancels the queue: it was not started in time.
+                    let Some(fetcher) = run.fetcher.as_ref() else {
+                        return Ok(None);
+                    };
+                    if run.stopped() || run.past_deadline(Instant::now()) {
+                        return Ok(None);
+                    }
+                    let start = Instant::now();
+                    let result = fetcher.fetch(&url, run.deadline, target.as_deref());
+                    Ok(Some((result, start.elapsed())))
+                })
+            }
+            (Pool::Processes(pool), _) => {
+                let load = Load {
+                    url: job.url.as_str().to_string(),
+                    deadline_in: self
+                        .deadline
+                        .map(|d| d.saturating_duration_since(Instant::now())),
+                    target: job.target.clone(),
+                };
+                pool.submit(&LOAD_URL, load)
+            }
+            (Pool::Threads(_), None) => unreachable!("a thread pool run has a client"),
+        }
+    }
+
     /// An attempt ended (or was cancelled): deliver, or schedule a retry.
     fn attempt_done(&self, mut job: UrlJob, future: &AttemptFuture) {
-        match future.result(Some(Duration::ZERO)) {
-            Ok(Some((Ok(page), elapsed))) => {
+        let internal = |why: String| Some((Err(FetchError::Io(why)), Duration::ZERO));
+        let attempt = match future.result(Some(Duration::ZERO)) {
+            Ok(attempt) => attempt,
+            Err(FutureError::Cancelled) => None,
+            // A worker process killed at the hard limit: the fetch outlived its timeout.
+            Err(FutureError::Task(TaskError::TimedOut(after))) => {
+                Some((Err(FetchError::Timeout(self.timeout)), after))
+            }
+            Err(FutureError::Task(TaskError::WorkerDied(why))) => {
+                Some((Err(FetchError::Worker(why)), Duration::ZERO))
+            }
+            Err(FutureError::Task(TaskError::Panicked(msg))) => {
+                internal(format!("internal error: fetch panicked: {msg}"))
+            }
+            Err(other) => internal(format!("internal error: {other}")),
+        };
+        match attempt {
+            Some((Ok(page), elapsed)) => {
                 job.attempts += 1;
                 self.deliver(&job, Outcome::Fetched(page), elapsed);
             }
-            Ok(Some((Err(error), elapsed))) => {
+            Some((Err(error), elapsed)) => {
                 job.attempts += 1;
                 if !self.stopped() && self.retry.should_retry(&error, job.attempts) {
                     let wait = self.retry.delay(job.attempts, error.retry_after());
@@ -197,15 +286,7 @@ impl Run {
                 }
                 self.deliver(&job, Outcome::Failed(error), elapsed);
             }
-            Ok(None) | Err(FutureError::Cancelled) => self.give_up(job),
-            Err(FutureError::Task(TaskError::Panicked(msg))) => {
-                let error = FetchError::Io(format!("internal error: fetch panicked: {msg}"));
-                self.deliver(&job, Outcome::Failed(error), Duration::ZERO);
-            }
-            Err(other) => {
-                let error = FetchError::Io(format!("internal error: {other}"));
-                self.deliver(&job, Outcome::Failed(error), Duration::ZERO);
-            }
+            None => self.give_up(job),
         }
     }
 
@@ -551,13 +632,15 @@ impl Run {
         resumed: Fetched,
     ) -> anyhow::Result<Self> {
         Ok(Run {
-            executor: ThreadPoolExecutor::builder()
-                .max_workers(settings.workers)
-                .thread_name_prefix("fetchpool")
-                .build()
-                .context("cannot build the thread pool")?,
-            fetcher: Fetcher::new(&settings.fetch)
-                .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?,
+            executor: Pool::new(settings)?,
+            // Built here for the thread pool, and to check the options before any worker
+            // process starts for the process pool.
+            fetcher: Some(
+                Fetcher::new(&settings.fetch)
+                    .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?,
+            )
+            .filter(|_| settings.executor == Executor::Threads),
+            timeout: settings.fetch.timeout,
             sink,
             scheduler: Scheduler::new(settings.limits),
             retry: settings.retry,

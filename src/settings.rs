@@ -5,7 +5,7 @@ use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{Checksum, Cli, Method, Order};
+use crate::cli::{Checksum, Cli, ExecutorKind, Method, Order};
 use anyhow::Context as _;
 use reqwest::header::HeaderValue;
 
@@ -65,6 +65,18 @@ pub struct RecordFile {
     pub resume: bool,
 }
 
+/// What runs the fetches (`--executor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Executor {
+    /// Worker threads.
+    Threads,
+    /// Worker processes, each replaced after `max_tasks_per_child` fetches if set.
+    Processes {
+        /// `--max-tasks-per-child`.
+        max_tasks_per_child: Option<usize>,
+    },
+}
+
 /// What one run does.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -78,6 +90,8 @@ pub struct Settings {
     pub fetch: FetchOptions,
     /// Fetches running at once.
     pub workers: usize,
+    /// Threads or processes.
+    pub executor: Executor,
     /// Per-host and rate limits.
     pub limits: Limits,
     /// Whether and when to retry.
@@ -137,6 +151,12 @@ impl Settings {
             }),
             fetch: fetch_options(cli, workers)?,
             workers,
+            executor: match cli.executor {
+                ExecutorKind::Thread => Executor::Threads,
+                ExecutorKind::Process => Executor::Processes {
+                    max_tasks_per_child: cli.max_tasks_per_child.map(|n| n as usize),
+                },
+            },
             limits,
             retry: RetryPolicy {
                 retries: cli.retries,

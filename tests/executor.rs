@@ -1,0 +1,324 @@
+//! `--executor process`: the same records as with threads, a worker killed from outside
+//! fails only its URL, and no worker process outlives the run, however it stops.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{MockServer, PATIENCE, fetchpool, fixture, jsonl_by_line, stdout_of, temp_file};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// Each record without what varies from run to run (timings, the worker's pid).
+fn comparable(stdout: &str) -> BTreeMap<u64, String> {
+    jsonl_by_line(stdout)
+        .into_iter()
+        .map(|(line, mut v)| {
+            let o = v.as_object_mut().unwrap();
+            o.remove("elapsed_ms");
+            (line, serde_json::to_string(o).unwrap())
+        })
+        .collect()
+}
+
+fn run_list(list: &str, args: &[&str]) -> std::process::Output {
+    let list = temp_file(list);
+    fetchpool()
+        .arg(list.path())
+        .args(["-f", "jsonl", "--timeout", "2", "--workers", "3"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_mixed_fault_list_gives_the_same_records_under_both_executors() {
+    let server = MockServer::start();
+    let base = server.base_url();
+    let list = format!(
+        "{}{}{}/delay/10000\n",
+        fixture("mixed.txt", &base),
+        fixture("faults.txt", &base),
+        base
+    );
+    let threads = run_list(&list, &["--executor", "thread"]);
+    let processes = run_list(&list, &["--executor", "process"]);
+    assert_eq!(threads.status.code(), Some(1));
+    assert_eq!(processes.status.code(), Some(1));
+    let (t, p) = (
+        comparable(&stdout_of(&threads)),
+        comparable(&stdout_of(&processes)),
+    );
+    assert_eq!(
+        t.len(),
+        13,
+        "every line but the blank one and the comment: {t:#?}"
+    );
+    assert_eq!(t, p);
+    let timed_out = t
+        .values()
+        .filter(|r| r.contains(r#""error_kind":"timeout""#));
+    assert_eq!(
+        timed_out.count(),
+        1,
+        "the slow URL is cut at --timeout: {t:#?}"
+    );
+}
+
+#[test]
+fn process_workers_save_bodies_as_threads_do() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let list = format!(
+        "{0}/bytes/100\n{0}/bytes/70000\n{0}/chunked/5000\n",
+        server.base_url()
+    );
+    let out = run_list(
+        &list,
+        &[
+            "--executor",
+            "process",
+            "-d",
+            dir.path().to_str().unwrap(),
+            "--checksum",
+            "sha256",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (name, len) in [("100", 100u64), ("70000", 70000), ("5000", 5000)] {
+        let meta = std::fs::metadata(dir.path().join(name)).unwrap();
+        assert_eq!(meta.len(), len, "{name}");
+    }
+    let records = jsonl_by_line(&stdout_of(&out));
+    assert!(records.values().all(|r| r["sha256"].is_string()));
+}
+
+/// The pids of `parent`'s child processes (its worker processes).
+fn children_of(parent: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            children.push(pid);
+        }
+    }
+    children
+}
+
+/// Gone, or a zombie: it runs nothing.
+fn is_dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < PATIENCE, "never happened: {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn wait_bounded(mut child: Child) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > PATIENCE {
+            let _ = child.kill();
+            panic!("fetchpool did not exit within {PATIENCE:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Starts a JSONL run with process workers, collecting stdout on a thread.
+fn start(
+    list: &tempfile::NamedTempFile,
+    args: &[&str],
+) -> (Child, thread::JoinHandle<Vec<String>>) {
+    let mut child = fetchpool()
+        .arg(list.path())
+        .args(["-f", "jsonl", "--executor", "process"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .take(100_000)
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+    });
+    (child, reader)
+}
+
+#[test]
+fn a_worker_killed_from_outside_mid_fetch_fails_only_its_url() {
+    let server = MockServer::start();
+    let base = server.base_url();
+    let list = temp_file(format!(
+        "{base}/delay/20000\n{base}/bytes/1\n{base}/bytes/2\n"
+    ));
+    let (child, reader) = start(&list, &["--workers", "1", "--timeout", "30"]);
+    eventually("the slow request arrives", || {
+        server
+            .log()
+            .iter()
+            .any(|(_, p)| p.starts_with("/delay"))
+            .then_some(())
+    });
+    let workers = children_of(child.id());
+    assert_eq!(workers.len(), 1, "one worker process: {workers:?}");
+    kill(Pid::from_raw(workers[0] as i32), Signal::SIGKILL).unwrap();
+    let status = wait_bounded(child);
+    let records = jsonl_by_line(&reader.join().unwrap().join("\n"));
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[&1]["result"], "failed");
+    assert_eq!(records[&1]["error_kind"], "worker");
+    let error = records[&1]["error"].as_str().unwrap();
+    assert!(error.contains("killed by signal 9 (SIGKILL)"), "{error}");
+    assert_eq!(records[&2]["result"], "fetched");
+    assert_eq!(records[&3]["result"], "fetched");
+}
+
+/// Stops a slow process run with `stop` once the workers are busy; checks no worker
+/// process is left and (unless the stop is a second Ctrl-C, which exits without waiting
+/// for running fetches) that every line has one record.
+fn stop_leaves_no_worker(extra: &[&str], stop: impl FnOnce(u32)) -> Option<i32> {
+    stop_leaves_no_worker_with(extra, stop, 6)
+}
+
+fn stop_leaves_no_worker_with(
+    extra: &[&str],
+    stop: impl FnOnce(u32),
+    expected_records: usize,
+) -> Option<i32> {
+    let server = MockServer::start();
+    let urls: String = (0..6)
+        .map(|i| format!("{}/delay/3000?{i}\n", server.base_url()))
+        .collect();
+    let list = temp_file(urls);
+    let (child, reader) = start(&list, &[&["--workers", "3"], extra].concat());
+    let workers = eventually("three busy workers", || {
+        let busy = server.log().len() >= 3;
+        let workers = children_of(child.id());
+        (busy && workers.len() == 3).then_some(workers)
+    });
+    stop(child.id());
+    let status = wait_bounded(child);
+    let records = jsonl_by_line(&reader.join().unwrap().join("\n"));
+    assert_eq!(
+        records.len(),
+        expected_records,
+        "every line once: {records:?}"
+    );
+    for pid in workers {
+        assert!(is_dead(pid), "worker {pid} outlived the run");
+    }
+    status.code()
+}
+
+#[test]
+fn no_worker_process_outlives_ctrl_c() {
+    let code = stop_leaves_no_worker(&[], |pid| {
+        kill(Pid::from_raw(pid as i32), Signal::SIGINT).unwrap();
+    });
+    assert_eq!(code, Some(130));
+}
+
+#[test]
+fn no_worker_process_outlives_sigterm() {
+    let code = stop_leaves_no_worker(&[], |pid| {
+        kill(Pid::from_raw(pid as i32), Signal::SIGTERM).unwrap();
+    });
+    assert_eq!(code, Some(130));
+}
+
+#[test]
+fn no_worker_process_outlives_a_second_ctrl_c() {
+    let second = |pid: u32| {
+        let pid = Pid::from_raw(pid as i32);
+        kill(pid, Signal::SIGINT).unwrap();
+        thread::sleep(Duration::from_millis(50));
+        kill(pid, Signal::SIGINT).unwrap();
+    };
+    // The queued three are cancelled by the first; the running three get no record.
+    let code = stop_leaves_no_worker_with(&[], second, 3);
+    assert_eq!(code, Some(130));
+}
+
+#[test]
+fn no_worker_process_outlives_the_deadline() {
+    let code = stop_leaves_no_worker(&["--deadline", "1"], |_| {});
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+fn max_tasks_per_child_replaces_workers_and_fetches_everything() {
+    let server = MockServer::start();
+    let list: String = (0..7)
+        .map(|i| format!("{}/bytes/{i}\n", server.base_url()))
+        .collect();
+    let out = run_list(
+        &list,
+        &["--executor", "process", "--max-tasks-per-child", "2"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(jsonl_by_line(&stdout_of(&out)).len(), 7);
+}
+
+#[test]
+fn max_tasks_per_child_needs_the_process_executor_and_a_positive_count() {
+    for args in [
+        &["--max-tasks-per-child", "2"][..],
+        &["--executor", "process", "--max-tasks-per-child", "0"],
+        &["--executor", "fork"],
+    ] {
+        let out = fetchpool()
+            .args(args)
+            .arg("http://127.0.0.1:9/")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.lines().count() <= 3, "short: {err}");
+    }
+}
