@@ -204,6 +204,13 @@ impl Run {
                     run.attempt_done(job, f);
                 });
             }
+            // The process pool broke (its workers cannot start): say why.
+            Err(SubmitError::Broken(why)) => {
+                drop(slot);
+                let mut job = job;
+                job.last = Some((FetchError::Worker(why), Duration::ZERO));
+                self.give_up(job);
+            }
             // Shut down by a stop after the check above.
             Err(_) => {
                 drop(slot);
@@ -257,7 +264,7 @@ impl Run {
             Err(FutureError::Task(TaskError::TimedOut(after))) => {
                 Some((Err(FetchError::Timeout(self.timeout)), after))
             }
-            Err(FutureError::Task(TaskError::WorkerDied(why))) => {
+            Err(FutureError::Task(TaskError::WorkerDied(why) | TaskError::Broken(why))) => {
                 Some((Err(FetchError::Worker(why)), Duration::ZERO))
             }
             Err(FutureError::Task(TaskError::Panicked(msg))) => {

@@ -570,9 +570,7 @@ fn never_more_processes_than_max_workers() {
     let futures: Vec<_> = (0..12)
         .map(|_| pool.submit(&GATED, gate.path()).unwrap())
         .collect();
-    eventually("three run", || {
-        futures.iter().filter(|f| f.running()).count() == 3
-    });
+    eventually("three wait at the gate", || gate.waiting() == 3);
     thread::sleep(Duration::from_millis(50));
     assert_eq!(pool.processes_started(), 3);
     assert!(futures.iter().filter(|f| f.running()).count() == 3);
@@ -766,10 +764,10 @@ fn shutdown_with_cancel_futures_cancels_what_is_queued() {
 fn no_worker_outlives_shutdown_or_drop() {
     let pool = pool(2);
     let gate = FileGate::new();
-    let fs: Vec<_> = (0..2)
+    let _running: Vec<_> = (0..2)
         .map(|_| pool.submit(&GATED, gate.path()).unwrap())
         .collect();
-    eventually("both run", || fs.iter().all(PoolFuture::running));
+    eventually("both wait at the gate", || gate.waiting() == 2);
     let pids = pool.worker_pids();
     assert_eq!(pids.len(), 2);
     gate.open();
@@ -902,7 +900,6 @@ fn run_parent(mode: &str, finish: impl FnOnce(&mut std::process::Child)) -> u32 
         .trim()
         .parse()
         .unwrap_or_else(|_| panic!("parent said {line:?}"));
-    assert!(!is_dead(worker));
     finish(&mut parent);
     let _ = parent.wait();
     worker
@@ -969,7 +966,7 @@ fn parent_program(mode: &str) {
             thread::sleep(PATIENCE);
         }
         "panic" => {
-            let _f = pool.submit(&SLEEP, 200).unwrap();
+            let _f = pool.submit(&SLEEP, 1000).unwrap();
             say_pid(&pool);
             panic!("the parent panics (expected by the test)");
         }

@@ -753,13 +753,14 @@ fn run_one(
     let answer = w.call(&frame, limit);
     drop(frame);
     match answer {
-        Ok((kind, body)) => {
+        Ok(kind) => {
             w.tasks += 1;
             let retire = shared
                 .config
                 .max_tasks_per_child
                 .is_some_and(|n| w.tasks >= n);
-            job.finish(kind, &body, free);
+            job.finish(kind, &w.body, free);
+            wire::trim(&mut w.body);
             if retire {
                 if let Some(w) = worker.take() {
                     w.retire();
@@ -810,6 +811,10 @@ struct Worker {
     stream: UnixStream,
     /// Tasks answered, for `max_tasks_per_child`.
     tasks: usize,
+    /// The last answer's body; its allocation is reused.
+    body: Vec<u8>,
+    /// The socket's read and write timeouts as last set.
+    timeouts: Option<Duration>,
 }
 
 impl Worker {
@@ -841,21 +846,24 @@ impl Worker {
             pid,
             stream: ours,
             tasks: 0,
+            body: Vec::new(),
+            timeouts: None,
         };
         shared.lock().processes_started += 1;
         let deadline = Instant::now() + shared.config.start_timeout;
-        let hello = wire::read_frame(&mut Deadline {
-            stream: &worker.stream,
-            deadline: Some(deadline),
-        });
+        let hello = wire::read_frame(
+            &mut Deadline {
+                stream: &worker.stream,
+                deadline: Some(deadline),
+            },
+            &mut worker.body,
+        );
         let ready = match hello {
-            Ok(Some((Kind::Hello, body)))
-                if body.get(..4) == Some(&wire::VERSION.to_le_bytes()) =>
-            {
+            Ok(Some(Kind::Hello)) if worker.body.get(..4) == Some(&wire::VERSION.to_le_bytes()) => {
                 Ok(())
             }
-            Ok(Some((Kind::Hello, _))) => Err("it speaks another protocol version".to_string()),
-            Ok(Some((kind, _))) => Err(format!("it sent a {kind:?} frame first")),
+            Ok(Some(Kind::Hello)) => Err("it speaks another protocol version".to_string()),
+            Ok(Some(kind)) => Err(format!("it sent a {kind:?} frame first")),
             Ok(None) | Err(_) => Err(String::new()),
         };
         if let Err(why) = ready {
@@ -877,11 +885,13 @@ impl Worker {
         shared.lock().start_failures = 0;
         if let Some(init) = &shared.config.initializer {
             let failure = match worker.call(init, None) {
-                Ok((Kind::Ok, _)) => None,
-                Ok((Kind::Raised, body)) => {
-                    Some(format!("it raised an error ({} bytes)", body.len()))
-                }
-                Ok((_, body)) => Some(String::from_utf8_lossy(&body).into_owned()),
+                Ok(Kind::Ok) => None,
+                // The error's type is the initializer's; a text error is shown as text.
+                Ok(Kind::Raised) => Some(match wire::decode::<String>(&worker.body) {
+                    Ok(text) => text,
+                    Err(_) => format!("it returned an error of {} bytes", worker.body.len()),
+                }),
+                Ok(_) => Some(String::from_utf8_lossy(&worker.body).into_owned()),
                 Err(CallError::TimedOut) => Some("timed out".to_string()),
                 Err(CallError::Lost(_)) => Some("the worker died running it".to_string()),
             };
@@ -894,11 +904,8 @@ impl Worker {
     }
 
     /// Sends one call and reads its answer, within `limit`.
-    fn call(
-        &mut self,
-        frame: &Frame,
-        limit: Option<Duration>,
-    ) -> Result<(Kind, Vec<u8>), CallError> {
+    /// Sends one call and reads its answer into `self.body`, within `limit`.
+    fn call(&mut self, frame: &Frame, limit: Option<Duration>) -> Result<Kind, CallError> {
         let deadline = limit.and_then(|l| Instant::now().checked_add(l));
         let lost = |e: io::Error| match e.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => CallError::TimedOut,
@@ -906,16 +913,23 @@ impl Worker {
         };
         // A worker reads its whole call before it runs the task, so a write blocks only
         // while it is alive and reading; a dead one makes it fail (EPIPE).
-        self.stream
-            .set_write_timeout(limit.filter(|l| !l.is_zero()))
-            .map_err(CallError::Lost)?;
+        if self.timeouts != limit {
+            let timeout = limit.filter(|l| !l.is_zero());
+            self.stream
+                .set_write_timeout(timeout)
+                .map_err(CallError::Lost)?;
+            self.stream
+                .set_read_timeout(timeout)
+                .map_err(CallError::Lost)?;
+            self.timeouts = limit;
+        }
         wire::write_frame(&mut &self.stream, frame).map_err(lost)?;
         let mut reader = Deadline {
             stream: &self.stream,
             deadline,
         };
-        match wire::read_frame(&mut reader) {
-            Ok(Some(answer)) => Ok(answer),
+        match wire::read_frame(&mut reader, &mut self.body) {
+            Ok(Some(kind)) => Ok(kind),
             Ok(None) => Err(CallError::Lost(io::ErrorKind::UnexpectedEof.into())),
             Err(e) => Err(lost(e)),
         }
@@ -1020,17 +1034,13 @@ struct Deadline<'a> {
 
 impl Read for Deadline<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let timeout = match self.deadline {
-            None => None,
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(io::ErrorKind::TimedOut.into());
-                }
-                Some(left)
+        if let Some(d) = self.deadline {
+            let left = d.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
             }
-        };
-        self.stream.set_read_timeout(timeout)?;
+            self.stream.set_read_timeout(Some(left))?;
+        }
         (&mut &*self.stream).read(buf)
     }
 }

@@ -132,8 +132,9 @@ pub(crate) fn write_frame(w: &mut impl Write, frame: &Frame) -> io::Result<()> {
     w.flush()
 }
 
-/// Reads one frame: `Ok(None)` on a clean end of stream before its first byte.
-pub(crate) fn read_frame(r: &mut impl Read) -> io::Result<Option<(Kind, Vec<u8>)>> {
+/// Reads one frame into `body` (its old contents are dropped, its allocation reused):
+/// the frame's kind, or `Ok(None)` on a clean end of stream before its first byte.
+pub(crate) fn read_frame(r: &mut impl Read, body: &mut Vec<u8>) -> io::Result<Option<Kind>> {
     let mut header = [0u8; 5];
     let mut got = 0;
     while got < header.len() {
@@ -152,21 +153,30 @@ pub(crate) fn read_frame(r: &mut impl Read) -> io::Result<Option<(Kind, Vec<u8>)
     let kind = Kind::from_byte(header[4])
         .ok_or_else(|| invalid(format!("bad frame kind {}", header[4])))?;
     let want = len - 1;
-    let mut body;
-    if want <= EAGER {
-        body = vec![0; want];
-        r.read_exact(&mut body)?;
+    body.clear();
+    if want <= EAGER.max(body.capacity()) {
+        body.resize(want, 0);
+        r.read_exact(body)?;
     } else {
         // Grows as bytes arrive, so a peer claiming a large frame and sending little
         // costs only what it sent.
-        body = Vec::with_capacity(EAGER);
-        r.take(want as u64).read_to_end(&mut body)?;
+        r.take(want as u64).read_to_end(body)?;
         if body.len() != want {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
     }
-    Ok(Some((kind, body)))
+    Ok(Some(kind))
 }
+
+/// Shrinks a reused receive buffer after an unusually large frame.
+pub(crate) fn trim(body: &mut Vec<u8>) {
+    body.clear();
+    body.shrink_to(KEEP);
+}
+
+/// A receive buffer keeps this much capacity between frames (enough for a 1 MiB
+/// argument and its envelope).
+const KEEP: usize = 2 << 20;
 
 /// Bodies up to this size are allocated whole before they are read.
 const EAGER: usize = 1 << 20;
@@ -201,7 +211,8 @@ mod tests {
     #[test]
     fn a_call_frame_round_trips_its_name_and_argument() {
         let frame = Frame::call(Kind::Call, "square", &(7u64, "x".to_string())).unwrap();
-        let (kind, body) = read_frame(&mut frame.bytes()).unwrap().unwrap();
+        let mut body = Vec::new();
+        let kind = read_frame(&mut frame.bytes(), &mut body).unwrap().unwrap();
         assert_eq!(kind, Kind::Call);
         let (name, arg) = split_call(&body).unwrap();
         assert_eq!(name, "square");
@@ -212,7 +223,7 @@ mod tests {
     fn a_frame_claiming_more_than_the_limit_is_refused_before_allocating() {
         let mut bytes = ((MAX_FRAME + 1) as u32).to_le_bytes().to_vec();
         bytes.push(Kind::Ok as u8);
-        let err = read_frame(&mut bytes.as_slice()).unwrap_err();
+        let err = read_frame(&mut bytes.as_slice(), &mut Vec::new()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
 
@@ -220,9 +231,9 @@ mod tests {
     fn a_truncated_frame_is_an_unexpected_end_and_an_empty_stream_is_none() {
         let frame = text_frame(Kind::Panicked, "boom");
         let cut = &frame.bytes()[..frame.bytes().len() - 1];
-        let err = read_frame(&mut &cut[..]).unwrap_err();
+        let err = read_frame(&mut &cut[..], &mut Vec::new()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
-        assert!(read_frame(&mut &[][..]).unwrap().is_none());
+        assert!(read_frame(&mut &[][..], &mut Vec::new()).unwrap().is_none());
     }
 
     #[test]
@@ -236,7 +247,7 @@ mod tests {
     #[test]
     fn an_unknown_kind_is_invalid_data() {
         let bytes = [1u8, 0, 0, 0, 99];
-        let err = read_frame(&mut &bytes[..]).unwrap_err();
+        let err = read_frame(&mut &bytes[..], &mut Vec::new()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
 }

@@ -114,7 +114,8 @@ fn serve_on(registry: &Registry, stream: &UnixStream) -> io::Result<()> {
     hello.push(&wire::VERSION.to_le_bytes());
     hello.push(&std::process::id().to_le_bytes());
     wire::write_frame(&mut &*stream, &hello.finish()?)?;
-    while let Some((kind, body)) = wire::read_frame(&mut &*stream)? {
+    let mut body = Vec::new();
+    while let Some(kind) = wire::read_frame(&mut &*stream, &mut body)? {
         let reply = match kind {
             Kind::Call | Kind::Init => match wire::split_call(&body) {
                 Ok((name, arg)) => registry.run(name, arg),
@@ -122,7 +123,7 @@ fn serve_on(registry: &Registry, stream: &UnixStream) -> io::Result<()> {
             },
             other => return Err(wire::invalid(format!("unexpected {other:?} frame"))),
         };
-        drop(body);
+        wire::trim(&mut body);
         wire::write_frame(&mut &*stream, &reply)?;
     }
     Ok(())
