@@ -241,11 +241,9 @@ fn stop_leaves_no_worker_with(
     stop(child.id());
     let status = wait_bounded(child);
     let records = jsonl_by_line(&reader.join().unwrap().join("\n"));
-    assert_eq!(
-        records.len(),
-        expected_records,
-        "every line once: {records:?}"
-    );
+    if let Some(expected) = expected_records {
+        assert_eq!(records.len(), expected, "every line once: {records:?}");
+    }
     for pid in workers {
         assert!(is_dead(pid), "worker {pid} outlived the run");
     }
