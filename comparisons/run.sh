@@ -4,6 +4,7 @@
 #
 #   comparisons/run.sh           full run (under 30 minutes on 2 cores)
 #   comparisons/run.sh --quick   a smaller run (under 3 minutes)
+#   comparisons/run.sh --only-g  only section g (the process pool and --executor process)
 #
 # Needs Debian packages nginx-light, hyperfine, curl, aria2, wget2, time and wrk; installs
 # the missing ones with apt-get when run as root, otherwise says which to install.
@@ -12,8 +13,9 @@
 # exit.
 set -euo pipefail
 
-quick=0
+quick=0 only_g=0
 [ "${1:-}" = "--quick" ] && quick=1
+[ "${1:-}" = "--only-g" ] && only_g=1
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/comparisons/out"
@@ -115,6 +117,7 @@ EOF
   echo "- $("$fetchpool" --version), $(python3 --version), $(curl --version | head -1 | cut -d' ' -f1-2), $(aria2c --version | head -1), $(wget2 --version | head -1 | cut -d' ' -f1-3), nginx $(nginx -v 2>&1 | cut -d/ -f2)"
 } > "$out/machine.md"
 
+if [ $only_g = 0 ]; then
 # ---- a. many small URLs ----
 sizes="2000 10000"
 workers="5 64"
@@ -182,5 +185,22 @@ if [ $quick = 0 ]; then
   (cd "$root" && cargo bench --locked -p fetchpool-futures --bench executor) | tee "$out/executor-bench.txt"
   python3 "$root/comparisons/python_executor_overhead.py" | tee "$out/python-executor.txt"
 fi
+
+fi
+
+# ---- g. the process pool, and --executor process ----
+echo "== g. the process pool against Python's ProcessPoolExecutor"
+(cd "$root" && cargo build --release --locked -p fetchpool-comparisons --bin process-pool)
+"$root/target/release/process-pool" --repeat 5 | tee "$out/process-pool.txt"
+python3 "$root/comparisons/python_process_pool.py" --repeat 3 | tee "$out/python-process-pool.txt"
+n=2000
+make_lists "$n"
+echo "== g. $n small URLs, 5 workers: threads or processes"
+hyperfine --warmup 1 --runs 10 --style basic \
+  --export-markdown "$out/executors.md" \
+  -n "threads" "$fetchpool $work/urls-$n.txt -w 5 --no-proxy > /dev/null" \
+  -n "processes" "$fetchpool $work/urls-$n.txt -w 5 --no-proxy --executor process > /dev/null" \
+  -n "processes, max 100 tasks each" "$fetchpool $work/urls-$n.txt -w 5 --no-proxy --executor process --max-tasks-per-child 100 > /dev/null" \
+  || true
 
 echo "== done: results in $out"

@@ -87,8 +87,11 @@ impl Frame {
         frame.finish().map_err(|e| e.to_string())
     }
 
-    /// Appends `value`, encoded.
+    /// Appends `value`, encoded. The frame grows once, to the encoded size (a large
+    /// argument would otherwise be copied at each doubling).
     pub(crate) fn encode<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), String> {
+        let size = postcard::experimental::serialized_size(value).map_err(|e| e.to_string())?;
+        self.0.reserve(size);
         let buf = std::mem::take(&mut self.0);
         self.0 = postcard::to_extend(value, buf).map_err(|e| e.to_string())?;
         Ok(())
