@@ -539,6 +539,20 @@ fn a_task_past_the_time_limit_is_killed_and_fails_as_timed_out() {
     );
 }
 
+fn a_task_may_run_longer_than_the_start_timeout_when_there_is_no_time_limit() {
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .start_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    assert!(
+        pool.submit(&SLEEP, 1500)
+            .unwrap()
+            .result(Some(PATIENCE))
+            .is_ok()
+    );
+}
+
 fn a_result_timeout_only_stops_waiting() {
     let pool = pool(1);
     let f = pool.submit(&SLEEP, 300).unwrap();
@@ -1011,6 +1025,7 @@ fn main() {
         big_data_sent_to_a_worker_that_dies_does_not_deadlock,
         shutdown_while_a_worker_crashes_returns_and_fails_that_task,
         a_task_past_the_time_limit_is_killed_and_fails_as_timed_out,
+        a_task_may_run_longer_than_the_start_timeout_when_there_is_no_time_limit,
         a_result_timeout_only_stops_waiting,
         idle_processes_are_reused,
         never_more_processes_than_max_workers,

@@ -841,6 +841,17 @@ impl Worker {
         let child = spawned.map_err(|e| Failed::Start(e.to_string()))?;
         let pid = child.id();
         *lock_child(cell) = Some(child);
+        // `terminate_workers`/`kill_workers` may have signalled the table just before this
+        // process entered it.
+        if let Some(how) = shared.lock().forced {
+            if let Some(c) = lock_child(cell).as_ref() {
+                send_signal(c, Signal::KILL);
+            }
+            reap(cell, RETIRE_GRACE);
+            return Err(Failed::Start(format!(
+                "the pool was forcefully shut down ({how})"
+            )));
+        }
         let mut worker = Worker {
             child: Arc::clone(cell),
             pid,
@@ -881,6 +892,12 @@ impl Worker {
                 (true, None) => "it closed its socket before it was ready".to_string(),
             };
             return Err(Failed::Start(why));
+        }
+        // The hello's deadline left a read timeout on the socket: clear it, or a long task
+        // would be taken for a hung one.
+        if let Err(e) = worker.stream.set_read_timeout(None) {
+            worker.kill();
+            return Err(Failed::Start(format!("socket: {e}")));
         }
         shared.lock().start_failures = 0;
         if let Some(init) = &shared.config.initializer {
