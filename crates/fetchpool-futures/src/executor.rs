@@ -3,33 +3,24 @@
 //! # Design
 //!
 //! Work items travel over one crossbeam channel (unbounded, or bounded when the builder
-//! asks for backpressure). Workers are started lazily, at most one per `submit`, only when
-//! no idle worker can be claimed: `idle` counts workers that have finished a task and will
-//! take the next one, and a `submit` claims one of them (decrements `idle`) instead of
-//! starting a thread. A worker marks itself idle *before* it publishes its task's outcome,
-//! so a caller that saw `result()` return and submits again always finds it idle: three
-//! sequential `submit(..).result()` calls use one thread, deterministically.
-//!
-//! Once the pool has `max_workers` threads it never starts another, so the idle count no
-//! longer matters; workers stop maintaining it (`saturated`), which keeps the pool lock off
-//! their hot path.
+//! asks for backpressure) to worker threads that are started lazily, counted idle and
+//! waited for by the shared [`Crew`] (see `crate::crew`): three sequential
+//! `submit(..).result()` calls use one thread, deterministically, because a worker marks
+//! itself idle *before* it publishes its task's outcome.
 //!
 //! Shutdown drops the pool's `Sender`. Workers keep receiving until the channel is empty
 //! *and* disconnected, so queued work still runs (Python's behaviour) unless
-//! `cancel_futures` drained and cancelled it first. Waiting for the workers uses a count of
-//! live workers and a `Condvar`, so any number of threads may `shutdown(wait = true)` at once,
-//! and a worker that shuts down its own pool does not wait for itself.
+//! `cancel_futures` drained and cancelled it first.
 
-use std::cell::Cell;
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::{self, JoinHandle, ThreadId};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
+use crate::crew::Crew;
 
 use super::future::{Inner, PoolFuture, Slot, TaskError, panic_message, report_panic};
 use super::map::MapIter;
@@ -169,51 +160,14 @@ where
 /// The initializer, shareable by all workers.
 type Initializer = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
-/// The pool's mutable bookkeeping, behind `Shared::state`.
-struct PoolState {
-    /// The submission side of the work queue; `None` once shut down. Dropping it is what
-    /// lets the workers drain the queue and exit.
-    sender: Option<Sender<Arc<dyn Job>>>,
-    /// Set when an initializer fails; `submit` checks it first, as Python does.
-    broken: Option<String>,
-    /// Threads started so far (never shrinks), used to name the next one.
-    started: usize,
-    /// Workers that finished a task and have not been claimed by a `submit` since.
-    idle: usize,
-    /// Workers that have not yet exited; `shutdown(wait = true)` waits for 0.
-    live: usize,
-    /// Join handles not yet reaped by a `shutdown(wait = true)`.
-    handles: Vec<JoinHandle<()>>,
-    /// Ids of every worker thread, so `shutdown` can tell it is called from one.
-    worker_ids: Vec<ThreadId>,
-}
-
 /// What the executor handle and every worker share.
 struct Shared {
-    /// Bookkeeping; see `PoolState`.
-    state: Mutex<PoolState>,
-    /// Notified when a worker exits (`live` decreased).
-    exited: Condvar,
-    /// The receiving side: cloned into each worker, and used by `shutdown(cancel_futures)`
-    /// and by a broken pool to drain what is queued.
-    receiver: Receiver<Arc<dyn Job>>,
-    /// Upper bound on threads.
-    max_workers: usize,
+    /// The worker threads, their queue and bookkeeping (see `crate::crew`).
+    crew: Crew<Arc<dyn Job>, ()>,
     /// Threads are named `{prefix}_{i}`.
     prefix: String,
     /// Runs once in each worker before its first task.
     initializer: Option<Initializer>,
-    /// `true` once `started == max_workers`: no further thread will ever start, so workers
-    /// stop counting themselves idle. Only a hint read outside the lock: it is written once,
-    /// under the lock, and a stale `false` merely costs a worker one extra lock.
-    saturated: AtomicBool,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, PoolState> {
-        // Nothing panics while holding this lock; recover rather than propagate poison.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 /// Counts executors built without a name prefix, for Python's `ThreadPoolExecutor-{k}`.
@@ -300,11 +254,9 @@ impl ThreadPoolBuilder {
             Some(n) => n,
             None => default_max_workers(),
         };
-        let (sender, receiver) = match self.queue_capacity {
-            Some(0) => return Err(BuildError::ZeroQueue),
-            Some(n) => crossbeam_channel::bounded(n),
-            None => crossbeam_channel::unbounded(),
-        };
+        if self.queue_capacity == Some(0) {
+            return Err(BuildError::ZeroQueue);
+        }
         // An empty prefix means the default, as Python's `thread_name_prefix or ...`.
         let prefix = self
             .thread_name_prefix
@@ -317,21 +269,9 @@ impl ThreadPoolBuilder {
             });
         Ok(ThreadPoolExecutor {
             shared: Arc::new(Shared {
-                state: Mutex::new(PoolState {
-                    sender: Some(sender),
-                    broken: None,
-                    started: 0,
-                    idle: 0,
-                    live: 0,
-                    handles: Vec::new(),
-                    worker_ids: Vec::new(),
-                }),
-                exited: Condvar::new(),
-                receiver,
-                max_workers,
+                crew: Crew::new(max_workers, self.queue_capacity, ()),
                 prefix,
                 initializer: self.initializer,
-                saturated: AtomicBool::new(false),
             }),
         })
     }
@@ -357,10 +297,10 @@ pub struct ThreadPoolExecutor {
 
 impl fmt::Debug for ThreadPoolExecutor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.shared.lock();
+        let state = self.shared.crew.lock();
         f.debug_struct("ThreadPoolExecutor")
             .field("prefix", &self.shared.prefix)
-            .field("max_workers", &self.shared.max_workers)
+            .field("max_workers", &self.shared.crew.max_workers)
             .field("threads", &state.started)
             .field("shutdown", &state.sender.is_none())
             .field("broken", &state.broken)
@@ -384,12 +324,12 @@ impl ThreadPoolExecutor {
 
     /// The most threads this pool will run.
     pub fn max_workers(&self) -> usize {
-        self.shared.max_workers
+        self.shared.crew.max_workers
     }
 
     /// How many worker threads have been started so far (Python: `len(executor._threads)`).
     pub fn threads_started(&self) -> usize {
-        self.shared.lock().started
+        self.shared.crew.lock().started
     }
 
     /// Schedules `task` and returns its future at once: Python's `Executor.submit(fn)`.
@@ -414,25 +354,12 @@ impl ThreadPoolExecutor {
         });
         let future = PoolFuture::from_slot(cell.clone());
         let job: Arc<dyn Job> = cell;
-        let sender = {
-            let mut state = self.shared.lock();
-            if let Some(message) = &state.broken {
-                return Err(SubmitError::Broken(message.clone()));
-            }
-            let Some(sender) = state.sender.clone() else {
-                return Err(SubmitError::Shutdown);
-            };
-            if state.idle > 0 {
-                state.idle -= 1;
-            } else if state.started < self.shared.max_workers {
-                if let Err(e) = self.spawn_worker(&mut state) {
-                    if state.live == 0 {
-                        return Err(SubmitError::Spawn(e.to_string()));
-                    }
-                }
-            }
-            sender
-        };
+        let sender = self.shared.crew.admit(|index, ()| {
+            let shared = Arc::clone(&self.shared);
+            thread::Builder::new()
+                .name(format!("{}_{index}", self.shared.prefix))
+                .spawn(move || worker_main(&shared))
+        })?;
         // Outside the lock: with a bounded queue this may block until a worker takes an
         // item, and workers need the lock to report themselves idle. A shutdown that slips
         // in here is harmless: this clone keeps the channel open until the item is queued,
@@ -443,23 +370,6 @@ impl ThreadPoolExecutor {
             job.cancel();
         }
         Ok(future)
-    }
-
-    /// Starts worker number `state.started`. Called under the lock.
-    fn spawn_worker(&self, state: &mut PoolState) -> std::io::Result<()> {
-        let index = state.started;
-        let shared = Arc::clone(&self.shared);
-        let handle = thread::Builder::new()
-            .name(format!("{}_{index}", self.shared.prefix))
-            .spawn(move || worker_main(&shared))?;
-        state.worker_ids.push(handle.thread().id());
-        state.handles.push(handle);
-        state.started += 1;
-        state.live += 1;
-        if state.started == self.shared.max_workers {
-            self.shared.saturated.store(true, Ordering::Relaxed);
-        }
-        Ok(())
     }
 
     /// Maps `f` over `items` on the pool and yields the results in input order: Python's
@@ -482,7 +392,12 @@ impl ThreadPoolExecutor {
         T: Send + 'static,
         E: Send + 'static,
     {
-        self.map_window(f, items, timeout, self.shared.max_workers.saturating_mul(2))
+        self.map_window(
+            f,
+            items,
+            timeout,
+            self.shared.crew.max_workers.saturating_mul(2),
+        )
     }
 
     /// [`map`](Self::map) with an explicit window (Python's `buffersize`; at least 1).
@@ -519,34 +434,10 @@ impl ThreadPoolExecutor {
     /// one of the pool's own workers, it does not wait (Python raises "cannot join current
     /// thread"; waiting would deadlock).
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        let mut state = self.shared.lock();
-        state.sender = None;
-        drop(state);
-        if cancel_futures {
-            for job in self.shared.receiver.try_iter() {
-                job.cancel();
-            }
-        }
-        if !wait {
-            return;
-        }
-        let mut state = self.shared.lock();
-        if state.worker_ids.contains(&thread::current().id()) {
-            return;
-        }
-        while state.live > 0 {
-            state = self
-                .shared
-                .exited
-                .wait(state)
-                .unwrap_or_else(|p| p.into_inner());
-        }
-        let handles = std::mem::take(&mut state.handles);
-        drop(state);
-        for handle in handles {
-            // Workers catch task and callback panics, so a join error cannot happen.
-            let _ = handle.join();
-        }
+        let cancel = |job: Arc<dyn Job>| job.cancel();
+        self.shared
+            .crew
+            .shutdown(wait, cancel_futures.then_some(&cancel as &dyn Fn(_)));
     }
 }
 
@@ -557,21 +448,9 @@ impl Drop for ThreadPoolExecutor {
     }
 }
 
-/// Counts a worker out of `live` when it ends, however it ends, so `shutdown(wait)` and
-/// `Drop` can never wait for a worker that is gone.
-struct LiveGuard<'a>(&'a Shared);
-
-impl Drop for LiveGuard<'_> {
-    fn drop(&mut self) {
-        let mut state = self.0.lock();
-        state.live -= 1;
-        self.0.exited.notify_all();
-    }
-}
-
 /// A worker thread's whole life.
 fn worker_main(shared: &Shared) {
-    let _live = LiveGuard(shared);
+    let _enlisted = shared.crew.enlist();
     let initialized = match &shared.initializer {
         None => Ok(()),
         Some(init) => match catch_unwind(AssertUnwindSafe(|| init())) {
@@ -587,18 +466,13 @@ fn worker_main(shared: &Shared) {
 
 /// Takes tasks until the queue is empty and shut down.
 fn run_tasks(shared: &Shared) {
-    for job in shared.receiver.iter() {
+    for job in shared.crew.jobs().iter() {
         // Counted idle exactly once per task, whether it ran, was skipped, or something
         // dropped on the way (the task's data, an unobserved result) panicked.
-        let freed = Cell::new(false);
-        let free = || {
-            if !freed.replace(true) && !shared.saturated.load(Ordering::Relaxed) {
-                shared.lock().idle += 1;
-            }
-        };
+        let freed = shared.crew.freed();
         let handled = catch_unwind(AssertUnwindSafe(|| {
             if job.start() {
-                job.run(&free);
+                job.run(&|| freed.free());
             } else {
                 // Cancelled while queued: the cancel already notified everyone.
                 job.discard();
@@ -608,7 +482,6 @@ fn run_tasks(shared: &Shared) {
         if let Err(payload) = handled {
             report_panic("in a worker", payload.as_ref());
         }
-        free();
     }
 }
 
@@ -619,8 +492,12 @@ fn fail_queue(shared: &Shared, reason: &str) {
     let message =
         format!("a thread initializer failed, the thread pool is not usable anymore: {reason}");
     crate::hook::report("in initializer", reason.to_string());
-    shared.lock().broken.get_or_insert_with(|| message.clone());
-    for job in shared.receiver.iter() {
+    shared
+        .crew
+        .lock()
+        .broken
+        .get_or_insert_with(|| message.clone());
+    for job in shared.crew.jobs().iter() {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job.fail_broken(&message))) {
             report_panic("in a worker", payload.as_ref());
         }

@@ -42,6 +42,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod crew;
 mod executor;
 mod future;
 mod hook;

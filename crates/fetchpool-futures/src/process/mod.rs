@@ -47,7 +47,6 @@ mod worker;
 
 pub use worker::guard;
 
-use std::cell::Cell;
 use std::fmt;
 use std::io::{self, Read};
 use std::num::NonZeroUsize;
@@ -57,14 +56,13 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::{self, JoinHandle, ThreadId};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
 use rustix::process::{Pid, Signal};
 
+use crate::crew::{Crew, CrewState};
 use crate::executor::{BuildError, SubmitError};
 use crate::future::{Inner, PoolFuture, Slot, TaskError, report_panic};
 use crate::map::MapIter;
@@ -178,25 +176,10 @@ impl<T: Wire, E: Wire> Job for ProcCell<T, E> {
 /// A slot's worker process, shared with the pool so `terminate_workers` can signal it.
 type ChildCell = Arc<Mutex<Option<Child>>>;
 
-/// The pool's bookkeeping, behind `Shared::state`.
-struct PoolState {
-    /// The queue's sending side; `None` once shut down.
-    sender: Option<Sender<Arc<dyn Job>>>,
-    /// Why the pool is broken, once it is.
-    broken: Option<String>,
+/// The process pool's own bookkeeping, under the crew's lock.
+struct Procs {
     /// Set by `terminate_workers`/`kill_workers`: no process starts any more.
     forced: Option<&'static str>,
-    /// Slot threads started (never shrinks).
-    started: usize,
-    /// Slots that finished a task and were not claimed by a `submit` since.
-    idle: usize,
-    /// Slot threads that have not exited.
-    live: usize,
-    /// Join handles not yet reaped by `shutdown(wait = true)`.
-    handles: Vec<JoinHandle<()>>,
-    /// Ids of the slot threads, so a shutdown from a task's callback does not wait for
-    /// itself.
-    slot_ids: Vec<ThreadId>,
     /// Each slot's worker process, if it has one.
     children: Vec<ChildCell>,
     /// Worker processes started over the pool's life.
@@ -207,7 +190,6 @@ struct PoolState {
 
 /// The pool's fixed settings.
 struct Config {
-    max_workers: usize,
     max_tasks_per_child: Option<usize>,
     time_limit: Option<Duration>,
     start_timeout: Duration,
@@ -219,18 +201,14 @@ struct Config {
 
 /// What the executor handle and every slot thread share.
 struct Shared {
-    state: Mutex<PoolState>,
-    /// Notified when a slot thread exits.
-    exited: Condvar,
-    receiver: Receiver<Arc<dyn Job>>,
+    /// The slot threads, their queue and bookkeeping (see `crate::crew`).
+    crew: Crew<Arc<dyn Job>, Procs>,
     config: Config,
-    /// `true` once every slot thread has started: slots stop counting themselves idle.
-    saturated: AtomicBool,
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, PoolState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, CrewState<Arc<dyn Job>, Procs>> {
+        self.crew.lock()
     }
 
     /// Why a slot must not start a task now: the pool is broken or forcefully shut down.
@@ -239,7 +217,7 @@ impl Shared {
         if let Some(why) = &state.broken {
             return Some(why.clone());
         }
-        state.forced.map(|how| {
+        state.extra.forced.map(|how| {
             format!("the process pool was forcefully shut down ({how}) before the task could run")
         })
     }
@@ -365,33 +343,25 @@ impl ProcessPoolBuilder {
             Some(Ok((_, frame))) => Some(frame),
             Some(Err(e)) => return Err(BuildError::Initializer(e)),
         };
-        let (sender, receiver) = crossbeam_channel::unbounded();
         Ok(ProcessPoolExecutor {
             shared: Arc::new(Shared {
-                state: Mutex::new(PoolState {
-                    sender: Some(sender),
-                    broken: None,
-                    forced: None,
-                    started: 0,
-                    idle: 0,
-                    live: 0,
-                    handles: Vec::new(),
-                    slot_ids: Vec::new(),
-                    children: Vec::new(),
-                    processes_started: 0,
-                    start_failures: 0,
-                }),
-                exited: Condvar::new(),
-                receiver,
-                config: Config {
+                crew: Crew::new(
                     max_workers,
+                    None,
+                    Procs {
+                        forced: None,
+                        children: Vec::new(),
+                        processes_started: 0,
+                        start_failures: 0,
+                    },
+                ),
+                config: Config {
                     max_tasks_per_child: self.max_tasks_per_child,
                     time_limit: self.time_limit,
                     start_timeout: self.start_timeout,
                     initializer,
                     program: self.program.unwrap_or_else(this_program),
                 },
-                saturated: AtomicBool::new(false),
             }),
         })
     }
@@ -417,8 +387,8 @@ impl fmt::Debug for ProcessPoolExecutor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.shared.lock();
         f.debug_struct("ProcessPoolExecutor")
-            .field("max_workers", &self.shared.config.max_workers)
-            .field("processes_started", &state.processes_started)
+            .field("max_workers", &self.shared.crew.max_workers)
+            .field("processes_started", &state.extra.processes_started)
             .field("shutdown", &state.sender.is_none())
             .field("broken", &state.broken)
             .finish()
@@ -441,17 +411,17 @@ impl ProcessPoolExecutor {
 
     /// The most processes this pool runs at once.
     pub fn max_workers(&self) -> usize {
-        self.shared.config.max_workers
+        self.shared.crew.max_workers
     }
 
     /// Worker processes started so far, replacements included.
     pub fn processes_started(&self) -> u64 {
-        self.shared.lock().processes_started
+        self.shared.lock().extra.processes_started
     }
 
     /// The pids of the worker processes alive now (Python: `executor._processes`).
     pub fn worker_pids(&self) -> Vec<u32> {
-        let children = self.shared.lock().children.clone();
+        let children = self.shared.lock().extra.children.clone();
         children
             .iter()
             .filter_map(|c| lock_child(c).as_ref().map(Child::id))
@@ -490,55 +460,34 @@ impl ProcessPoolExecutor {
             frame: Mutex::new(frame),
         });
         let future = PoolFuture::from_slot(cell.clone() as Arc<dyn Slot<T, E>>);
-        let sender = {
-            let mut state = self.shared.lock();
+        if let Some(e) = unencodable {
+            // Refused as any submit would be; else failed at once, claiming no worker.
+            let state = self.shared.lock();
             if let Some(message) = &state.broken {
                 return Err(SubmitError::Broken(message.clone()));
             }
-            let Some(sender) = state.sender.clone() else {
+            if state.sender.is_none() {
                 return Err(SubmitError::Shutdown);
-            };
-            if let Some(e) = unencodable {
-                drop(state);
-                cell.inner.start();
-                future.clone().complete(Err(TaskError::Codec(e)));
-                return Ok(future);
             }
-            if state.idle > 0 {
-                state.idle -= 1;
-            } else if state.started < self.shared.config.max_workers {
-                if let Err(e) = self.start_slot(&mut state) {
-                    if state.live == 0 {
-                        return Err(SubmitError::Spawn(e.to_string()));
-                    }
-                }
-            }
-            sender
-        };
+            drop(state);
+            cell.inner.start();
+            future.clone().complete(Err(TaskError::Codec(e)));
+            return Ok(future);
+        }
+        let sender = self.shared.crew.admit(|index, procs| {
+            let shared = Arc::clone(&self.shared);
+            let child: ChildCell = Arc::new(Mutex::new(None));
+            let mine = Arc::clone(&child);
+            let handle = thread::Builder::new()
+                .name(format!("ProcessPoolExecutor-slot_{index}"))
+                .spawn(move || slot_main(&shared, &mine))?;
+            procs.children.push(child);
+            Ok(handle)
+        })?;
         if let Err(crossbeam_channel::SendError(job)) = sender.send(cell) {
             job.cancel();
         }
         Ok(future)
-    }
-
-    /// Starts slot thread number `state.started`. Called under the lock.
-    fn start_slot(&self, state: &mut PoolState) -> io::Result<()> {
-        let index = state.started;
-        let shared = Arc::clone(&self.shared);
-        let child: ChildCell = Arc::new(Mutex::new(None));
-        let mine = Arc::clone(&child);
-        let handle = thread::Builder::new()
-            .name(format!("ProcessPoolExecutor-slot_{index}"))
-            .spawn(move || slot_main(&shared, &mine))?;
-        state.slot_ids.push(handle.thread().id());
-        state.handles.push(handle);
-        state.children.push(child);
-        state.started += 1;
-        state.live += 1;
-        if state.started == self.shared.config.max_workers {
-            self.shared.saturated.store(true, Ordering::Relaxed);
-        }
-        Ok(())
     }
 
     /// Maps `task` over `items` on the pool, results in input order: Python's
@@ -565,31 +514,10 @@ impl ProcessPoolExecutor {
     /// once every slot has finished its work and reaped its worker process; called from a
     /// done-callback that runs on a slot thread, it does not wait for itself.
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        self.shared.lock().sender = None;
-        if cancel_futures {
-            for job in self.shared.receiver.try_iter() {
-                job.cancel();
-            }
-        }
-        if !wait {
-            return;
-        }
-        let mut state = self.shared.lock();
-        if state.slot_ids.contains(&thread::current().id()) {
-            return;
-        }
-        while state.live > 0 {
-            state = self
-                .shared
-                .exited
-                .wait(state)
-                .unwrap_or_else(|p| p.into_inner());
-        }
-        let handles = std::mem::take(&mut state.handles);
-        drop(state);
-        for handle in handles {
-            let _ = handle.join();
-        }
+        let cancel = |job: Arc<dyn Job>| job.cancel();
+        self.shared
+            .crew
+            .shutdown(wait, cancel_futures.then_some(&cancel as &dyn Fn(_)));
     }
 
     /// Shuts down at once and sends SIGTERM to every worker: Python 3.14's
@@ -609,8 +537,8 @@ impl ProcessPoolExecutor {
     fn force(&self, signal: Signal, how: &'static str) {
         let children = {
             let mut state = self.shared.lock();
-            state.forced.get_or_insert(how);
-            state.children.clone()
+            state.extra.forced.get_or_insert(how);
+            state.extra.children.clone()
         };
         self.shutdown(false, true);
         for child in &children {
@@ -662,32 +590,16 @@ fn send_signal(child: &Child, signal: Signal) {
     let _ = rustix::process::kill_process(pid, signal);
 }
 
-/// Counts a slot out of `live` however its thread ends.
-struct LiveGuard<'a>(&'a Shared);
-
-impl Drop for LiveGuard<'_> {
-    fn drop(&mut self) {
-        let mut state = self.0.lock();
-        state.live -= 1;
-        self.0.exited.notify_all();
-    }
-}
-
 /// A slot thread's whole life: take tasks until the queue is shut down and empty, then
 /// retire its worker.
 fn slot_main(shared: &Shared, child: &ChildCell) {
-    let _live = LiveGuard(shared);
+    let _enlisted = shared.crew.enlist();
     let mut worker: Option<Worker> = None;
-    for job in shared.receiver.iter() {
-        let freed = Cell::new(false);
-        let free = || {
-            if !freed.replace(true) && !shared.saturated.load(Ordering::Relaxed) {
-                shared.lock().idle += 1;
-            }
-        };
+    for job in shared.crew.jobs().iter() {
+        let freed = shared.crew.freed();
         let handled = catch_unwind(AssertUnwindSafe(|| {
             if job.start() {
-                run_one(shared, child, &mut worker, job, &free);
+                run_one(shared, child, &mut worker, job, &|| freed.free());
             } else {
                 drop(job.take_frame());
             }
@@ -695,7 +607,6 @@ fn slot_main(shared: &Shared, child: &ChildCell) {
         if let Err(payload) = handled {
             report_panic("in a process pool slot", payload.as_ref());
         }
-        free();
     }
     if let Some(w) = worker {
         w.retire();
@@ -736,8 +647,8 @@ fn run_one(
                 let message = format!("could not start a worker process: {reason}");
                 let failures = {
                     let mut state = shared.lock();
-                    state.start_failures += 1;
-                    state.start_failures
+                    state.extra.start_failures += 1;
+                    state.extra.start_failures
                 };
                 if failures >= START_FAILURES_TO_BREAK {
                     shared.break_pool(format!(
@@ -822,7 +733,7 @@ impl Worker {
     fn start(shared: &Shared, cell: &ChildCell) -> Result<Worker, Failed> {
         {
             let state = shared.lock();
-            if state.forced.is_some() {
+            if state.extra.forced.is_some() {
                 return Err(Failed::Start("the pool was forcefully shut down".into()));
             }
         }
@@ -843,7 +754,8 @@ impl Worker {
         *lock_child(cell) = Some(child);
         // `terminate_workers`/`kill_workers` may have signalled the table just before this
         // process entered it.
-        if let Some(how) = shared.lock().forced {
+        let forced = shared.lock().extra.forced;
+        if let Some(how) = forced {
             if let Some(c) = lock_child(cell).as_ref() {
                 send_signal(c, Signal::KILL);
             }
@@ -860,7 +772,7 @@ impl Worker {
             body: Vec::new(),
             timeouts: None,
         };
-        shared.lock().processes_started += 1;
+        shared.lock().extra.processes_started += 1;
         let deadline = Instant::now() + shared.config.start_timeout;
         let hello = wire::read_frame(
             &mut Deadline {
@@ -899,7 +811,7 @@ impl Worker {
             worker.kill();
             return Err(Failed::Start(format!("socket: {e}")));
         }
-        shared.lock().start_failures = 0;
+        shared.lock().extra.start_failures = 0;
         if let Some(init) = &shared.config.initializer {
             let failure = match worker.call(init, None) {
                 Ok(Kind::Ok) => None,
