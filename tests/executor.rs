@@ -9,7 +9,9 @@ use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{MockServer, PATIENCE, fetchpool, fixture, jsonl_by_line, stdout_of, temp_file};
+use common::{
+    MockServer, PATIENCE, fetchpool, fixture, jsonl_by_line, stdout_of, temp_file, wait_bounded,
+};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -144,20 +146,6 @@ fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         }
         assert!(start.elapsed() < PATIENCE, "never happened: {what}");
         thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn wait_bounded(mut child: Child) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if start.elapsed() > PATIENCE {
-            let _ = child.kill();
-            panic!("fetchpool did not exit within {PATIENCE:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
     }
 }
 

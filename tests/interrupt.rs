@@ -6,28 +6,13 @@ mod common;
 use assert_cmd::prelude::OutputAssertExt;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{MockServer, PATIENCE, fetchpool, jsonl_by_line, temp_file};
+use common::{MockServer, fetchpool, jsonl_by_line, temp_file, wait_bounded};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-
-/// Waits for the child at most `PATIENCE`, killing it if it hangs.
-fn wait_bounded(mut child: Child) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if start.elapsed() > PATIENCE {
-            let _ = child.kill();
-            panic!("fetchpool did not exit within {PATIENCE:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
 
 /// Starts fetchpool on `urls` (JSONL), sends `signal` once the first record is out, and
 /// returns the exit status and every stdout line.

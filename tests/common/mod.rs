@@ -28,3 +28,18 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         thread::sleep(Duration::from_millis(1));
     }
 }
+
+/// Waits for the child at most `PATIENCE`, killing it if it hangs.
+pub fn wait_bounded(mut child: std::process::Child) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > PATIENCE {
+            let _ = child.kill();
+            panic!("fetchpool did not exit within {PATIENCE:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
