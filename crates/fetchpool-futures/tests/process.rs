@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use common::{PATIENCE, eventually};
 use fetchpool_futures::{
-    BuildError, Executor, FutureError, PoolFuture, ProcessPoolExecutor, Registry, ReturnWhen,
-    SubmitError, Task, TaskError, ThreadPoolExecutor, as_completed, process, wait,
+    BuildError, Executor, FutureError, MapError, PoolFuture, ProcessPoolExecutor, Registry,
+    ReturnWhen, SubmitError, Task, TaskError, ThreadPoolExecutor, as_completed, process, wait,
 };
 use libtest_mimic::{Arguments, Trial};
 use serde::de::Error as _;
@@ -886,6 +886,41 @@ fn map_yields_in_input_order_and_keeps_going_past_an_error() {
     assert_eq!(messages, vec!["a", "b"]);
 }
 
+fn map_past_its_timeout_yields_a_timeout_and_cancels_the_rest() {
+    // executor.py: test_map_timeout.
+    let pool = pool(1);
+    let results: Vec<_> = pool
+        .map(
+            &SLEEP,
+            [0, 0, 5_000, 0, 0],
+            Some(Duration::from_millis(1500)),
+        )
+        .collect();
+    assert_eq!(
+        results.len(),
+        3,
+        "two values, then the timeout ends it: {results:?}"
+    );
+    assert!(results[0].is_ok() && results[1].is_ok());
+    assert_eq!(results[2], Err(MapError::Timeout));
+    pool.kill_workers(); // the long task is running: end it rather than wait
+}
+
+fn shutdown_without_wait_returns_at_once_and_the_work_still_completes() {
+    // test_shutdown.py: test_shutdown_no_wait, test_hang_issue12364.
+    let pool = pool(2);
+    let futures: Vec<_> = (0..20)
+        .map(|i| pool.submit(&SLEEP, i % 3).unwrap())
+        .collect();
+    let start = Instant::now();
+    pool.shutdown(false, false);
+    assert!(start.elapsed() < Duration::from_secs(5));
+    for f in &futures {
+        assert!(f.result(Some(PATIENCE)).is_ok());
+    }
+    drop(pool);
+}
+
 fn a_tasks_stdout_and_stdin_cannot_disturb_the_protocol() {
     let pool = pool(1);
     assert_eq!(
@@ -1052,6 +1087,8 @@ fn main() {
         wait_and_as_completed_take_thread_and_process_futures_together,
         code_written_against_the_executor_trait_runs_on_either_pool,
         map_yields_in_input_order_and_keeps_going_past_an_error,
+        map_past_its_timeout_yields_a_timeout_and_cancels_the_rest,
+        shutdown_without_wait_returns_at_once_and_the_work_still_completes,
         a_tasks_stdout_and_stdin_cannot_disturb_the_protocol,
         a_busy_worker_dies_with_its_killed_parent,
         an_idle_worker_dies_with_its_killed_parent,
