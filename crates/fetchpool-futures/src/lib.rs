@@ -1,4 +1,5 @@
-//! Python's `concurrent.futures` thread pool, in Rust.
+//! Python's `concurrent.futures` in Rust: the thread pool, and (feature `process`) the
+//! process pool.
 //!
 //! | Python | here |
 //! |---|---|
@@ -12,6 +13,15 @@
 //! | `CancelledError`, `TimeoutError` | [`WaitError`], [`FutureError`], [`MapError`] |
 //! | `BrokenThreadPool` | [`TaskError::Broken`], [`SubmitError::Broken`] |
 //! | the `concurrent.futures` logger | [`set_report_hook`] (the library never prints) |
+//! | `ProcessPoolExecutor` (feature `process`) | `ProcessPoolExecutor`, `ProcessPoolBuilder` |
+//! | `if __name__ == '__main__':` | `process::guard(Registry)` first in `main` |
+//! | a module-level function sent to a worker | `Task<A, T, E>`, registered by name |
+//! | the `Executor` base class | the `Executor` trait, for both pools |
+//!
+//! The process pool runs registered, serialised tasks in copies of the program; a worker
+//! that dies fails only its own task (`TaskError::WorkerDied`) where Python breaks the
+//! whole pool, and an optional time limit kills a hung one (`TaskError::TimedOut`). Its
+//! design is in the `process` module's documentation.
 //!
 //! Where this differs from Python, and why:
 //! - A future cancelled while queued is complete at once, for `wait` and `as_completed`
@@ -41,6 +51,11 @@
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+#[cfg(all(feature = "process", not(target_os = "linux")))]
+compile_error!(
+    "the `process` feature needs Linux (PR_SET_PDEATHSIG, /proc/self/exe); build without it"
+);
 
 mod crew;
 mod executor;
