@@ -5,6 +5,8 @@
 #   comparisons/run.sh           full run (under 30 minutes on 2 cores)
 #   comparisons/run.sh --quick   a smaller run (under 3 minutes)
 #   comparisons/run.sh --only-g  only section g (the process pool and --executor process)
+#   comparisons/run.sh --only-h  only section h (latency-bound: 50 ms answers from 20 hosts;
+#                                needs Debian's libnginx-mod-http-echo, installed as root)
 #
 # Needs Debian packages nginx-light, hyperfine, curl, aria2, wget2, time and wrk; installs
 # the missing ones with apt-get when run as root, otherwise says which to install.
@@ -13,9 +15,10 @@
 # exit.
 set -euo pipefail
 
-quick=0 only_g=0
+quick=0 only_g=0 only_h=0
 [ "${1:-}" = "--quick" ] && quick=1
 [ "${1:-}" = "--only-g" ] && only_g=1
+[ "${1:-}" = "--only-h" ] && only_h=1
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/comparisons/out"
@@ -117,7 +120,7 @@ EOF
   echo "- $("$fetchpool" --version), $(python3 --version), $(curl --version | head -1 | cut -d' ' -f1-2), $(aria2c --version | head -1), $(wget2 --version | head -1 | cut -d' ' -f1-3), nginx $(nginx -v 2>&1 | cut -d/ -f2)"
 } > "$out/machine.md"
 
-if [ $only_g = 0 ]; then
+if [ $only_g = 0 ] && [ $only_h = 0 ]; then
 # ---- a. many small URLs ----
 sizes="2000 10000"
 workers="5 64"
@@ -188,6 +191,7 @@ fi
 
 fi
 
+if [ $only_h = 0 ]; then
 # ---- g. the process pool, and --executor process ----
 echo "== g. the process pool against Python's ProcessPoolExecutor"
 (cd "$root" && cargo build --release --locked -p fetchpool-comparisons --bin process-pool)
@@ -202,5 +206,69 @@ hyperfine --warmup 1 --runs 10 --style basic \
   -n "processes" "$fetchpool $work/urls-$n.txt -w 5 --no-proxy --executor process > /dev/null" \
   -n "processes, max 100 tasks each" "$fetchpool $work/urls-$n.txt -w 5 --no-proxy --executor process --max-tasks-per-child 100 > /dev/null" \
   || true
+
+fi
+
+# ---- h. latency-bound: every answer takes 50 ms, from 20 loopback addresses ----
+echo_module=/usr/lib/nginx/modules/ngx_http_echo_module.so
+if [ $only_g = 1 ]; then
+  :
+elif [ ! -f "$echo_module" ] && [ "$(id -u)" = 0 ]; then
+  apt-get install -y -q libnginx-mod-http-echo >/dev/null
+fi
+if [ $only_g = 1 ]; then
+  :
+elif [ -f "$echo_module" ]; then
+  lat="$work/lat"
+  mkdir -p "$lat/tmp"
+  lport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  listens=$(for i in $(seq 1 20); do printf 'listen 127.0.0.%s:%s; ' "$i" "$lport"; done)
+  cat > "$lat/nginx.conf" <<NGINX
+load_module $echo_module;
+worker_processes 2;
+pid $lat/nginx.pid;
+error_log $lat/error.log;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 60;
+  client_body_temp_path $lat/tmp/body;
+  proxy_temp_path $lat/tmp/proxy;
+  fastcgi_temp_path $lat/tmp/fastcgi;
+  uwsgi_temp_path $lat/tmp/uwsgi;
+  scgi_temp_path $lat/tmp/scgi;
+  server { $listens location / { echo_sleep 0.05; echo ok; } }
+}
+NGINX
+  nginx -c "$lat/nginx.conf" -p "$lat"
+  python3 - "$lport" "$lat" <<'LISTS'
+import sys
+port, lat = sys.argv[1], sys.argv[2]
+for n in (4000, 10000):
+    urls = [f"http://127.0.0.{1 + i % 20}:{port}/slow?{i}" for i in range(n)]
+    open(f"{lat}/u{n}.txt", "w").write("\n".join(urls) + "\n")
+    open(f"{lat}/u{n}.cfg", "w").write("".join(f'url = "{u}"\noutput = "/dev/null"\n' for u in urls))
+LISTS
+  echo "== h. 4,000 URLs answering after 50 ms, 20 hosts, 100 workers (ideal: 2.0 s)"
+  hyperfine -N --warmup 1 --runs 5 --style basic --export-markdown "$out/latency-100.md" \
+    -n fetchpool "$fetchpool $lat/u4000.txt -w 100 --no-proxy" \
+    -n "curl --parallel" "curl -s --parallel --parallel-max 100 -K $lat/u4000.cfg -o /dev/null" \
+    -n wget2 "wget2 -q --no-config --max-threads 100 -i $lat/u4000.txt -O /dev/null" || true
+  : > "$out/latency-rss.txt"
+  for w in 1000 5000; do
+    echo "== h. 10,000 such URLs, $w workers: wall time and peak RSS (3 runs each)"
+    for _ in 1 2 3; do
+      /usr/bin/time -f "fetchpool $w: %e s, %M KB" "$fetchpool" "$lat/u10000.txt" -w "$w" --no-proxy > /dev/null
+      /usr/bin/time -f "wget2 $w: %e s, %M KB" wget2 -q --no-config --max-threads "$w" -i "$lat/u10000.txt" -O /dev/null
+      if [ "$w" = 1000 ]; then
+        /usr/bin/time -f "curl $w: %e s, %M KB" curl -s --parallel --parallel-max "$w" -K "$lat/u10000.cfg" -o /dev/null
+      fi
+    done 2>&1 | grep -E '^(fetchpool|wget2|curl) ' | tee -a "$out/latency-rss.txt"
+  done
+  kill "$(cat "$lat/nginx.pid")" 2>/dev/null || true
+else
+  echo "== h. skipped: install Debian's libnginx-mod-http-echo"
+fi
 
 echo "== done: results in $out"

@@ -97,7 +97,7 @@ pub struct Cli {
 
     /// Fetches running at once.
     #[arg(short = 'w', long, value_name = "N", default_value_t = 5,
-          value_parser = clap::value_parser!(u16).range(1..=4096))]
+          value_parser = clap::value_parser!(u16).range(1..=10_000))]
     pub workers: u16,
 
     /// Run each fetch on a worker thread, or in a worker process (a fetch that crashes its

@@ -991,23 +991,31 @@ fn read_body(
 ) -> Result<(), BodyError> {
     thread_local! {
         /// Each worker's read buffer, made (and zeroed) once rather than per fetch: the
-        /// zeroing alone was a third of the instructions spent per small page.
-        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; CHUNK]);
+        /// zeroing alone was a third of the instructions spent per small page. It starts
+        /// small and grows only when a body fills it, so a thousand workers fetching small
+        /// pages do not each hold (and touch) 64 KiB.
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     BUF.with(|buf| match buf.try_borrow_mut() {
         Ok(mut buf) => read_into(reader, sink, max, &mut buf),
         // Not reachable (nothing reads two bodies at once on one thread); stay correct.
-        Err(_) => read_into(reader, sink, max, &mut vec![0u8; CHUNK]),
+        Err(_) => read_into(reader, sink, max, &mut Vec::new()),
     })
 }
 
-/// [`read_body`] with the buffer given.
+/// The first size of a worker's read buffer: a typical small page in one read.
+const FIRST_CHUNK: usize = 8 * 1024;
+
+/// [`read_body`] with the buffer given; grows it (up to [`CHUNK`]) while reads fill it.
 fn read_into(
     reader: &mut dyn Read,
     sink: &mut BodySink,
     max: Option<u64>,
-    buf: &mut [u8],
+    buf: &mut Vec<u8>,
 ) -> Result<(), BodyError> {
+    if buf.is_empty() {
+        buf.resize(FIRST_CHUNK, 0);
+    }
     loop {
         match reader.read(buf) {
             Ok(0) => return Ok(()),
@@ -1016,6 +1024,9 @@ fn read_into(
                     return Err(BodyError::TooLarge(max.unwrap_or(0)));
                 }
                 sink.write(&buf[..n]).map_err(BodyError::Write)?;
+                if n == buf.len() && buf.len() < CHUNK {
+                    buf.resize((buf.len() * 4).min(CHUNK), 0);
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(BodyError::Read(e)),

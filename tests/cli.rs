@@ -392,6 +392,7 @@ fn exits_2_when_the_input_is_a_directory() {
 fn exits_2_with_a_short_message_on_a_bad_flag_value() {
     for args in [
         &["--workers", "0"][..],
+        &["--workers", "10001"][..],
         &["--timeout", "soon"][..],
         &["--timeout", "0"][..],
         &["--timeout", "-1"][..],
