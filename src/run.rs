@@ -72,21 +72,29 @@ const HARD_LIMIT_GRACE: Duration = Duration::from_secs(5);
 /// The pool the attempts run on (`--executor`).
 enum Pool {
     /// Worker threads sharing one HTTP client.
-    Threads(ThreadPoolExecutor),
+    Threads {
+        pool: ThreadPoolExecutor,
+        fetcher: Arc<Fetcher>,
+    },
     /// Worker processes, each with its own client.
     Processes(ProcessPoolExecutor),
 }
 
 impl Pool {
     fn new(settings: &Settings) -> anyhow::Result<Pool> {
+        // Built here for the thread pool; for the process pool, to check the options
+        // before any worker process starts (each builds its own from them).
+        let fetcher = Fetcher::new(&settings.fetch)
+            .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?;
         Ok(match settings.executor {
-            Executor::Threads => Pool::Threads(
-                ThreadPoolExecutor::builder()
+            Executor::Threads => Pool::Threads {
+                pool: ThreadPoolExecutor::builder()
                     .max_workers(settings.workers)
                     .thread_name_prefix("fetchpool")
                     .build()
                     .context("cannot build the thread pool")?,
-            ),
+                fetcher: Arc::new(fetcher),
+            },
             Executor::Processes {
                 max_tasks_per_child,
             } => {
@@ -104,7 +112,7 @@ impl Pool {
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {
         match self {
-            Pool::Threads(pool) => pool.shutdown(wait, cancel_futures),
+            Pool::Threads { pool, .. } => pool.shutdown(wait, cancel_futures),
             Pool::Processes(pool) => pool.shutdown(wait, cancel_futures),
         }
     }
@@ -146,10 +154,8 @@ impl HostJob for UrlJob {
 
 /// What every thread of a run shares.
 struct Run {
-    /// The pool the attempts run on.
+    /// The pool the attempts run on, and the shared client of a thread pool.
     executor: Pool,
-    /// The shared HTTP client (`--executor thread`; each worker process has its own).
-    fetcher: Option<Fetcher>,
     /// `--timeout`, the outcome of an attempt killed at the hard time limit.
     timeout: Duration,
     /// Where records go.
@@ -221,17 +227,15 @@ impl Run {
 
     /// Submits one attempt at `job`'s URL to the pool.
     fn submit(self: &Arc<Self>, job: &UrlJob) -> Result<AttemptFuture, SubmitError> {
-        match (&self.executor, &self.fetcher) {
-            (Pool::Threads(pool), Some(_)) => {
+        match &self.executor {
+            Pool::Threads { pool, fetcher } => {
                 let run = Arc::clone(self);
+                let fetcher = Arc::clone(fetcher);
                 let url = job.url.clone();
                 let target = job.target.clone();
                 pool.submit(move || {
                     // A worker may take a queued attempt in the instant between a stop and
                     // the shutdown that cancels the queue: it was not started in time.
-                    let Some(fetcher) = run.fetcher.as_ref() else {
-                        return Ok(None);
-                    };
                     if run.stopped() || run.past_deadline(Instant::now()) {
                         return Ok(None);
                     }
@@ -240,7 +244,7 @@ impl Run {
                     Ok(Some((result, start.elapsed())))
                 })
             }
-            (Pool::Processes(pool), _) => {
+            Pool::Processes(pool) => {
                 let load = Load {
                     url: job.url.as_str().to_string(),
                     deadline_in: self
@@ -250,7 +254,6 @@ impl Run {
                 };
                 pool.submit(&LOAD_URL, load)
             }
-            (Pool::Threads(_), None) => unreachable!("a thread pool run has a client"),
         }
     }
 
@@ -640,13 +643,6 @@ impl Run {
     ) -> anyhow::Result<Self> {
         Ok(Run {
             executor: Pool::new(settings)?,
-            // Built here for the thread pool, and to check the options before any worker
-            // process starts for the process pool.
-            fetcher: Some(
-                Fetcher::new(&settings.fetch)
-                    .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?,
-            )
-            .filter(|_| settings.executor == Executor::Threads),
             timeout: settings.fetch.timeout,
             sink,
             scheduler: Scheduler::new(settings.limits),
