@@ -11,8 +11,8 @@
 //!
 //! - **Slots.** Each worker process belongs to one *slot thread* of the parent, which
 //!   starts it, sends it one task at a time over its own socketpair, reads the answer,
-//!   completes the future, and reaps it. Slots start lazily and are counted idle exactly as
-//!   the thread pool's workers are (see [`crate::ThreadPoolExecutor`]), so three sequential
+//!   completes the future, and reaps it. Slots start lazily and are counted idle by the
+//!   same crew as the thread pool's workers (`crate::crew`), so three sequential
 //!   submit-and-wait calls use one process, and there are never more than `max_workers`
 //!   processes: a slot reaps its process before it starts the next.
 //! - **One task in flight per worker.** A task waits in the queue (pending and
