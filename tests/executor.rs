@@ -274,6 +274,108 @@ fn no_worker_process_outlives_the_deadline() {
 }
 
 #[test]
+fn process_workers_retry_a_transient_failure_and_honour_per_host() {
+    let server = MockServer::start();
+    let list = format!(
+        "{0}/flaky/2/a\n{0}/bytes/1\n{0}/bytes/2\n{0}/bytes/3\n",
+        server.base_url()
+    );
+    let out = run_list(
+        &list,
+        &[
+            "--executor",
+            "process",
+            "--retries",
+            "3",
+            "--retry-delay",
+            "0.05",
+            "--per-host",
+            "1",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records = jsonl_by_line(&stdout_of(&out));
+    assert_eq!(records[&1]["attempts"], 3);
+    assert!(records.values().all(|r| r["result"] == "fetched"));
+    assert_eq!(
+        server.max_concurrent(),
+        1,
+        "--per-host 1 holds across processes"
+    );
+}
+
+#[test]
+fn a_process_run_killed_with_kill_9_resumes_without_fetching_a_success_twice() {
+    let server = MockServer::start();
+    let urls: String = (0..20)
+        .map(|i| format!("{}/delay/40?i={i}\n", server.base_url()))
+        .collect();
+    let list = temp_file(urls);
+    let record = temp_file("");
+    let path = record.path().to_str().unwrap().to_string();
+    let (child, reader) = start(&list, &["--workers", "2", "--record", &path]);
+    let workers = eventually("records and workers", || {
+        let lines = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .count();
+        let workers = children_of(child.id());
+        (lines >= 4 && !workers.is_empty()).then_some(workers)
+    });
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+    let _ = wait_bounded(child);
+    let _ = reader.join();
+    for pid in &workers {
+        eventually("the workers die with their parent", || {
+            is_dead(*pid).then_some(())
+        });
+    }
+    let fetched_before: Vec<String> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["ok"] == true)
+        .map(|r| r["url"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!fetched_before.is_empty() && fetched_before.len() < 20);
+    let before = server.log().len();
+    let out = fetchpool()
+        .arg(list.path())
+        .args([
+            "--executor",
+            "process",
+            "-w",
+            "2",
+            "--record",
+            &path,
+            "--resume",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let again: Vec<String> = server.log()[before..]
+        .iter()
+        .map(|(_, p)| p.clone())
+        .collect();
+    for url in &fetched_before {
+        let path_and_query = &url[server.base_url().len()..];
+        assert!(
+            !again.iter().any(|p| p == path_and_query),
+            "{url} fetched twice"
+        );
+    }
+    assert_eq!(
+        again.len() + fetched_before.len(),
+        20,
+        "every other line fetched once"
+    );
+}
+
+#[test]
 fn max_tasks_per_child_replaces_workers_and_fetches_everything() {
     let server = MockServer::start();
     let list: String = (0..7)
