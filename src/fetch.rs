@@ -300,6 +300,10 @@ pub struct FetchOptions {
     pub accept: AcceptedStatuses,
     /// How many idle keep-alive connections to keep per host.
     pub pool_idle_per_host: usize,
+    /// Each worker thread drives its own requests (its own runtime and client) instead of
+    /// handing them to one shared client's I/O thread: faster with a few workers, costlier
+    /// with many (BENCHMARKS.md, section h).
+    pub own_client_per_worker: bool,
 }
 
 impl FetchOptions {
@@ -328,6 +332,7 @@ impl FetchOptions {
             cookie: None,
             accept: Vec::new(),
             pool_idle_per_host: 64,
+            own_client_per_worker: false,
         }
     }
 }
@@ -369,13 +374,22 @@ pub struct Page {
     pub wire_bytes: Option<u64>,
 }
 
-/// One shared HTTP client (one connection pool) and the per-request settings.
+/// The HTTP client and the per-request settings: Python's `load_url(url, timeout)`.
 ///
-/// Cheap to clone: clones share the client. Python's `load_url(url, timeout)`.
+/// Two transports, the same requests and outcomes: by default one shared blocking client
+/// (one connection pool, driven by reqwest's I/O thread); with `own_client_per_worker`,
+/// each thread that fetches builds its own current-thread runtime and async client on
+/// first use and drives its requests itself, with no hand-off between threads (faster
+/// with a few workers; see BENCHMARKS.md, section h). Cheap to clone: clones share the
+/// clients.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
     /// The shared blocking client (its own I/O thread and pool).
     client: Client,
+    /// With `own_client_per_worker`: what each worker thread builds its own client from,
+    /// and this fetcher's identity (a thread keeps the client of the fetcher it last
+    /// served).
+    own: Option<std::sync::Arc<OwnClientSpec>>,
     /// The total per-URL deadline.
     timeout: Duration,
     /// The connect timeout actually configured, for error messages.
@@ -433,44 +447,38 @@ impl Fetcher {
             (None, true) => ProxyRules::default(),
             (None, false) => ProxyRules::from_env(),
         };
-        let mut builder = Client::builder()
-            // The client-level timeout bounds each wait separately, not the whole body
-            // read; the real deadline is set per request in `fetch`.
-            .timeout(None)
-            .connect_timeout(connect_timeout)
-            // Redirects are followed in `fetch`, which checks each target's scheme and
-            // keeps the -H headers with their origin.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(options.user_agent.clone())
-            .pool_max_idle_per_host(options.pool_idle_per_host)
-            .danger_accept_invalid_certs(options.insecure)
-            .danger_accept_invalid_hostnames(options.insecure)
-            .referer(false)
-            .no_proxy();
-        builder = match options.http_version {
-            HttpVersion::Auto => builder,
-            HttpVersion::Http1 => builder.http1_only(),
-            HttpVersion::Http2 => builder.http2_prior_knowledge(),
+        let certs = match &options.cacert {
+            None => Vec::new(),
+            Some(pem) => {
+                let certs = reqwest::Certificate::from_pem_bundle(pem)
+                    .map_err(|e| format!("--cacert: {}", error_chain(&e)))?;
+                if certs.is_empty() {
+                    return Err("--cacert: no PEM certificate in the file".to_string());
+                }
+                certs
+            }
         };
-        if let Some(pem) = &options.cacert {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| format!("--cacert: {}", error_chain(&e)))?;
-            if certs.is_empty() {
-                return Err("--cacert: no PEM certificate in the file".to_string());
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        if !proxies.is_empty() {
-            let rules = proxies.clone();
-            builder = builder.proxy(reqwest::Proxy::custom(move |url| {
-                rules.for_url(url).cloned()
-            }));
-        }
-        let client = builder.build().map_err(|e| error_chain(&e))?;
+        let proxies = std::sync::Arc::new(proxies);
+        let spec = OwnClientSpec {
+            id: NEXT_FETCHER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            connect_timeout,
+            user_agent: options.user_agent.clone(),
+            pool_idle_per_host: options.pool_idle_per_host,
+            insecure: options.insecure,
+            http_version: options.http_version,
+            certs,
+            proxies: std::sync::Arc::clone(&proxies),
+        };
+        // The blocking client's own timeout (30 s by default) bounds each wait separately,
+        // not the whole body read; the real deadline is set per request in `follow`.
+        let client = configure!(Client::builder().timeout(None), spec)
+            .build()
+            .map_err(|e| error_chain(&e))?;
         Ok(Fetcher {
             client,
+            own: options
+                .own_client_per_worker
+                .then(|| std::sync::Arc::new(spec)),
             timeout: options.timeout,
             connect_timeout,
             max_redirects: options.max_redirects,
@@ -485,7 +493,7 @@ impl Fetcher {
             netrc: options.netrc.clone().map(std::sync::Arc::new),
             cookie: options.cookie.clone(),
             jar: options.cookie_store.then(Default::default),
-            proxies: std::sync::Arc::new(proxies),
+            proxies,
             accept: options.accept.clone(),
         })
     }
@@ -510,6 +518,20 @@ impl Fetcher {
         deadline: Option<Instant>,
         target: Option<&Path>,
     ) -> Result<Page, FetchError> {
+        match self.own.as_ref().and_then(|own| own.for_this_thread()) {
+            Some(own) => self.fetch_on(Transport::Own(&own), url, deadline, target),
+            None => self.fetch_on(Transport::Shared, url, deadline, target),
+        }
+    }
+
+    /// [`fetch`](Self::fetch) through `transport`.
+    fn fetch_on(
+        &self,
+        transport: Transport<'_>,
+        url: &Url,
+        deadline: Option<Instant>,
+        target: Option<&Path>,
+    ) -> Result<Page, FetchError> {
         let (limit, by_deadline) = match deadline {
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
@@ -528,7 +550,7 @@ impl Fetcher {
             .and_then(crate::save::resumable);
         let (response, last_url) = loop {
             let (response, last_url) =
-                self.follow(url, limit, until, by_deadline, resume.as_ref())?;
+                self.follow(transport, url, limit, until, by_deadline, resume.as_ref())?;
             if resume.is_some() && response.status().as_u16() == 416 {
                 resume = None; // not satisfiable: the partial is not a prefix any more
                 continue;
@@ -559,7 +581,7 @@ impl Fetcher {
     /// status (or an accepted one), within `limit`.
     fn read_response(
         &self,
-        mut response: Response,
+        mut response: Resp<'_>,
         last_url: &Url,
         target: Option<&Path>,
         limit: Duration,
@@ -614,7 +636,7 @@ impl Fetcher {
     /// limit and, at the end, the length.
     fn read_body_of(
         &self,
-        response: &mut Response,
+        response: &mut Resp<'_>,
         target: Option<&Path>,
         from: u64,
         expected: Option<u64>,
@@ -684,14 +706,19 @@ impl Fetcher {
     /// headers go to the first URL's origin only, unless `location_trusted` (reqwest
     /// itself drops `Authorization` and `Cookie` across origins, not custom headers).
     /// Returns the final response and its URL.
-    fn follow(
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the transport, and the limits of one fetch"
+    )]
+    fn follow<'t>(
         &self,
+        transport: Transport<'t>,
         url: &Url,
         limit: Duration,
         until: Option<Instant>,
         by_deadline: bool,
         resume: Option<&(u64, String)>,
-    ) -> Result<(Response, Url), FetchError> {
+    ) -> Result<(Resp<'t>, Url), FetchError> {
         let mut current = url.clone();
         let mut redirects = 0;
         loop {
@@ -708,44 +735,68 @@ impl Fetcher {
             } else {
                 reqwest::Method::GET
             };
-            let mut request = self.client.request(method, current.clone()).timeout(left);
-            let trusted = self.location_trusted || same_origin(&current, url);
-            // One Cookie header (RFC 6265): -b's cookies, then the jar's.
-            let given = self.cookie.as_ref().filter(|_| trusted);
-            if let Some(cookies) = self.cookie_header(given, &current) {
-                request = request.header(reqwest::header::COOKIE, cookies);
+            // The same request for either transport (two builder types, one set of calls).
+            macro_rules! decorated {
+                ($builder:expr) => {{
+                    let mut request = $builder.timeout(left);
+                    let trusted = self.location_trusted || same_origin(&current, url);
+                    // One Cookie header (RFC 6265): -b's cookies, then the jar's.
+                    let given = self.cookie.as_ref().filter(|_| trusted);
+                    if let Some(cookies) = self.cookie_header(given, &current) {
+                        request = request.header(reqwest::header::COOKIE, cookies);
+                    }
+                    if trusted {
+                        request = request.headers(self.headers.clone());
+                        // A login in the URL itself wins; then -u, then --netrc.
+                        if current.username().is_empty() {
+                            let netrc = || {
+                                let host = current.host_str()?;
+                                self.netrc.as_ref()?.for_host(host)
+                            };
+                            match (&self.user, netrc()) {
+                                (Some((user, pass)), _) => {
+                                    request = request.basic_auth(user, Some(pass));
+                                }
+                                (None, Some((user, pass))) => {
+                                    request = request.basic_auth(user, Some(pass));
+                                }
+                                (None, None) => {}
+                            }
+                        }
+                    }
+                    if self.compressed {
+                        request = request
+                            .header(reqwest::header::ACCEPT_ENCODING, "gzip, br, zstd, deflate");
+                    }
+                    if let Some((from, validator)) = resume {
+                        request = request
+                            .header(reqwest::header::RANGE, format!("bytes={from}-"))
+                            .header(reqwest::header::IF_RANGE, validator.as_str());
+                    }
+                    request
+                }};
             }
-            if trusted {
-                request = request.headers(self.headers.clone());
-                // A login in the URL itself wins; then -u, then --netrc.
-                if current.username().is_empty() {
-                    let netrc = || {
-                        let host = current.host_str()?;
-                        self.netrc.as_ref()?.for_host(host)
-                    };
-                    match (&self.user, netrc()) {
-                        (Some((user, pass)), _) => {
-                            request = request.basic_auth(user, Some(pass));
-                        }
-                        (None, Some((user, pass))) => {
-                            request = request.basic_auth(user, Some(pass));
-                        }
-                        (None, None) => {}
+            let classify = |e: reqwest::Error| self.classify(&e, &current, limit, by_deadline);
+            let response = match transport {
+                Transport::Shared => {
+                    let request = decorated!(self.client.request(method, current.clone()));
+                    Resp::Shared(request.send().map_err(classify)?)
+                }
+                Transport::Own(own) => {
+                    let request = decorated!(own.client.request(method, current.clone()));
+                    // `send` arms the timeout's timer, so it runs inside the runtime.
+                    let response = own
+                        .rt
+                        .block_on(async { request.send().await })
+                        .map_err(classify)?;
+                    Resp::Own {
+                        rt: &own.rt,
+                        response,
+                        chunk: bytes::Bytes::new(),
+                        failed: None,
                     }
                 }
-            }
-            if self.compressed {
-                request =
-                    request.header(reqwest::header::ACCEPT_ENCODING, "gzip, br, zstd, deflate");
-            }
-            if let Some((from, validator)) = resume {
-                request = request
-                    .header(reqwest::header::RANGE, format!("bytes={from}-"))
-                    .header(reqwest::header::IF_RANGE, validator.as_str());
-            }
-            let response = request
-                .send()
-                .map_err(|e| self.classify(&e, &current, limit, by_deadline))?;
+            };
             self.keep_cookies(&response, &current);
             let Some(next) = redirect_target(&response, &current)? else {
                 return Ok((response, current));
@@ -786,7 +837,7 @@ impl Fetcher {
     }
 
     /// Puts the cookies `response` sets into the jar (`--cookies`).
-    fn keep_cookies(&self, response: &Response, url: &Url) {
+    fn keep_cookies(&self, response: &Resp<'_>, url: &Url) {
         let Some(jar) = &self.jar else { return };
         let mut jar = jar.lock().unwrap_or_else(|p| p.into_inner());
         for value in response.headers().get_all(reqwest::header::SET_COOKIE) {
@@ -906,7 +957,7 @@ pub fn install_tls_provider() {
 
 /// The total length a `206` answer's `Content-Range: bytes FROM-END/TOTAL` gives, if it
 /// starts at `from` (`Some(None)` when the total is `*`); `None` if it does not.
-fn content_range_from(response: &Response, from: u64) -> Option<Option<u64>> {
+fn content_range_from(response: &Resp<'_>, from: u64) -> Option<Option<u64>> {
     let value = response
         .headers()
         .get(reqwest::header::CONTENT_RANGE)?
@@ -918,7 +969,7 @@ fn content_range_from(response: &Response, from: u64) -> Option<Option<u64>> {
 }
 
 /// What validates a partial body later (`If-Range`): a strong ETag, else Last-Modified.
-fn validator_of(response: &Response) -> Option<String> {
+fn validator_of(response: &Resp<'_>) -> Option<String> {
     let header = |name| {
         response
             .headers()
@@ -940,7 +991,7 @@ fn same_origin(a: &Url, b: &Url) -> bool {
 
 /// Where a redirect response points, resolved against `current`; `None` if the response
 /// is not a redirect (or a 3xx without `Location`, which is then the final response).
-fn redirect_target(response: &Response, current: &Url) -> Result<Option<Url>, FetchError> {
+fn redirect_target(response: &Resp<'_>, current: &Url) -> Result<Option<Url>, FetchError> {
     if !matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
         return Ok(None);
     }
@@ -970,6 +1021,210 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
         when.duration_since(std::time::SystemTime::now())
             .unwrap_or(Duration::ZERO),
     )
+}
+
+/// Applies the run's client settings to a reqwest client builder: the blocking one (the
+/// shared client) or the async one (a worker's own); both have these methods.
+macro_rules! configure {
+    ($builder:expr, $spec:expr) => {{
+        let spec = &$spec;
+        let mut builder = $builder
+            .connect_timeout(spec.connect_timeout)
+            // Redirects are followed in `fetch`, which checks each target's scheme and
+            // keeps the -H headers with their origin.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(spec.user_agent.clone())
+            .pool_max_idle_per_host(spec.pool_idle_per_host)
+            .danger_accept_invalid_certs(spec.insecure)
+            .danger_accept_invalid_hostnames(spec.insecure)
+            .referer(false)
+            .no_proxy();
+        builder = match spec.http_version {
+            HttpVersion::Auto => builder,
+            HttpVersion::Http1 => builder.http1_only(),
+            HttpVersion::Http2 => builder.http2_prior_knowledge(),
+        };
+        for cert in &spec.certs {
+            builder = builder.add_root_certificate(cert.clone());
+        }
+        if !spec.proxies.is_empty() {
+            let rules = std::sync::Arc::clone(&spec.proxies);
+            builder = builder.proxy(reqwest::Proxy::custom(move |url| {
+                rules.for_url(url).cloned()
+            }));
+        }
+        builder
+    }};
+}
+use configure;
+
+/// Numbers fetchers, so a worker thread's own client belongs to one.
+static NEXT_FETCHER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// What a client is built from: the shared one, and each worker's own (kept when
+/// `own_client_per_worker`).
+#[derive(Debug)]
+struct OwnClientSpec {
+    id: u64,
+    connect_timeout: Duration,
+    user_agent: String,
+    pool_idle_per_host: usize,
+    insecure: bool,
+    http_version: HttpVersion,
+    certs: Vec<reqwest::Certificate>,
+    proxies: std::sync::Arc<ProxyRules>,
+}
+
+impl OwnClientSpec {
+    /// This thread's own runtime and client for this fetcher, made on first use; `None`
+    /// if they cannot be made (the shared client serves then).
+    fn for_this_thread(self: &std::sync::Arc<Self>) -> Option<std::sync::Arc<OwnClient>> {
+        OWN_CLIENTS.with(|clients| {
+            let mut clients = clients.try_borrow_mut().ok()?;
+            if let Some(own) = clients.iter().find(|c| c.id == self.id) {
+                return Some(std::sync::Arc::clone(own));
+            }
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            let client =
+                rt.block_on(async { configure!(reqwest::Client::builder(), **self).build() });
+            let own = std::sync::Arc::new(OwnClient {
+                id: self.id,
+                rt,
+                client: client.ok()?,
+            });
+            // One fetcher at a time per thread in practice; a thread that served another
+            // drops that one's client.
+            clients.clear();
+            clients.push(std::sync::Arc::clone(&own));
+            Some(own)
+        })
+    }
+}
+
+/// A worker thread's own runtime and async client: it drives its requests itself, with
+/// no hand-off to another thread.
+struct OwnClient {
+    id: u64,
+    rt: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+thread_local! {
+    /// This thread's own clients (`own_client_per_worker`).
+    static OWN_CLIENTS: std::cell::RefCell<Vec<std::sync::Arc<OwnClient>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// How one fetch reaches the network.
+#[derive(Clone, Copy)]
+enum Transport<'a> {
+    /// The shared blocking client (its own I/O thread).
+    Shared,
+    /// This worker's own runtime and client.
+    Own(&'a OwnClient),
+}
+
+/// A response from either transport.
+enum Resp<'a> {
+    /// From the shared blocking client.
+    Shared(Response),
+    /// From a worker's own client; the body is read chunk by chunk with `block_on`.
+    Own {
+        rt: &'a tokio::runtime::Runtime,
+        response: reqwest::Response,
+        /// What is left of the last chunk.
+        chunk: bytes::Bytes,
+        /// An error that came after bytes this read already returned.
+        failed: Option<reqwest::Error>,
+    },
+}
+
+impl Resp<'_> {
+    fn status(&self) -> reqwest::StatusCode {
+        match self {
+            Resp::Shared(r) => r.status(),
+            Resp::Own { response, .. } => response.status(),
+        }
+    }
+
+    fn headers(&self) -> &HeaderMap {
+        match self {
+            Resp::Shared(r) => r.headers(),
+            Resp::Own { response, .. } => response.headers(),
+        }
+    }
+}
+
+impl Read for Resp<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Resp::Shared(r) => r.read(buf),
+            Resp::Own {
+                rt,
+                response,
+                chunk,
+                failed,
+            } => {
+                if let Some(e) = failed.take() {
+                    return Err(io::Error::other(e));
+                }
+                // One trip into the runtime fills as much of `buf` as the chunks already
+                // received allow (waiting only while nothing is there yet), so a large
+                // body costs one `block_on` per buffer, not one per network chunk.
+                let mut n = take_from(chunk, buf);
+                if n == buf.len() {
+                    return Ok(n);
+                }
+                rt.block_on(async {
+                    loop {
+                        let next = if n == 0 {
+                            response.chunk().await
+                        } else {
+                            // Only what is ready now: never wait with bytes in hand.
+                            let mut pending = std::pin::pin!(response.chunk());
+                            let polled = std::future::poll_fn(|cx| {
+                                std::task::Poll::Ready(pending.as_mut().poll(cx))
+                            })
+                            .await;
+                            match polled {
+                                std::task::Poll::Ready(next) => next,
+                                std::task::Poll::Pending => return Ok(n),
+                            }
+                        };
+                        match next {
+                            Ok(Some(next)) => {
+                                *chunk = next;
+                                n += take_from(chunk, &mut buf[n..]);
+                                if n == buf.len() {
+                                    return Ok(n);
+                                }
+                            }
+                            Ok(None) => return Ok(n),
+                            // As the blocking client's reader does: the reqwest error
+                            // inside an `io::Error`, for `classify`.
+                            Err(e) if n == 0 => return Err(io::Error::other(e)),
+                            // The bytes already copied go first; the error on the next read.
+                            Err(e) => {
+                                *failed = Some(e);
+                                return Ok(n);
+                            }
+                        }
+                    }
+                })
+            }
+        }
+    }
+}
+
+/// Copies the start of `chunk` into `buf` and consumes it; how many bytes.
+fn take_from(chunk: &mut bytes::Bytes, buf: &mut [u8]) -> usize {
+    let n = buf.len().min(chunk.len());
+    buf[..n].copy_from_slice(&chunk[..n]);
+    bytes::Buf::advance(chunk, n);
+    n
 }
 
 /// Why reading a body stopped: the network's side, the disk's, or the size limit.
@@ -1050,7 +1305,7 @@ impl<R: Read> Read for Counting<'_, R> {
 
 /// The response's `Content-Encoding`s, lower case, in the order applied (`identity`
 /// left out).
-fn content_encodings(response: &Response) -> Vec<String> {
+fn content_encodings(response: &Resp<'_>) -> Vec<String> {
     response
         .headers()
         .get_all(reqwest::header::CONTENT_ENCODING)

@@ -174,6 +174,11 @@ impl Settings {
     }
 }
 
+/// Up to this many workers, each drives its own requests (its own runtime and client);
+/// beyond, they share one client's I/O thread. Measured in BENCHMARKS.md, section h: own
+/// clients cost less CPU per URL with a few workers, and far more memory with hundreds.
+const OWN_CLIENT_MAX_WORKERS: usize = 16;
+
 /// The HTTP client's options; idle connections kept per host match the workers.
 fn fetch_options(cli: &Cli, workers: usize) -> anyhow::Result<FetchOptions> {
     let mut o = FetchOptions::with_timeout(cli.timeout);
@@ -188,6 +193,7 @@ fn fetch_options(cli: &Cli, workers: usize) -> anyhow::Result<FetchOptions> {
     o.no_proxy = cli.no_proxy;
     o.accept = cli.accept.clone();
     o.pool_idle_per_host = workers;
+    o.own_client_per_worker = workers <= OWN_CLIENT_MAX_WORKERS;
     o.head = cli.head || cli.method == Some(Method::Head);
     o.checksum = cli.checksum == Some(Checksum::Sha256);
     o.continue_partial = cli.continue_partial;

@@ -48,7 +48,9 @@ pub fn registry() -> Registry {
     Registry::new().register(&SET_UP).register(&LOAD_URL)
 }
 
-fn set_up(options: FetchOptions) -> Result<(), String> {
+fn set_up(mut options: FetchOptions) -> Result<(), String> {
+    // One worker thread per process: it drives its own requests.
+    options.own_client_per_worker = true;
     let fetcher =
         Fetcher::new(&options).map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
     FETCHER

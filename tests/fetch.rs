@@ -248,3 +248,45 @@ fn a_server_answering_the_tls_handshake_in_plain_http_is_a_tls_error_in_words() 
         "TLS error: the server did not answer in TLS (a plain-HTTP port?)"
     );
 }
+
+#[test]
+fn a_workers_own_client_and_the_shared_client_give_the_same_outcome_for_every_fault() {
+    let server = MockServer::start();
+    let urls: Vec<String> = [
+        "/bytes/0",
+        "/bytes/70000",
+        "/chunked/5000",
+        "/status/404",
+        "/status/503",
+        "/redirect/3",
+        "/loop",
+        "/truncate",
+        "/reset",
+        "/garbage",
+        "/delay/5000",
+    ]
+    .iter()
+    .map(|p| server.url(p))
+    .chain([refused_url()])
+    .collect();
+    let outcome = |own: bool| {
+        let mut options = FetchOptions::with_timeout(Duration::from_secs(1));
+        options.no_proxy = true;
+        options.own_client_per_worker = own;
+        let fetcher = Fetcher::new(&options).unwrap();
+        urls.iter()
+            .map(|u| {
+                fetcher
+                    .load_url(u)
+                    .map(|p| (p.status, p.bytes, p.final_url))
+            })
+            .collect::<Vec<_>>()
+    };
+    let shared = outcome(false);
+    let own = outcome(true);
+    assert!(
+        matches!(shared[10], Err(FetchError::Timeout(_))),
+        "{shared:?}"
+    );
+    assert_eq!(shared, own);
+}
