@@ -666,14 +666,37 @@ impl Fetcher {
         )
         .map_err(save_error)?;
         let wire = Cell::new(from);
-        let mut reader: Box<dyn Read + '_> = Box::new(Counting {
-            inner: response,
-            count: &wire,
-        });
-        for encoding in encodings.iter().rev() {
-            reader = decoder(encoding, reader)?;
-        }
-        read_body(&mut reader, &mut sink, self.max_size).map_err(|e| match e {
+        let result = match response {
+            // A worker's own client, body not encoded: every chunk goes to the sink as it
+            // arrives, inside one trip into the runtime, with no copy in between.
+            Resp::Own { rt, response, .. } if encodings.is_empty() => rt.block_on(async {
+                loop {
+                    match response.chunk().await {
+                        Ok(Some(chunk)) => {
+                            let n = chunk.len() as u64;
+                            if self.max_size.is_some_and(|max| sink.bytes() + n > max) {
+                                return Err(BodyError::TooLarge(self.max_size.unwrap_or(0)));
+                            }
+                            wire.set(wire.get() + n);
+                            sink.write(&chunk).map_err(BodyError::Write)?;
+                        }
+                        Ok(None) => return Ok(()),
+                        Err(e) => return Err(BodyError::Read(io::Error::other(e))),
+                    }
+                }
+            }),
+            response => {
+                let mut reader: Box<dyn Read + '_> = Box::new(Counting {
+                    inner: response,
+                    count: &wire,
+                });
+                for encoding in encodings.iter().rev() {
+                    reader = decoder(encoding, reader)?;
+                }
+                read_body(&mut reader, &mut sink, self.max_size)
+            }
+        };
+        result.map_err(|e| match e {
             BodyError::Read(e) => match reqwest_error(&e) {
                 Some(re) => classify(re),
                 None if !encodings.is_empty() && e.kind() != io::ErrorKind::UnexpectedEof => {
@@ -684,7 +707,6 @@ impl Fetcher {
             BodyError::Write(e) => save_error(e),
             BodyError::TooLarge(max) => FetchError::TooLarge(max),
         })?;
-        drop(reader);
         let bytes = wire.get();
         if let Some(expected) = expected {
             if bytes < expected {
