@@ -74,7 +74,17 @@ truncate -s 100M "$work/docroot/100M.bin"
 truncate -s 1G "$work/docroot/1G.bin"
 chmod -R a+rX "$work/docroot"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# A free port on 127.0.0.1, and the temporary paths an nginx under DIR writes to.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+temp_paths() {
+  for kind in client_body proxy fastcgi uwsgi scgi; do
+    printf '  %s_temp_path %s/tmp/%s;\n' "$kind" "$1" "${kind%_body}"
+  done
+}
+
+port=$(free_port)
 mkdir -p "$work/tmp"
 cat > "$nginx_conf" <<EOF
 worker_processes 2;
@@ -88,11 +98,7 @@ http {
   keepalive_requests 1000000;
   keepalive_timeout 60;
   default_type application/octet-stream;
-  client_body_temp_path $work/tmp/body;
-  proxy_temp_path $work/tmp/proxy;
-  fastcgi_temp_path $work/tmp/fastcgi;
-  uwsgi_temp_path $work/tmp/uwsgi;
-  scgi_temp_path $work/tmp/scgi;
+$(temp_paths "$work")
   server { listen 127.0.0.1:$port; root $work/docroot; }
 }
 EOF
@@ -221,7 +227,7 @@ if [ $only_g = 1 ]; then
 elif [ -f "$echo_module" ]; then
   lat="$work/lat"
   mkdir -p "$lat/tmp"
-  lport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  lport=$(free_port)
   listens=$(for i in $(seq 1 20); do printf 'listen 127.0.0.%s:%s; ' "$i" "$lport"; done)
   cat > "$lat/nginx.conf" <<NGINX
 load_module $echo_module;
@@ -233,11 +239,7 @@ http {
   access_log off;
   keepalive_requests 1000000;
   keepalive_timeout 60;
-  client_body_temp_path $lat/tmp/body;
-  proxy_temp_path $lat/tmp/proxy;
-  fastcgi_temp_path $lat/tmp/fastcgi;
-  uwsgi_temp_path $lat/tmp/uwsgi;
-  scgi_temp_path $lat/tmp/scgi;
+$(temp_paths "$lat")
   server { $listens location / { echo_sleep 0.05; echo ok; } }
 }
 NGINX

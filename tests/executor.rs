@@ -377,20 +377,36 @@ fn a_process_run_killed_with_kill_9_resumes_without_fetching_a_success_twice() {
 
 #[test]
 fn max_tasks_per_child_replaces_workers_and_fetches_everything() {
-    let server = MockServer::start();
-    let list: String = (0..7)
-        .map(|i| format!("{}/bytes/{i}\n", server.base_url()))
-        .collect();
-    let out = run_list(
-        &list,
-        &["--executor", "process", "--max-tasks-per-child", "2"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(jsonl_by_line(&stdout_of(&out)).len(), 7);
+    let distinct_workers = |extra: &[&str]| {
+        let server = MockServer::start();
+        let urls: String = (0..6)
+            .map(|i| format!("{}/delay/150?{i}\n", server.base_url()))
+            .collect();
+        let list = temp_file(urls);
+        let (child, reader) = start(&list, &[&["--workers", "1"], extra].concat());
+        // Each worker lives for at least one 150 ms fetch: polling every 5 ms sees it.
+        let mut seen = std::collections::BTreeSet::new();
+        let parent = child.id();
+        let start = Instant::now();
+        let mut child = Some(child);
+        while let Some(c) = child.as_mut() {
+            seen.extend(children_of(parent));
+            if c.try_wait().unwrap().is_some() || start.elapsed() > PATIENCE {
+                child = None;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        let records = jsonl_by_line(&reader.join().unwrap().join("\n"));
+        assert_eq!(records.len(), 6);
+        assert!(
+            records.values().all(|r| r["result"] == "fetched"),
+            "{records:?}"
+        );
+        seen.len()
+    };
+    assert_eq!(distinct_workers(&[]), 1, "one worker serves the whole list");
+    let replaced = distinct_workers(&["--max-tasks-per-child", "2"]);
+    assert_eq!(replaced, 3, "six fetches, two per worker process");
 }
 
 #[test]
