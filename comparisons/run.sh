@@ -5,8 +5,10 @@
 #   comparisons/run.sh           full run (under 30 minutes on 2 cores)
 #   comparisons/run.sh --quick   a smaller run (under 3 minutes)
 #   comparisons/run.sh --only-g  only section g (the process pool and --executor process)
-#   comparisons/run.sh --only-h  only section h (latency-bound: 50 ms answers from 20 hosts;
-#                                needs Debian's libnginx-mod-http-echo, installed as root)
+#   comparisons/run.sh --only-h  only section h, issue 12's table: 10,000 small files at 5 and
+#                                64 workers with CPU per URL, the 1 GiB body, and latency-bound
+#                                lists (50 ms answers from 20 hosts; needs Debian's
+#                                libnginx-mod-http-echo, installed as root)
 #
 # Needs Debian packages nginx-light, hyperfine, curl, aria2, wget2, time and wrk; installs
 # the missing ones with apt-get when run as root, otherwise says which to install.
@@ -213,6 +215,33 @@ hyperfine --warmup 1 --runs 10 --style basic \
   -n "processes, max 100 tasks each" "$fetchpool $work/urls-$n.txt -w 5 --no-proxy --executor process --max-tasks-per-child 100 > /dev/null" \
   || true
 
+fi
+
+# ---- h. issue 12's table: small files with CPU per URL, the 1 GiB body, then latency ----
+if [ $only_g = 0 ]; then
+  make_lists 10000
+  for w in 5 64; do
+    echo "== h. 10,000 small files, $w workers: median wall and CPU (user + system) per URL"
+    hyperfine -N --warmup 2 --runs 15 --style basic --output=null \
+      --export-json "$out/h-small-w$w.json" \
+      -n fetchpool "$fetchpool $work/urls-10000.txt -w $w --no-proxy" \
+      -n "curl --parallel" "curl -s --parallel --parallel-max $w -K $work/curl-10000.cfg" \
+      -n wget2 "wget2 -q --no-config --max-threads $w -i $work/urls-10000.txt -O /dev/null" \
+      > /dev/null
+    python3 - "$out/h-small-w$w.json" <<'SUMMARY' | tee "$out/h-small-w$w.txt"
+import json, statistics, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    cpu = (r["user"] + r["system"]) / 10000 * 1e6
+    print(f'{r["command"]:16} {statistics.median(r["times"]) * 1000:5.0f} ms  {cpu:5.1f} us CPU per URL')
+SUMMARY
+  done
+  echo "== h. one 1 GiB body: median wall, and fetchpool's peak RSS"
+  echo "$base/1G.bin" > "$work/big.txt"
+  hyperfine -N --warmup 1 --runs 12 --style basic --export-markdown "$out/h-big.md" \
+    -n fetchpool "$fetchpool $work/big.txt --no-proxy" \
+    -n curl "curl -s -o /dev/null $base/1G.bin"
+  /usr/bin/time -f "fetchpool: %M KB peak RSS" "$fetchpool" "$work/big.txt" --no-proxy 2>&1 >/dev/null \
+    | tail -1 | tee "$out/h-big-rss.txt"
 fi
 
 # ---- h. latency-bound: every answer takes 50 ms, from 20 loopback addresses ----

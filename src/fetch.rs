@@ -301,9 +301,14 @@ pub struct FetchOptions {
     /// How many idle keep-alive connections to keep per host.
     pub pool_idle_per_host: usize,
     /// Each worker thread drives its own requests (its own runtime and client) instead of
-    /// handing them to one shared client's I/O thread: faster with a few workers, costlier
+    /// handing them to the shared clients' I/O threads: faster with a few workers, costlier
     /// with many (BENCHMARKS.md, section h).
     pub own_client_per_worker: bool,
+    /// Without `own_client_per_worker`: how many shared clients (each its own I/O thread
+    /// and connection pool) the worker threads are spread over, at least 1. One per core
+    /// keeps one I/O thread from being the bottleneck of many workers (BENCHMARKS.md,
+    /// section h).
+    pub shared_clients: usize,
 }
 
 impl FetchOptions {
@@ -333,6 +338,7 @@ impl FetchOptions {
             accept: Vec::new(),
             pool_idle_per_host: 64,
             own_client_per_worker: false,
+            shared_clients: 1,
         }
     }
 }
@@ -376,16 +382,17 @@ pub struct Page {
 
 /// The HTTP client and the per-request settings: Python's `load_url(url, timeout)`.
 ///
-/// Two transports, the same requests and outcomes: by default one shared blocking client
-/// (one connection pool, driven by reqwest's I/O thread); with `own_client_per_worker`,
+/// Two transports, the same requests and outcomes: by default shared blocking clients
+/// (`shared_clients` of them, each one connection pool driven by reqwest's I/O thread; a
+/// thread always uses the same one); with `own_client_per_worker`,
 /// each thread that fetches builds its own current-thread runtime and async client on
 /// first use and drives its requests itself, with no hand-off between threads (faster
 /// with a few workers; see BENCHMARKS.md, section h). Cheap to clone: clones share the
 /// clients.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
-    /// The shared blocking client (its own I/O thread and pool).
-    client: Client,
+    /// The shared blocking clients (each its own I/O thread and pool).
+    clients: std::sync::Arc<[Client]>,
     /// With `own_client_per_worker`: what each worker thread builds its own client from,
     /// and this fetcher's identity (a thread keeps the client of the fetcher it last
     /// served).
@@ -471,11 +478,15 @@ impl Fetcher {
         };
         // The blocking client's own timeout (30 s by default) bounds each wait separately,
         // not the whole body read; the real deadline is set per request in `follow`.
-        let client = configure!(Client::builder().timeout(None), spec)
-            .build()
-            .map_err(|e| error_chain(&e))?;
+        let clients = (0..options.shared_clients.max(1))
+            .map(|_| {
+                configure!(Client::builder().timeout(None), spec)
+                    .build()
+                    .map_err(|e| error_chain(&e))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Fetcher {
-            client,
+            clients,
             own: options
                 .own_client_per_worker
                 .then(|| std::sync::Arc::new(spec)),
@@ -522,6 +533,17 @@ impl Fetcher {
             Some(own) => self.fetch_on(Transport::Own(&own), url, deadline, target),
             None => self.fetch_on(Transport::Shared, url, deadline, target),
         }
+    }
+
+    /// The shared client this thread uses: threads are spread over the clients in the
+    /// order they first fetch, and keep theirs.
+    fn shared_client(&self) -> &Client {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        thread_local! {
+            static THIS_THREAD: usize =
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        &self.clients[THIS_THREAD.with(|i| *i) % self.clients.len()]
     }
 
     /// [`fetch`](Self::fetch) through `transport`.
@@ -801,7 +823,7 @@ impl Fetcher {
             let classify = |e: reqwest::Error| self.classify(&e, &current, limit, by_deadline);
             let response = match transport {
                 Transport::Shared => {
-                    let request = decorated!(self.client.request(method, current.clone()));
+                    let request = decorated!(self.shared_client().request(method, current.clone()));
                     Resp::Shared(request.send().map_err(classify)?)
                 }
                 Transport::Own(own) => {
@@ -1143,7 +1165,7 @@ thread_local! {
 /// How one fetch reaches the network.
 #[derive(Clone, Copy)]
 enum Transport<'a> {
-    /// The shared blocking client (its own I/O thread).
+    /// A shared blocking client (its own I/O thread).
     Shared,
     /// This worker's own runtime and client.
     Own(&'a OwnClient),
@@ -1151,7 +1173,7 @@ enum Transport<'a> {
 
 /// A response from either transport.
 enum Resp<'a> {
-    /// From the shared blocking client.
+    /// From a shared blocking client.
     Shared(Response),
     /// From a worker's own client; the body is read chunk by chunk with `block_on`.
     Own {

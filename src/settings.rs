@@ -175,9 +175,13 @@ impl Settings {
 }
 
 /// Up to this many workers, each drives its own requests (its own runtime and client);
-/// beyond, they share one client's I/O thread. Measured in BENCHMARKS.md, section h: own
-/// clients cost less CPU per URL with a few workers, and far more memory with hundreds.
+/// beyond, they share one client per core (its I/O thread and pool). Measured in
+/// BENCHMARKS.md, section h: own clients cost less CPU per URL with a few workers, and far
+/// more memory with hundreds.
 const OWN_CLIENT_MAX_WORKERS: usize = 16;
+
+/// The most shared clients, whatever the cores.
+const MAX_SHARED_CLIENTS: usize = 8;
 
 /// The HTTP client's options; idle connections kept per host match the workers.
 fn fetch_options(cli: &Cli, workers: usize) -> anyhow::Result<FetchOptions> {
@@ -194,6 +198,11 @@ fn fetch_options(cli: &Cli, workers: usize) -> anyhow::Result<FetchOptions> {
     o.accept = cli.accept.clone();
     o.pool_idle_per_host = workers;
     o.own_client_per_worker = workers <= OWN_CLIENT_MAX_WORKERS;
+    if !o.own_client_per_worker {
+        o.shared_clients = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, MAX_SHARED_CLIENTS);
+    }
     o.head = cli.head || cli.method == Some(Method::Head);
     o.checksum = cli.checksum == Some(Checksum::Sha256);
     o.continue_partial = cli.continue_partial;

@@ -250,7 +250,7 @@ fn a_server_answering_the_tls_handshake_in_plain_http_is_a_tls_error_in_words() 
 }
 
 #[test]
-fn a_workers_own_client_and_the_shared_client_give_the_same_outcome_for_every_fault() {
+fn a_workers_own_client_and_the_shared_clients_give_the_same_outcome_for_every_fault() {
     let server = MockServer::start();
     let urls: Vec<String> = [
         "/bytes/0",
@@ -269,11 +269,14 @@ fn a_workers_own_client_and_the_shared_client_give_the_same_outcome_for_every_fa
     .map(|p| server.url(p))
     .chain([refused_url()])
     .collect();
-    let outcome = |own: bool| {
+    let fetcher = |own: bool, shared_clients: usize| {
         let mut options = FetchOptions::with_timeout(Duration::from_secs(1));
         options.no_proxy = true;
         options.own_client_per_worker = own;
-        let fetcher = Fetcher::new(&options).unwrap();
+        options.shared_clients = shared_clients;
+        Fetcher::new(&options).unwrap()
+    };
+    let outcome = |fetcher: &Fetcher| {
         urls.iter()
             .map(|u| {
                 fetcher
@@ -282,11 +285,19 @@ fn a_workers_own_client_and_the_shared_client_give_the_same_outcome_for_every_fa
             })
             .collect::<Vec<_>>()
     };
-    let shared = outcome(false);
-    let own = outcome(true);
+    let shared = outcome(&fetcher(false, 1));
+    let own = outcome(&fetcher(true, 1));
     assert!(
         matches!(shared[10], Err(FetchError::Timeout(_))),
         "{shared:?}"
     );
     assert_eq!(shared, own);
+    // Three threads over two shared clients: each thread keeps one, two share one.
+    let spread = fetcher(false, 2);
+    std::thread::scope(|s| {
+        let threads: Vec<_> = (0..3).map(|_| s.spawn(|| outcome(&spread))).collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), shared);
+        }
+    });
 }
