@@ -9,6 +9,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::names::Layout;
 use crate::report::Format;
+use crate::shard::ShardBy;
 
 /// The process exit codes, in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,9 +87,14 @@ pub enum ExecutorKind {
     version,
     about = "Fetch every URL of a list in parallel and print each page's size, or the error \
              it raised, as it completes.",
-    after_help = AFTER_HELP
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
+    /// A command instead of a run (a list file named like one is reached as ./report).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// URLs to fetch, and files with one URL per line ('-' or nothing: standard input). An
     /// argument that is an http(s) URL is fetched; any other is read as a list, in which
     /// blank lines and lines starting with '#' are skipped.
@@ -239,6 +245,19 @@ pub struct Cli {
     #[arg(long, value_name = "R", value_parser = parse_rate, help_heading = "Retries and politeness")]
     pub rate_per_host: Option<f64>,
 
+    /// Take only share K of N of the list (K from 0, as JOB_COMPLETION_INDEX and
+    /// SLURM_ARRAY_TASK_ID count): N copies of the command with K = 0..N-1 fetch every line
+    /// exactly once between them. Records keep the whole list's line numbers.
+    #[arg(long, value_name = "K/N", value_parser = crate::shard::parse_shard,
+          help_heading = "Many machines")]
+    pub shard: Option<(u32, u32)>,
+
+    /// How lines are dealt to shards: by line number (even shares) or by the URL's host (a
+    /// host's URLs all in one shard, so --per-host and --rate-per-host hold fleet-wide).
+    #[arg(long, value_enum, default_value_t = ShardBy::Line, requires = "shard",
+          help_heading = "Many machines")]
+    pub shard_by: ShardBy,
+
     /// Also write every record to FILE as JSON lines, each written whole as it completes.
     #[arg(long, value_name = "FILE", help_heading = "Record file")]
     pub record: Option<PathBuf>,
@@ -304,6 +323,103 @@ pub struct Cli {
     pub method: Option<Method>,
 }
 
+/// What `fetchpool COMMAND` does instead of a run.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Merge record files (of any number of shards and resumed runs; the last record of a
+    /// line wins) into one summary, and with --list check that every line was done.
+    Report(ReportArgs),
+    /// Print a completion script for SHELL (for example: fetchpool completions bash >
+    /// ~/.local/share/bash-completion/completions/fetchpool).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, in roff (fetchpool man > fetchpool.1; man ./fetchpool.1).
+    Man,
+}
+
+/// `fetchpool report`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Record files written by --record.
+    #[arg(value_name = "RECORD_FILE", required = true)]
+    pub records: Vec<PathBuf>,
+
+    /// The list the runs fetched: exit 0 only if each of its URL lines has a final record
+    /// that is not "cancelled"; otherwise name the lines that do not, and exit 1.
+    #[arg(long, value_name = "LIST")]
+    pub list: Option<PathBuf>,
+
+    /// text: the summary table; jsonl: the final record of each line, as JSON lines.
+    #[arg(short = 'f', long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+/// What `fetchpool report` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// The summary table (and the coverage check).
+    Text,
+    /// The final record of each line, in the order of the files.
+    Jsonl,
+}
+
+/// The prefix of every flag's environment variable: `--per-host` is also
+/// `FETCHPOOL_PER_HOST`.
+pub const ENV_PREFIX: &str = "FETCHPOOL_";
+
+/// The command-line definition, every flag of a run also read from its `FETCHPOOL_*`
+/// environment variable (the command line wins), as completions and the man page show it.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().mut_args(|arg| match arg.get_long() {
+        Some(long) if !arg.is_hide_set() && !matches!(long, "help" | "version") => {
+            let name =
+                format!("{ENV_PREFIX}{}", long.replace(['-', '.'], "_")).to_ascii_uppercase();
+            // Values stay out of --help: FETCHPOOL_USER may hold a password.
+            let arg = arg.env(name).hide_env_values(true);
+            if matches!(arg.get_action(), clap::ArgAction::SetTrue) {
+                // FETCHPOOL_RESUME=1, =yes, =on, =true (and 0, no, off, false).
+                arg.value_parser(clap::builder::BoolishValueParser::new())
+            } else {
+                arg
+            }
+        }
+        _ => arg,
+    })
+}
+
+/// Runs `fetchpool report`, `completions` or `man`.
+///
+/// # Errors
+/// A file cannot be read or the output cannot be written.
+pub fn run_command(command: &Command) -> anyhow::Result<Exit> {
+    let mut out = std::io::stdout().lock();
+    let written = match command {
+        Command::Report(args) => return crate::merge::report(args),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut command_for_docs(), "fetchpool", &mut script);
+            std::io::Write::write_all(&mut out, &script)
+        }
+        Command::Man => clap_mangen::Man::new(command_for_docs()).render(&mut out),
+    };
+    match written.and_then(|()| std::io::Write::flush(&mut out)) {
+        // `fetchpool man | head` is not an error.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(Exit::Success),
+    }
+}
+
+/// [`command`], built for completions and the man page.
+fn command_for_docs() -> clap::Command {
+    let mut cmd = command();
+    cmd.build();
+    cmd
+}
+
 /// Shown after the options in `--help`.
 const AFTER_HELP: &str = "\
 Output, one line per URL as it completes:
@@ -311,6 +427,9 @@ Output, one line per URL as it completes:
   'URL' generated an exception: MESSAGE
 
 Polite settings for servers you do not own: --per-host 2 --rate-per-host 5 --retries 3
+
+Every option can also be set by its environment variable, shown with it
+(FETCHPOOL_WORKERS=32 is --workers 32); the command line wins.
 
 Exit codes: 0 all fetched, 1 some URL not fetched, 2 usage or input error,
 130 interrupted (a second Ctrl-C exits at once).
@@ -320,7 +439,9 @@ Examples:
   cat urls.txt | fetchpool -f jsonl > records.jsonl
   fetchpool https://example.com/ https://example.org/
   fetchpool urls.txt --record records.jsonl   # after a crash: the same with --resume
-  fetchpool urls.txt --per-host 2 --rate-per-host 5 --retries 3 --deadline 10m";
+  fetchpool urls.txt --per-host 2 --rate-per-host 5 --retries 3 --deadline 10m
+  fetchpool urls.txt --shard 3/8 --record shard-3.jsonl --resume   # one of 8 machines
+  fetchpool report --list urls.txt shard-*.jsonl                    # did all 8 finish?";
 
 /// The longest duration any flag accepts: far beyond any real run, and small enough that
 /// adding it to the current time can never overflow.
@@ -498,19 +619,23 @@ pub fn parse_status_range(s: &str) -> Result<(u16, u16), String> {
 /// # Errors
 /// The exit code to end with (0 after `--help`/`--version`, 2 for a usage error).
 pub fn parse_args() -> Result<Cli, Exit> {
-    let cli = Cli::try_parse().map_err(|e| {
-        use clap::error::ErrorKind;
-        match e.kind() {
-            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-                let _ = e.print();
-                Exit::Success
+    use clap::FromArgMatches;
+    let cli = command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+        .map_err(|e| {
+            use clap::error::ErrorKind;
+            match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = e.print();
+                    Exit::Success
+                }
+                _ => {
+                    eprint!("{}", usage_error(&e.render().to_string()));
+                    Exit::Usage
+                }
             }
-            _ => {
-                eprint!("{}", usage_error(&e.render().to_string()));
-                Exit::Usage
-            }
-        }
-    })?;
+        })?;
     if cli.method == Some(Method::Head) && cli.dir.is_some() {
         eprintln!("fetchpool: error: -X HEAD fetches no body to save in --dir");
         return Err(Exit::Usage);

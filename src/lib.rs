@@ -8,7 +8,8 @@
 //! each attempt may start (per-host limits, rates, retries); [`fetch`] fetches one URL,
 //! through the proxy [`proxy`] picks; [`report`] formats records; [`sink`] collects them
 //! from many threads; [`resume`] reads the record file back; [`redact`] keeps passwords
-//! out of all output.
+//! out of all output; [`shard`] deals a list's lines to `--shard K/N`; [`merge`] is
+//! `fetchpool report`, which merges record files and checks coverage.
 
 #![forbid(unsafe_code)]
 
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod fetch;
 pub use fetchpool_futures as futures;
 pub mod input;
+pub mod merge;
 pub mod names;
 pub mod netrc;
 pub mod proxy;
@@ -31,5 +33,6 @@ pub mod run;
 pub mod save;
 pub mod schedule;
 pub mod settings;
+pub mod shard;
 pub mod sink;
 pub mod worker;

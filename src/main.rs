@@ -13,6 +13,15 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(exit) => return exit.into(),
     };
+    if let Some(command) = &cli.command {
+        return match cli::run_command(command) {
+            Ok(exit) => exit.into(),
+            Err(e) => {
+                eprintln!("fetchpool: error: {e:#}");
+                Exit::Usage.into()
+            }
+        };
+    }
     // What the pool catches and survives (a panicking callback, say) goes to stderr.
     fetchpool::futures::set_report_hook(|report| eprintln!("fetchpool: {report}"));
     let (tx, signals) = crossbeam_channel::bounded(1);

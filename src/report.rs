@@ -43,6 +43,8 @@ pub struct Record {
     pub elapsed: Duration,
     /// Fetch attempts made (0 if it never started; more than 1 after retries).
     pub attempts: u32,
+    /// The shard that made it (`--shard`).
+    pub shard: Option<crate::shard::Shard>,
 }
 
 impl Record {
@@ -184,6 +186,10 @@ impl Record {
             attempts: u32,
             error_kind: Option<&'static str>,
             error: Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            shard: Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            shard_by: Option<&'static str>,
         }
         let json = Json {
             url: &self.url,
@@ -203,6 +209,8 @@ impl Record {
             attempts: self.attempts,
             error_kind: self.error_kind(),
             error: self.error_message(),
+            shard: self.shard.map(|s| s.to_string()),
+            shard_by: self.shard.map(|s| s.by.name()),
         };
         serde_json::to_string(&json).expect("a record always serializes")
     }
@@ -453,6 +461,39 @@ impl Histogram {
     }
 }
 
+/// The `result` of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultKind {
+    /// `fetched`.
+    Fetched,
+    /// `skipped` (`--no-clobber` kept the file).
+    Skipped,
+    /// `failed`.
+    Failed,
+    /// `cancelled`.
+    Cancelled,
+    /// `invalid`.
+    Invalid,
+}
+
+impl ResultKind {
+    /// The kind a record's `result` names, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "fetched" => ResultKind::Fetched,
+            "skipped" => ResultKind::Skipped,
+            "failed" => ResultKind::Failed,
+            "cancelled" => ResultKind::Cancelled,
+            "invalid" => ResultKind::Invalid,
+            _ => return None,
+        })
+    }
+}
+
+/// Distinct error kinds a tally keeps apart; more (from hostile record files) are
+/// counted as `other`.
+const MAX_ERROR_KINDS: usize = 64;
+
 /// Running totals for the summary; constant memory whatever the input size.
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
@@ -461,7 +502,7 @@ pub struct Tally {
     /// Fetched URLs.
     pub fetched: u64,
     /// Failed, cancelled and invalid records by error kind.
-    pub failures: BTreeMap<&'static str, u64>,
+    pub failures: BTreeMap<String, u64>,
     /// Body bytes of fetched URLs.
     pub bytes: u64,
     /// Latencies of URLs that were actually fetched or failed (not cancelled or invalid).
@@ -477,20 +518,51 @@ pub struct Tally {
 impl Tally {
     /// Counts one record.
     pub fn add(&mut self, record: &Record) {
+        let result = match &record.outcome {
+            Outcome::Fetched(_) => ResultKind::Fetched,
+            Outcome::Kept(_) => ResultKind::Skipped,
+            Outcome::Failed(_) => ResultKind::Failed,
+            Outcome::Cancelled => ResultKind::Cancelled,
+            Outcome::Invalid(_) => ResultKind::Invalid,
+        };
+        self.count(
+            result,
+            record.error_kind(),
+            record.bytes().unwrap_or(0),
+            record.elapsed,
+            record.attempts,
+        );
+    }
+
+    /// Counts one record given by its parts (as `fetchpool report` reads them back).
+    pub fn count(
+        &mut self,
+        result: ResultKind,
+        error_kind: Option<&str>,
+        bytes: u64,
+        elapsed: Duration,
+        attempts: u32,
+    ) {
         self.total += 1;
-        self.retries += u64::from(record.attempts.saturating_sub(1));
-        match &record.outcome {
-            Outcome::Fetched(page) => {
+        self.retries += u64::from(attempts.saturating_sub(1));
+        match result {
+            ResultKind::Fetched => {
                 self.fetched += 1;
-                self.bytes += page.bytes;
-                self.latency.add(record.elapsed);
+                self.bytes = self.bytes.saturating_add(bytes);
+                self.latency.add(elapsed);
             }
-            Outcome::Failed(_) => self.latency.add(record.elapsed),
-            Outcome::Kept(_) => self.kept += 1,
-            Outcome::Cancelled | Outcome::Invalid(_) => {}
+            ResultKind::Failed => self.latency.add(elapsed),
+            ResultKind::Skipped => self.kept += 1,
+            ResultKind::Cancelled | ResultKind::Invalid => {}
         }
-        if let Some(kind) = record.error_kind() {
-            *self.failures.entry(kind).or_default() += 1;
+        if let Some(kind) = error_kind {
+            if let Some(n) = self.failures.get_mut(kind) {
+                *n += 1;
+            } else if self.failures.len() < MAX_ERROR_KINDS {
+                self.failures.insert(kind.to_string(), 1);
+            } else {
+                *self.failures.entry("other".to_string()).or_default() += 1;
+            }
         }
     }
 
@@ -499,8 +571,8 @@ impl Tally {
         self.total - self.fetched - self.kept
     }
 
-    /// The summary table.
-    pub fn summary(&self, wall: Duration) -> String {
+    /// The summary table; the wall time and rate rows with `wall`.
+    pub fn summary(&self, wall: Option<Duration>) -> String {
         let mut b = Builder::new();
         b.push_record(["", "count"]);
         b.push_record(["fetched".to_string(), self.fetched.to_string()]);
@@ -518,16 +590,18 @@ impl Tally {
             b.push_record(["skipped (resumed)".to_string(), self.skipped.to_string()]);
         }
         b.push_record(["bytes".to_string(), self.bytes.to_string()]);
-        b.push_record([
-            "wall time".to_string(),
-            format!("{:.3}s", wall.as_secs_f64()),
-        ]);
-        let rate = if wall.is_zero() {
-            0.0
-        } else {
-            self.total as f64 / wall.as_secs_f64()
-        };
-        b.push_record(["URLs/s".to_string(), format!("{rate:.1}")]);
+        if let Some(wall) = wall {
+            b.push_record([
+                "wall time".to_string(),
+                format!("{:.3}s", wall.as_secs_f64()),
+            ]);
+            let rate = if wall.is_zero() {
+                0.0
+            } else {
+                self.total as f64 / wall.as_secs_f64()
+            };
+            b.push_record(["URLs/s".to_string(), format!("{rate:.1}")]);
+        }
         let pct = |p| {
             self.latency
                 .percentile(p)
@@ -535,6 +609,7 @@ impl Tally {
         };
         b.push_record(["latency p50".to_string(), pct(50.0)]);
         b.push_record(["latency p95".to_string(), pct(95.0)]);
+        b.push_record(["latency p99".to_string(), pct(99.0)]);
         let mut table = b.build();
         table
             .with(Style::rounded())

@@ -10,7 +10,7 @@ use std::path::Path;
 
 /// Record-file lines longer than this are not records (a record's URL is at most 64 KiB);
 /// they are skipped without being held in memory.
-const MAX_RECORD_LINE: u64 = 1024 * 1024;
+pub const MAX_RECORD_LINE: u64 = 1024 * 1024;
 
 /// The input lines a previous run recorded with `ok: true`, each with a hash of the URL
 /// it recorded, so a line is skipped only if the list still holds that URL there.
@@ -111,34 +111,13 @@ pub fn open_output(path: &Path, resume: bool) -> io::Result<(File, Fetched)> {
         ));
     }
     let mut fetched = Vec::new();
-    let mut whole = 0u64;
-    let mut reader = BufReader::new(&file);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = (&mut reader)
-            .take(MAX_RECORD_LINE)
-            .read_until(b'\n', &mut line)?;
-        if n == 0 {
-            break;
-        }
-        if line.last() != Some(&b'\n') {
-            if (n as u64) < MAX_RECORD_LINE {
-                break; // the torn last line
-            }
-            // Over-long: skip to its end.
-            let rest = skip_line(&mut reader)?;
-            whole += n as u64 + rest;
-            continue;
-        }
-        whole += n as u64;
-        if let Ok(seen) = serde_json::from_slice::<Seen>(&line) {
+    let whole = for_each_whole_line(BufReader::new(&file), |line| {
+        if let Ok(seen) = serde_json::from_slice::<Seen>(line) {
             if seen.ok {
                 fetched.push((seen.line, url_hash(&seen.url)));
             }
         }
-    }
-    drop(reader);
+    })?;
     if file.metadata()?.len() > whole {
         file.set_len(whole)?;
     }
@@ -146,13 +125,49 @@ pub fn open_output(path: &Path, resume: bool) -> io::Result<(File, Fetched)> {
     Ok((file, Fetched::from_records(fetched)))
 }
 
-/// Consumes the rest of a line, newline included; returns how many bytes that was.
-fn skip_line(reader: &mut impl BufRead) -> io::Result<u64> {
+/// Calls `f` with every whole line of `reader` (newline included) that is at most
+/// [`MAX_RECORD_LINE`] long; longer lines are skipped without being held, and a torn last
+/// line (no newline: its writer died mid-write) is left out. Returns the length of the
+/// whole lines, torn line excluded.
+///
+/// # Errors
+/// Reading failed.
+pub fn for_each_whole_line(mut reader: impl BufRead, mut f: impl FnMut(&[u8])) -> io::Result<u64> {
+    let mut whole = 0u64;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_RECORD_LINE)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 {
+            return Ok(whole);
+        }
+        if line.last() != Some(&b'\n') {
+            if (n as u64) < MAX_RECORD_LINE {
+                return Ok(whole); // the torn last line
+            }
+            // Over-long: skip to its end.
+            let (rest, ended) = skip_line(&mut reader)?;
+            if !ended {
+                return Ok(whole); // torn as well
+            }
+            whole += n as u64 + rest;
+            continue;
+        }
+        whole += n as u64;
+        f(&line);
+    }
+}
+
+/// Consumes the rest of a line, newline included; returns how many bytes that was and
+/// whether a newline ended it (not the end of the input).
+fn skip_line(reader: &mut impl BufRead) -> io::Result<(u64, bool)> {
     let mut skipped = 0u64;
     loop {
         let chunk = reader.fill_buf()?;
         if chunk.is_empty() {
-            return Ok(skipped);
+            return Ok((skipped, false));
         }
         let (len, done) = match chunk.iter().position(|&b| b == b'\n') {
             Some(i) => (i + 1, true),
@@ -161,7 +176,7 @@ fn skip_line(reader: &mut impl BufRead) -> io::Result<u64> {
         reader.consume(len);
         skipped += len as u64;
         if done {
-            return Ok(skipped);
+            return Ok((skipped, true));
         }
     }
 }

@@ -57,6 +57,7 @@ use crate::report::{Outcome, Printer, Record};
 use crate::resume::{Fetched, Resumed, open_output};
 use crate::schedule::{HostJob, HostSlot, RetryPolicy, Scheduler};
 use crate::settings::{Executor, SaveTo, Settings, Source};
+use crate::shard::Shard;
 use crate::sink::{Event, Sink, SinkOptions};
 use crate::worker::{Attempt, LOAD_URL, Load, SET_UP};
 
@@ -177,6 +178,8 @@ struct Run {
     /// `--resume`: lines recorded as fetched with another URL than the list's (fetched
     /// again).
     mismatched: AtomicU64,
+    /// `--shard`: the share of the list this run takes (and its records name).
+    shard: Option<Shard>,
 }
 
 impl Run {
@@ -323,6 +326,7 @@ impl Run {
                 outcome,
                 elapsed,
                 attempts: job.attempts,
+                shard: self.shard,
             },
         );
     }
@@ -361,7 +365,8 @@ impl Run {
                     break;
                 }
             };
-            // Every line gets its name in order, resumed ones too, so reruns agree.
+            // Every line gets its name in order, resumed ones and other shards' too, so
+            // reruns and shards agree.
             let target = match (&self.save, &entry.url) {
                 (Some(save), Ok(url)) => Some(
                     namer
@@ -370,6 +375,9 @@ impl Run {
                 ),
                 _ => None,
             };
+            if !owned(self.shard, &entry) {
+                continue;
+            }
             match self.resumed.lookup(entry.line, &entry.text) {
                 Resumed::Fetched => {
                     self.sink.skip();
@@ -407,6 +415,7 @@ impl Run {
             outcome,
             elapsed: Duration::ZERO,
             attempts: 0,
+            shard: self.shard,
         };
         let target = match target.transpose() {
             Ok(target) => target,
@@ -461,7 +470,7 @@ impl Run {
 /// Gives the progress bar its total: counts the entries of the list files (and the URL
 /// arguments) on a thread of its own; the run does not wait for it (a list of ten million
 /// lines takes a fraction of a second). With standard input there is no total.
-fn count_for_progress(run: &Arc<Run>, inputs: &[Source]) {
+fn count_for_progress(run: &Arc<Run>, inputs: &[Source], shard: Option<Shard>) {
     if inputs.iter().any(|s| matches!(s, Source::Stdin)) {
         return;
     }
@@ -469,6 +478,20 @@ fn count_for_progress(run: &Arc<Run>, inputs: &[Source]) {
     let _ = thread::Builder::new()
         .name("fetchpool-count".to_string())
         .spawn(move || {
+            if shard.is_some() {
+                // A share is known only entry by entry (by host, the URL decides).
+                let Ok(input) = open_inputs(&inputs) else {
+                    return;
+                };
+                let mut total = 0u64;
+                for entry in UrlList::new(input) {
+                    match entry {
+                        Ok(entry) => total += u64::from(owned(shard, &entry)),
+                        Err(_) => return,
+                    }
+                }
+                return run.sink.set_total(total);
+            }
             let mut total = 0u64;
             for source in &inputs {
                 total += match source {
@@ -487,6 +510,11 @@ fn count_for_progress(run: &Arc<Run>, inputs: &[Source]) {
             }
             run.sink.set_total(total);
         });
+}
+
+/// Whether `entry` is in this run's share of the list (always, without `--shard`).
+fn owned(shard: Option<Shard>, entry: &Entry) -> bool {
+    shard.is_none_or(|shard| shard.owns(entry.line, entry.url.as_ref().ok()))
 }
 
 /// Opens the sources as one list: every file is opened now (so a missing one is an error
@@ -620,7 +648,7 @@ pub fn run(settings: &Settings, signals: &Receiver<()>) -> anyhow::Result<Exit> 
         .spawn(move || feeder.feed(UrlList::new(input), keyed))
         .context("cannot start the input thread")?;
     if settings.progress {
-        count_for_progress(&run, &settings.inputs);
+        count_for_progress(&run, &settings.inputs, settings.shard);
     }
     let interrupted = run.wait_for_end(&events, signals)?;
     let read_error = if input_thread.is_finished() || !run.stopped() {
@@ -653,6 +681,7 @@ impl Run {
             save: settings.save.clone(),
             protected,
             mismatched: AtomicU64::new(0),
+            shard: settings.shard,
         })
     }
 
@@ -715,7 +744,7 @@ impl Run {
     ) -> anyhow::Result<Exit> {
         let (tally, output_error, record_error) = self.sink.finish();
         if settings.summary {
-            eprintln!("{}", tally.summary(started.elapsed()));
+            eprintln!("{}", tally.summary(Some(started.elapsed())));
         }
         let mismatched = self.mismatched.load(Ordering::Relaxed);
         if mismatched > 0 {

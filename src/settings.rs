@@ -14,6 +14,7 @@ use crate::names::Layout;
 use crate::netrc::Netrc;
 use crate::report::Format;
 use crate::schedule::{Limits, RetryPolicy};
+use crate::shard::Shard;
 
 /// Where entries come from: the positional arguments, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +99,8 @@ pub struct Settings {
     pub retry: RetryPolicy,
     /// Bound on the whole run.
     pub deadline: Option<Duration>,
+    /// `--shard K/N`: the share of the list this run takes.
+    pub shard: Option<Shard>,
     /// Output format.
     pub format: Format,
     /// Print in input order.
@@ -164,6 +167,11 @@ impl Settings {
                 max: cli.retry_max_delay,
             },
             deadline: cli.deadline,
+            shard: cli.shard.map(|(index, count)| Shard {
+                index,
+                count,
+                by: cli.shard_by,
+            }),
             format: cli.format,
             in_order: cli.order == Order::Input,
             window,

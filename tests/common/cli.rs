@@ -24,7 +24,8 @@ pub fn fixture(name: &str, base: &str) -> String {
         .replace("{base}", base)
 }
 
-/// The fetchpool binary with a scrubbed environment: no proxies, no colour, no terminal.
+/// The fetchpool binary with a scrubbed environment: no proxies, no `FETCHPOOL_*`, no colour,
+/// no terminal.
 pub fn fetchpool() -> std::process::Command {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("fetchpool"));
     for var in [
@@ -40,6 +41,12 @@ pub fn fetchpool() -> std::process::Command {
         "COLUMNS",
     ] {
         cmd.env_remove(var);
+    }
+    // Every flag is also read from FETCHPOOL_*: none of the caller's may leak in.
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("FETCHPOOL_") {
+            cmd.env_remove(var);
+        }
     }
     cmd.env("NO_COLOR", "1");
     cmd

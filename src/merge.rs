@@ -1,0 +1,478 @@
+//! `fetchpool report`: merges record files (of any number of shards and resumed runs) into
+//! one summary, and checks that every line of a list was done.
+//!
+//! The last record of a line wins, as for `--resume`: the last in its file, and the files
+//! in the order given. Memory stays bounded whatever the size of the files: two passes
+//! instead of a map from line to record.
+//! 1. Backwards over every record (the last file first, each from its end): the first
+//!    time a line is met is its final record; a later meeting marks that record as
+//!    superseded. This keeps the set of lines seen and the (usually few) superseded
+//!    records, both as compressed bitmaps (`roaring`): about 12 MB for 10^8 lines.
+//! 2. Forwards over the same bytes: each record not superseded is counted in the summary,
+//!    checked against the shard it names, and (`--format jsonl`) printed as it was read.
+//!
+//! Then, with `--list`, the list is read once and each URL line is checked against the
+//! lines seen. Record files are untrusted input: lines that are not records are counted
+//! and skipped, and a file that grows while it is read is read up to its first length.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use roaring::RoaringTreemap;
+
+use crate::cli::{Exit, ReportArgs, ReportFormat};
+use crate::fetch::parse_url;
+use crate::input::UrlList;
+use crate::report::{ResultKind, Tally, py_repr};
+use crate::resume::{MAX_RECORD_LINE, for_each_whole_line};
+use crate::shard::{Shard, ShardBy, parse_shard};
+
+/// Problems of each kind named one by one; the rest are counted.
+const NAMED: usize = 20;
+
+/// The fields of a record the report reads; the line is printed as it was read.
+#[derive(serde::Deserialize)]
+struct Rec<'a> {
+    line: u64,
+    #[serde(borrow)]
+    url: Cow<'a, str>,
+    #[serde(borrow)]
+    result: Cow<'a, str>,
+    #[serde(default)]
+    bytes: Option<u64>,
+    #[serde(default)]
+    elapsed_ms: f64,
+    #[serde(default)]
+    attempts: u32,
+    #[serde(default, borrow)]
+    error_kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    shard: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    shard_by: Option<Cow<'a, str>>,
+}
+
+/// A line of a record file that is a record: a JSON object with a line number from 1 and
+/// a known result. Both passes decide with this one function.
+fn parse(line: &[u8]) -> Option<(Rec<'_>, ResultKind)> {
+    let rec: Rec<'_> = serde_json::from_slice(line).ok()?;
+    let result = ResultKind::from_name(&rec.result)?;
+    (rec.line >= 1).then_some((rec, result))
+}
+
+/// One record file, and the length it had when the report began.
+struct Input {
+    path: PathBuf,
+    file: File,
+    len: u64,
+    /// Records it holds (within `len`), counted by the first pass.
+    records: u64,
+    /// Positions, counted from the file's last record (0), of records a later record of
+    /// the same line supersedes.
+    superseded: RoaringTreemap,
+}
+
+/// What the problems of a report are, each kind counted and its first few named.
+#[derive(Default)]
+struct Problems {
+    /// Each message, by kind; the count of each kind.
+    named: Vec<String>,
+    counts: [u64; 4],
+}
+
+/// The kinds of [`Problems`].
+#[derive(Clone, Copy)]
+enum Problem {
+    /// A URL line of the list without a final record.
+    Missing = 0,
+    /// A URL line whose final record is `cancelled`.
+    Cancelled = 1,
+    /// A record of a line that is not a URL line of the list.
+    NotInList = 2,
+    /// A record made by a shard that does not own its line.
+    WrongShard = 3,
+}
+
+impl Problems {
+    fn add(&mut self, kind: Problem, message: impl FnOnce() -> String) {
+        let n = &mut self.counts[kind as usize];
+        *n += 1;
+        if *n <= NAMED as u64 {
+            self.named.push(message());
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// The named problems, then how many more of each kind there are.
+    fn write(&self, out: &mut impl Write) -> io::Result<()> {
+        for message in &self.named {
+            writeln!(out, "{message}")?;
+        }
+        let names = [
+            "lines without a record",
+            "lines whose final record is 'cancelled'",
+            "records of lines that are not URL lines of the list",
+            "records made by a shard that does not own their line",
+        ];
+        for (count, name) in self.counts.iter().zip(names) {
+            if *count > NAMED as u64 {
+                writeln!(out, "... {count} {name} in all")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs `fetchpool report`; the exit code is 0, or 1 if a line is not done or a record
+/// is wrong.
+///
+/// # Errors
+/// A file cannot be read, or the output cannot be written.
+pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
+    let mut inputs = Vec::with_capacity(args.records.len());
+    for path in &args.records {
+        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            anyhow::bail!("{} is not a regular file", path.display());
+        }
+        inputs.push(Input {
+            path: path.clone(),
+            file,
+            len: meta.len(),
+            records: 0,
+            superseded: RoaringTreemap::new(),
+        });
+    }
+    let list = match &args.list {
+        Some(path) => Some(
+            File::open(path).with_context(|| format!("cannot open the list {}", path.display()))?,
+        ),
+        None => None,
+    };
+
+    // Pass 1: backwards, the final record of each line.
+    let mut seen = RoaringTreemap::new();
+    for input in inputs.iter_mut().rev() {
+        let mut from_end = 0u64;
+        let (records, superseded) = (&mut input.records, &mut input.superseded);
+        for_each_line_backwards(&mut input.file, input.len, |line| {
+            if let Some((rec, _)) = parse(line) {
+                if !seen.insert(rec.line) {
+                    superseded.insert(from_end);
+                }
+                from_end += 1;
+            }
+        })
+        .with_context(|| format!("cannot read {}", input.path.display()))?;
+        *records = from_end;
+    }
+
+    // Pass 2: forwards, the final records counted, checked and printed.
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut tally = Tally::default();
+    let mut problems = Problems::default();
+    let mut cancelled = RoaringTreemap::new();
+    let mut fleet: Option<(u32, ShardBy)> = None;
+    let (mut unreadable, mut superseded_count) = (0u64, 0u64);
+    let mut write_error = None;
+    for input in &mut inputs {
+        input.file.seek(SeekFrom::Start(0))?;
+        let reader = BufReader::with_capacity(64 * 1024, (&input.file).take(input.len));
+        let mut index = 0u64;
+        let mut changed = false;
+        for_each_whole_line(reader, |line| {
+            let Some((rec, result)) = parse(line) else {
+                unreadable += 1;
+                return;
+            };
+            let Some(from_end) = input.records.checked_sub(index + 1) else {
+                changed = true;
+                return;
+            };
+            index += 1;
+            if input.superseded.contains(from_end) {
+                superseded_count += 1;
+                return;
+            }
+            let elapsed = Duration::try_from_secs_f64(rec.elapsed_ms / 1e3).unwrap_or_default();
+            tally.count(
+                result,
+                rec.error_kind.as_deref(),
+                rec.bytes.unwrap_or(0),
+                elapsed,
+                rec.attempts,
+            );
+            if result == ResultKind::Cancelled {
+                cancelled.insert(rec.line);
+            }
+            check_shard(&rec, &mut fleet, &mut problems);
+            if args.format == ReportFormat::Jsonl && write_error.is_none() {
+                if let Err(e) = out.write_all(line) {
+                    write_error = Some(e);
+                }
+            }
+        })
+        .with_context(|| format!("cannot read {}", input.path.display()))?;
+        if changed || index != input.records {
+            anyhow::bail!("{} changed while it was read", input.path.display());
+        }
+    }
+    match write_error {
+        // `fetchpool report -f jsonl ... | head` is not an error; the check goes on.
+        Some(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            return Err(e).context("cannot write the records");
+        }
+        _ => {}
+    }
+
+    let mut covered = None;
+    if let (Some(file), Some(path)) = (list, &args.list) {
+        covered = Some(check_list(file, path, &seen, &cancelled, &mut problems)?);
+    }
+
+    // What is printed: the summary and the problems on stdout as text; with jsonl, stdout
+    // holds the records and the problems go to stderr.
+    let mut text = Vec::new();
+    if args.format == ReportFormat::Text {
+        writeln!(text, "{}", tally.summary(None))?;
+        writeln!(
+            text,
+            "{} record files, {} records: {} final, {superseded_count} superseded by a later \
+             record of the same line{}",
+            inputs.len(),
+            tally.total + superseded_count,
+            tally.total,
+            if unreadable > 0 {
+                format!("; {unreadable} lines that are not records skipped")
+            } else {
+                String::new()
+            }
+        )?;
+    }
+    problems.write(&mut text)?;
+    if let (Some((lines, done)), Some(path)) = (covered, &args.list) {
+        if problems.total() == 0 {
+            writeln!(
+                text,
+                "every URL line of {} ({lines}) has exactly one final record",
+                path.display()
+            )?;
+        } else {
+            writeln!(
+                text,
+                "{done} of the {lines} URL lines of {} are done",
+                path.display()
+            )?;
+        }
+    }
+    let written = match args.format {
+        ReportFormat::Text => out.write_all(&text).and_then(|()| out.flush()),
+        ReportFormat::Jsonl => {
+            let _ = out.flush();
+            io::stderr().write_all(&text)
+        }
+    };
+    match written {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            return Err(e).context("cannot write the report");
+        }
+        _ => {}
+    }
+    Ok(if problems.total() == 0 {
+        Exit::Success
+    } else {
+        Exit::Failures
+    })
+}
+
+/// Checks that the shard a final record names owns its line, and that all records name
+/// the same number of shards dealt the same way.
+fn check_shard(rec: &Rec<'_>, fleet: &mut Option<(u32, ShardBy)>, problems: &mut Problems) {
+    let Some(text) = rec.shard.as_deref() else {
+        return;
+    };
+    let by = match rec.shard_by.as_deref() {
+        Some("host") => ShardBy::Host,
+        _ => ShardBy::Line,
+    };
+    let Ok((index, count)) = parse_shard(text) else {
+        return problems.add(Problem::WrongShard, || {
+            format!(
+                "line {}: the record names shard {}, which is not K/N",
+                rec.line,
+                py_repr(text)
+            )
+        });
+    };
+    let shard = Shard { index, count, by };
+    match fleet {
+        None => *fleet = Some((count, by)),
+        Some((n, b)) if (*n, *b) != (count, by) => {
+            let (n, b) = (*n, b.name());
+            return problems.add(Problem::WrongShard, || {
+                format!(
+                    "line {}: recorded by shard {shard} by {}, but other records were made \
+                     by {n} shards by {b}: the shares overlap",
+                    rec.line,
+                    by.name()
+                )
+            });
+        }
+        Some(_) => {}
+    }
+    let url = parse_url(&rec.url).ok();
+    let owner = shard.of(rec.line, url.as_ref());
+    if owner != index {
+        problems.add(Problem::WrongShard, || {
+            format!(
+                "line {}: recorded by shard {shard}, but it belongs to shard {owner}/{count}",
+                rec.line
+            )
+        });
+    }
+}
+
+/// Checks every URL line of the list against the final records; returns the number of
+/// URL lines and of those done.
+fn check_list(
+    file: File,
+    path: &Path,
+    seen: &RoaringTreemap,
+    cancelled: &RoaringTreemap,
+    problems: &mut Problems,
+) -> anyhow::Result<(u64, u64)> {
+    let mut in_list = RoaringTreemap::new();
+    let (mut lines, mut done) = (0u64, 0u64);
+    for entry in UrlList::new(BufReader::with_capacity(64 * 1024, file)) {
+        let entry = entry.with_context(|| format!("cannot read the list {}", path.display()))?;
+        lines += 1;
+        in_list.insert(entry.line);
+        if !seen.contains(entry.line) {
+            problems.add(Problem::Missing, || {
+                format!("line {}: no record ({})", entry.line, py_repr(&entry.text))
+            });
+        } else if cancelled.contains(entry.line) {
+            problems.add(Problem::Cancelled, || {
+                format!(
+                    "line {}: cancelled, never finished ({})",
+                    entry.line,
+                    py_repr(&entry.text)
+                )
+            });
+        } else {
+            done += 1;
+        }
+    }
+    for line in seen - &in_list {
+        problems.add(Problem::NotInList, || {
+            format!(
+                "line {line}: recorded, but it is not a URL line of {}",
+                path.display()
+            )
+        });
+    }
+    Ok((lines, done))
+}
+
+/// Calls `f` with every whole line (newline excluded) of the first `len` bytes of `file`,
+/// the last first. The bytes after the last newline (a torn write) are not a line; lines
+/// longer than [`MAX_RECORD_LINE`] are skipped without being held.
+fn for_each_line_backwards(file: &mut File, len: u64, mut f: impl FnMut(&[u8])) -> io::Result<()> {
+    const BLOCK: u64 = 256 * 1024;
+    // As `for_each_whole_line` counts: the line with its newline at most MAX_RECORD_LINE.
+    let limit = usize::try_from(MAX_RECORD_LINE - 1).unwrap_or(usize::MAX);
+    // `carry` holds the start of the line being assembled (the bytes read so far after
+    // the newline nearest before them, which is not read yet); `torn` is true until the
+    // last newline of the file is found; `too_long` once `carry` passed the limit.
+    let (mut carry, mut torn, mut too_long) = (Vec::new(), true, false);
+    let mut end = len;
+    let mut block = Vec::new();
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK);
+        block.resize(usize::try_from(end - start).expect("a block fits"), 0);
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut block)?;
+        end = start;
+        let mut right = block.len();
+        while let Some(nl) = block[..right].iter().rposition(|&b| b == b'\n') {
+            let piece = &block[nl + 1..right];
+            if !torn && !too_long {
+                if carry.is_empty() {
+                    f(piece);
+                } else if piece.len() + carry.len() <= limit {
+                    let mut whole = piece.to_vec();
+                    whole.extend_from_slice(&carry);
+                    f(&whole);
+                }
+            }
+            carry.clear();
+            torn = false;
+            too_long = false;
+            right = nl;
+        }
+        // What is left of the block belongs to a line that starts in an earlier block.
+        if !too_long {
+            if right + carry.len() > limit {
+                too_long = true;
+                carry.clear();
+            } else {
+                let mut joined = block[..right].to_vec();
+                joined.extend_from_slice(&carry);
+                carry = joined;
+            }
+        }
+    }
+    // The file's first line: whole if a newline followed it.
+    if !torn && !too_long {
+        f(&carry);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    fn backwards(bytes: &[u8]) -> Vec<String> {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(bytes).unwrap();
+        let mut lines = Vec::new();
+        for_each_line_backwards(&mut file, bytes.len() as u64, |l| {
+            lines.push(String::from_utf8_lossy(l).into_owned());
+        })
+        .unwrap();
+        lines
+    }
+
+    #[test]
+    fn lines_are_read_last_first_without_the_torn_one() {
+        assert_eq!(backwards(b"a\nbb\nccc\n"), ["ccc", "bb", "a"]);
+        assert_eq!(backwards(b"a\nbb\ntorn"), ["bb", "a"]);
+        assert_eq!(backwards(b"\n\nx\n"), ["x", "", ""]);
+        assert!(backwards(b"").is_empty());
+        assert!(backwards(b"no newline at all").is_empty());
+    }
+
+    #[test]
+    fn lines_across_blocks_are_whole_and_over_long_ones_are_skipped() {
+        let long = "y".repeat(300 * 1024);
+        let huge = "z".repeat(MAX_RECORD_LINE as usize + 1);
+        let text = format!("first\n{long}\n{huge}\nlast\n");
+        let lines = backwards(text.as_bytes());
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0], "last");
+        assert_eq!(lines[1], long);
+        assert_eq!(lines[2], "first");
+    }
+}

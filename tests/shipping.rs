@@ -1,0 +1,156 @@
+//! What ships with the binary: shell completions, the man page, and every flag read from
+//! a `FETCHPOOL_*` environment variable (how containers are configured).
+
+mod common;
+
+use common::{MockServer, fetchpool, jsonl_by_line, stderr_of, stdout_of, temp_file};
+
+#[test]
+fn every_option_of_a_run_has_its_environment_variable_in_help() {
+    let cmd = fetchpool::cli::command();
+    for arg in cmd.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        if arg.is_hide_set() || matches!(long, "help" | "version") {
+            continue;
+        }
+        let expected = format!("FETCHPOOL_{}", long.replace(['-', '.'], "_").to_uppercase());
+        assert_eq!(
+            arg.get_env().map(|e| e.to_string_lossy().into_owned()),
+            Some(expected),
+            "--{long}"
+        );
+    }
+    let help = stdout_of(&fetchpool().arg("--help").output().unwrap());
+    for var in [
+        "FETCHPOOL_WORKERS",
+        "FETCHPOOL_SHARD",
+        "FETCHPOOL_HTTP1_1",
+        "FETCHPOOL_RESUME",
+    ] {
+        assert!(help.contains(&format!("[env: {var}")), "{var} in --help");
+    }
+}
+
+#[test]
+fn flags_are_read_from_the_environment_and_the_command_line_wins() {
+    let server = MockServer::start();
+    let list = temp_file(format!(
+        "{}\n{}\n",
+        server.url("/bytes/5"),
+        server.url("/bytes/6")
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("r.jsonl");
+    let out = fetchpool()
+        .arg(list.path())
+        .env("FETCHPOOL_FORMAT", "jsonl")
+        .env("FETCHPOOL_NO_PROXY", "true")
+        .env("FETCHPOOL_SHARD", "1/2")
+        .env("FETCHPOOL_RECORD", &record)
+        .env("FETCHPOOL_RESUME", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let records = jsonl_by_line(&stdout_of(&out));
+    assert_eq!(records.len(), 1, "only shard 1 of 2: line 2");
+    assert_eq!(records[&2]["bytes"], 6);
+    assert!(record.exists());
+
+    // The command line wins over the environment; a false-looking value turns a flag off.
+    let out = fetchpool()
+        .arg(list.path())
+        .args(["--format", "text", "--no-proxy"])
+        .env("FETCHPOOL_FORMAT", "jsonl")
+        .env("FETCHPOOL_HEAD", "false")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(stdout_of(&out).contains("page is 5 bytes"));
+
+    // A bad value names its variable's flag, in one short error.
+    let out = fetchpool()
+        .arg(list.path())
+        .env("FETCHPOOL_WORKERS", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains("--workers"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn an_environment_variable_does_not_stop_a_command_from_running() {
+    let records = temp_file("");
+    let out = fetchpool()
+        .args(["report"])
+        .arg(records.path())
+        .env("FETCHPOOL_WORKERS", "32")
+        .env("FETCHPOOL_FORMAT", "jsonl")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+}
+
+#[test]
+fn help_never_shows_the_value_of_a_variable() {
+    let out = fetchpool()
+        .arg("--help")
+        .env("FETCHPOOL_USER", "me:hunter2")
+        .output()
+        .unwrap();
+    assert!(!stdout_of(&out).contains("hunter2"));
+}
+
+#[test]
+fn completions_are_generated_for_every_shell_from_the_flags() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = fetchpool().args(["completions", shell]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = stdout_of(&out);
+        assert!(script.contains("shard-by"), "{shell}: --shard-by");
+        assert!(script.contains("report"), "{shell}: the report command");
+    }
+    let out = fetchpool().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn the_bash_completion_script_loads_in_bash() {
+    let out = fetchpool().args(["completions", "bash"]).output().unwrap();
+    let script = temp_file(&out.stdout);
+    let check = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {} && complete -p fetchpool",
+            script.path().display()
+        ))
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", stderr_of(&check));
+    assert!(stdout_of(&check).contains("fetchpool"));
+}
+
+#[test]
+fn the_man_page_is_roff_with_every_option_and_its_variable() {
+    let out = fetchpool().arg("man").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let page = stdout_of(&out);
+    assert!(page.contains(".TH fetchpool 1"), "{}", &page[..200]);
+    for needle in [
+        "\\-\\-shard",
+        "\\-\\-workers",
+        "FETCHPOOL_WORKERS",
+        "report",
+    ] {
+        assert!(page.contains(needle), "{needle}");
+    }
+    // Closing the pipe early is not an error.
+    let mut child = fetchpool()
+        .arg("man")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(stderr_of(&out).is_empty(), "{}", stderr_of(&out));
+}
