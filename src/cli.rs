@@ -88,10 +88,12 @@ pub enum ExecutorKind {
     about = "Fetch every URL of a list in parallel and print each page's size, or the error \
              it raised, as it completes.",
     after_help = AFTER_HELP,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    disable_help_subcommand = true
 )]
 pub struct Cli {
     /// A command instead of a run (a list file named like one is reached as ./report).
+    /// `fetchpool report --help` shows a command's options.
     #[command(subcommand)]
     pub command: Option<Command>,
 

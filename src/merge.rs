@@ -8,8 +8,9 @@
 //!    time a line is met is its final record; a later meeting marks that record as
 //!    superseded. This keeps the set of lines seen and the (usually few) superseded
 //!    records, both as compressed bitmaps (`roaring`): about 12 MB for 10^8 lines.
-//! 2. Forwards over the same bytes: each record not superseded is counted in the summary,
-//!    checked against the shard it names, and (`--format jsonl`) printed as it was read.
+//! 2. Forwards over the same bytes: every record is checked against the shard it names;
+//!    each one not superseded is counted in the summary and (`--format jsonl`) printed as
+//!    it was read.
 //!
 //! Then, with `--list`, the list is read once and each URL line is checked against the
 //! lines seen. Record files are untrusted input: lines that are not records are counted
@@ -199,6 +200,8 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
                 return;
             };
             index += 1;
+            // Every record, superseded or not: two shards that both did a line overlap.
+            check_shard(&rec, &mut fleet, &mut problems);
             if input.superseded.contains(from_end) {
                 superseded_count += 1;
                 return;
@@ -214,7 +217,6 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
             if result == ResultKind::Cancelled {
                 cancelled.insert(rec.line);
             }
-            check_shard(&rec, &mut fleet, &mut problems);
             if args.format == ReportFormat::Jsonl && write_error.is_none() {
                 if let Err(e) = out.write_all(line) {
                     write_error = Some(e);
@@ -294,8 +296,8 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
     })
 }
 
-/// Checks that the shard a final record names owns its line, and that all records name
-/// the same number of shards dealt the same way.
+/// Checks that the shard a record names owns its line, and that all records name the
+/// same number of shards dealt the same way.
 fn check_shard(rec: &Rec<'_>, fleet: &mut Option<(u32, ShardBy)>, problems: &mut Problems) {
     let Some(text) = rec.shard.as_deref() else {
         return;

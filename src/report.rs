@@ -501,6 +501,12 @@ pub struct Tally {
     pub total: u64,
     /// Fetched URLs.
     pub fetched: u64,
+    /// Failed records.
+    pub failed: u64,
+    /// Cancelled records.
+    pub cancelled: u64,
+    /// Invalid records.
+    pub invalid: u64,
     /// Failed, cancelled and invalid records by error kind.
     pub failures: BTreeMap<String, u64>,
     /// Body bytes of fetched URLs.
@@ -551,9 +557,13 @@ impl Tally {
                 self.bytes = self.bytes.saturating_add(bytes);
                 self.latency.add(elapsed);
             }
-            ResultKind::Failed => self.latency.add(elapsed),
+            ResultKind::Failed => {
+                self.failed += 1;
+                self.latency.add(elapsed);
+            }
             ResultKind::Skipped => self.kept += 1,
-            ResultKind::Cancelled | ResultKind::Invalid => {}
+            ResultKind::Cancelled => self.cancelled += 1,
+            ResultKind::Invalid => self.invalid += 1,
         }
         if let Some(kind) = error_kind {
             if let Some(n) = self.failures.get_mut(kind) {
@@ -576,6 +586,15 @@ impl Tally {
         let mut b = Builder::new();
         b.push_record(["", "count"]);
         b.push_record(["fetched".to_string(), self.fetched.to_string()]);
+        for (result, n) in [
+            ("failed", self.failed),
+            ("cancelled", self.cancelled),
+            ("invalid", self.invalid),
+        ] {
+            if n > 0 {
+                b.push_record([result.to_string(), n.to_string()]);
+            }
+        }
         for (kind, n) in &self.failures {
             b.push_record([format!("not ok: {kind}"), n.to_string()]);
         }

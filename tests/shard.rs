@@ -324,11 +324,12 @@ fn the_last_record_of_a_line_wins_within_a_file_and_across_files() {
 
 #[test]
 fn the_report_names_records_of_a_shard_that_does_not_own_their_line() {
-    // Line 2 belongs to shard 1/2 (by line), but shard 0/2 recorded it; line 3 comes from
-    // a run that dealt the list in 3.
+    // Line 2 belongs to shard 1/2 (by line): shard 0/2 recorded it too, before the owner's
+    // record superseded it. Line 3 comes from a run that dealt the list in 3.
     let records = temp_file(
         rec(1, "fetched", Some("0/2"))
-            + &rec(2, "fetched", Some("0/2"))
+            + &rec(2, "failed", Some("0/2"))
+            + &rec(2, "fetched", Some("1/2"))
             + &rec(3, "fetched", Some("2/3")),
     );
     let out = report(&[records.path().as_os_str()]);

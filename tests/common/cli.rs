@@ -28,6 +28,13 @@ pub fn fixture(name: &str, base: &str) -> String {
 /// no terminal.
 pub fn fetchpool() -> std::process::Command {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("fetchpool"));
+    scrub(&mut cmd);
+    cmd
+}
+
+/// Removes from `cmd`'s environment what would change fetchpool's behaviour: proxies,
+/// `FETCHPOOL_*` (every flag is also read from one), colour and width settings.
+pub fn scrub(cmd: &mut std::process::Command) {
     for var in [
         "http_proxy",
         "https_proxy",
@@ -42,14 +49,12 @@ pub fn fetchpool() -> std::process::Command {
     ] {
         cmd.env_remove(var);
     }
-    // Every flag is also read from FETCHPOOL_*: none of the caller's may leak in.
     for (var, _) in std::env::vars_os() {
         if var.to_string_lossy().starts_with("FETCHPOOL_") {
             cmd.env_remove(var);
         }
     }
     cmd.env("NO_COLOR", "1");
-    cmd
 }
 
 /// A run's standard output as text.

@@ -13,7 +13,9 @@ pub mod server;
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub use cli::{fetchpool, fixture, jsonl_by_line, sorted_lines, stderr_of, stdout_of, temp_file};
+pub use cli::{
+    fetchpool, fixture, jsonl_by_line, scrub, sorted_lines, stderr_of, stdout_of, temp_file,
+};
 pub use server::{MockServer, full_backlog, refused_url};
 
 /// Generous bound for anything a test waits on: far beyond what a working run needs, so a
