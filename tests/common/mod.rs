@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod server;
+pub mod site;
 
 use std::thread;
 use std::time::{Duration, Instant};

@@ -59,6 +59,10 @@ struct ServerState {
     /// Connections being served now, and the most at once.
     active: AtomicUsize,
     max_active: AtomicUsize,
+    /// What `/robots.txt` answers ([`super::site::ROBOTS`] unless set).
+    robots: Mutex<Option<String>>,
+    /// How long each `/site/` page takes, in ms.
+    site_delay: std::sync::atomic::AtomicU64,
 }
 
 impl MockServer {
@@ -89,10 +93,7 @@ impl MockServer {
                         let _ = thread::Builder::new()
                             .name("mock-conn".into())
                             .spawn(move || {
-                                let now = state.active.fetch_add(1, Ordering::SeqCst) + 1;
-                                state.max_active.fetch_max(now, Ordering::SeqCst);
                                 serve(stream, &state);
-                                state.active.fetch_sub(1, Ordering::SeqCst);
                             });
                     }
                 })
@@ -138,6 +139,16 @@ impl MockServer {
     }
 
     /// The most connections served at once so far.
+    /// Makes every `/site/` page take `ms` milliseconds.
+    pub fn set_site_delay(&self, ms: u64) {
+        self.state.site_delay.store(ms, Ordering::SeqCst);
+    }
+
+    /// Makes `/robots.txt` answer `text`.
+    pub fn set_robots(&self, text: &str) {
+        *self.state.robots.lock().unwrap() = Some(text.to_string());
+    }
+
     pub fn max_concurrent(&self) -> usize {
         self.state.max_active.load(Ordering::SeqCst)
     }
@@ -204,14 +215,31 @@ fn serve(mut stream: TcpStream, state: &ServerState) {
         *n += 1;
         *n
     };
+    // A request is in progress from its head to the start of its answer (not until its
+    // connection closes: the client may already be sending the next one by then), so
+    // `max_concurrent` is what the client had in flight.
+    let now = state.active.fetch_add(1, Ordering::SeqCst) + 1;
+    state.max_active.fetch_max(now, Ordering::SeqCst);
+    if route == "delay" {
+        thread::sleep(Duration::from_millis(num.min(60_000)));
+    }
+    if route == "site" {
+        thread::sleep(Duration::from_millis(state.site_delay.load(Ordering::SeqCst)));
+    }
+    state.active.fetch_sub(1, Ordering::SeqCst);
+    if route == "site" || path == "/robots.txt" {
+        let base = format!("http://{}", stream.local_addr().unwrap());
+        let robots = state.robots.lock().unwrap().clone();
+        let (code, extra, body) =
+            super::site::answer(path, &base, robots.as_deref().unwrap_or(super::site::ROBOTS));
+        let _ = respond(&mut stream, code, &extra, &body);
+        return;
+    }
     let _ = match route {
         "bytes" => send_body(&mut stream, 200, num),
         "chunked" => send_chunked(&mut stream, num),
         "status" => respond(&mut stream, num as u16, "", b"status body"),
-        "delay" => {
-            thread::sleep(Duration::from_millis(num.min(60_000)));
-            respond(&mut stream, 200, "", b"ok")
-        }
+        "delay" => respond(&mut stream, 200, "", b"ok"),
         "drip" => drip(&mut stream, Duration::from_millis(num.clamp(1, 10_000))),
         "truncate" => stream.write_all(
             b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n\
