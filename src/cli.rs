@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use reqwest::header::{HeaderName, HeaderValue};
 
+use crate::crawl::Scope;
 use crate::names::Layout;
 use crate::report::Format;
 use crate::shard::ShardBy;
@@ -247,6 +248,45 @@ pub struct Cli {
     #[arg(long, value_name = "R", value_parser = parse_rate, help_heading = "Retries and politeness")]
     pub rate_per_host: Option<f64>,
 
+    /// Follow the links of every HTML page fetched (the list's URLs are the seeds), in
+    /// scope, each URL at most once, obeying robots.txt.
+    #[arg(long, help_heading = "Crawling")]
+    pub crawl: bool,
+
+    /// Which links to follow: the seeds' scheme, host and port; their registrable domains
+    /// and subdomains; the seeds' folders; or any.
+    #[arg(long, value_enum, default_value_t = Scope::Host, requires = "crawl",
+          help_heading = "Crawling")]
+    pub scope: Scope,
+
+    /// Follow links N steps from the seeds at most (seeds are depth 0).
+    #[arg(long, value_name = "N", default_value_t = 5, requires = "crawl",
+          value_parser = clap::value_parser!(u32).range(0..=1000), help_heading = "Crawling")]
+    pub depth: u32,
+
+    /// Fetch N pages at most, seeds included.
+    #[arg(long, value_name = "N", requires = "crawl",
+          value_parser = clap::value_parser!(u64).range(1..), help_heading = "Crawling")]
+    pub max_urls: Option<u64>,
+
+    /// Follow only links that match REGEX (repeatable: any of them).
+    #[arg(long, value_name = "REGEX", requires = "crawl", value_parser = parse_regex,
+          help_heading = "Crawling")]
+    pub include: Vec<regex::Regex>,
+
+    /// Do not follow links that match REGEX (repeatable).
+    #[arg(long, value_name = "REGEX", requires = "crawl", value_parser = parse_regex,
+          help_heading = "Crawling")]
+    pub exclude: Vec<regex::Regex>,
+
+    /// Also fetch what pages need to be shown: images, scripts, stylesheets and icons.
+    #[arg(long, requires = "crawl", help_heading = "Crawling")]
+    pub page_requisites: bool,
+
+    /// Do not fetch or obey robots.txt.
+    #[arg(long, requires = "crawl", help_heading = "Crawling")]
+    pub ignore_robots: bool,
+
     /// Take only share K of N of the list (K from 0, as JOB_COMPLETION_INDEX and
     /// SLURM_ARRAY_TASK_ID count): N copies of the command with K = 0..N-1 fetch every line
     /// exactly once between them. Records keep the whole list's line numbers.
@@ -273,10 +313,9 @@ pub struct Cli {
     #[arg(short = 'd', long = "dir", value_name = "DIR", help_heading = "Saving")]
     pub dir: Option<PathBuf>,
 
-    /// How saved files are laid out under DIR.
-    #[arg(long, value_enum, default_value_t = Layout::Flat, requires = "dir",
-          help_heading = "Saving")]
-    pub layout: Layout,
+    /// How saved files are laid out under DIR [default: flat; host with --crawl].
+    #[arg(long, value_enum, requires = "dir", help_heading = "Saving")]
+    pub layout: Option<Layout>,
 
     /// Do not fetch a URL whose file exists already; its record says "skipped".
     #[arg(long, requires = "dir", help_heading = "Saving")]
@@ -534,6 +573,25 @@ pub fn parse_proxy(s: &str) -> Result<url::Url, String> {
     }
 }
 
+/// Parses a regular expression (`--include`, `--exclude`), at most 10 KB long.
+///
+/// # Errors
+/// A message for clap.
+pub fn parse_regex(s: &str) -> Result<regex::Regex, String> {
+    regex::RegexBuilder::new(s)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::Syntax(msg) => {
+                format!(
+                    "not a regular expression: {}",
+                    msg.lines().last().unwrap_or("")
+                )
+            }
+            other => other.to_string(),
+        })
+}
+
 /// Parses `NAME=VALUE` for `-b`.
 ///
 /// # Errors
@@ -640,6 +698,17 @@ pub fn parse_args() -> Result<Cli, Exit> {
         })?;
     if cli.method == Some(Method::Head) && cli.dir.is_some() {
         eprintln!("fetchpool: error: -X HEAD fetches no body to save in --dir");
+        return Err(Exit::Usage);
+    }
+    if cli.crawl && (cli.head || cli.method == Some(Method::Head)) {
+        eprintln!("fetchpool: error: --crawl reads pages for their links: it cannot go with HEAD");
+        return Err(Exit::Usage);
+    }
+    if cli.crawl && cli.shard.is_some() && cli.shard_by != ShardBy::Host {
+        eprintln!(
+            "fetchpool: error: --crawl shards by host: add --shard-by host (each shard crawls \
+             its own hosts)"
+        );
         return Err(Exit::Usage);
     }
     if cli.max_tasks_per_child.is_some() && cli.executor != ExecutorKind::Process {

@@ -12,6 +12,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::links::LinkExtractor;
 use crate::netrc::Netrc;
 use crate::proxy::ProxyRules;
 use crate::save::{BodySink, Saved};
@@ -309,6 +310,8 @@ pub struct FetchOptions {
     /// keeps one I/O thread from being the bottleneck of many workers (BENCHMARKS.md,
     /// section h).
     pub shared_clients: usize,
+    /// `--crawl`: find the links of every HTML page fetched (in [`Page::links`]).
+    pub links: Option<crate::links::LinkKinds>,
 }
 
 impl FetchOptions {
@@ -339,6 +342,7 @@ impl FetchOptions {
             pool_idle_per_host: 64,
             own_client_per_worker: false,
             shared_clients: 1,
+            links: None,
         }
     }
 }
@@ -378,6 +382,11 @@ pub struct Page {
     pub resumed_from: Option<u64>,
     /// With `--compressed` and an encoded body: its size on the wire (`bytes` is decoded).
     pub wire_bytes: Option<u64>,
+    /// With [`FetchOptions::links`] and an HTML page: its links, absolute and normalised.
+    pub links: Vec<String>,
+    /// From a fetcher made by [`Fetcher::capturing`]: the body's first bytes.
+    #[serde(skip)]
+    pub body: Option<Vec<u8>>,
 }
 
 /// The HTTP client and the per-request settings: Python's `load_url(url, timeout)`.
@@ -432,6 +441,10 @@ pub struct Fetcher {
     proxies: std::sync::Arc<ProxyRules>,
     /// Error statuses accepted as success.
     accept: AcceptedStatuses,
+    /// Find the links of HTML pages.
+    links: Option<crate::links::LinkKinds>,
+    /// Keep the first bytes of bodies, up to this many ([`Page::body`]).
+    capture: Option<usize>,
 }
 
 impl Fetcher {
@@ -506,7 +519,19 @@ impl Fetcher {
             jar: options.cookie_store.then(Default::default),
             proxies,
             accept: options.accept.clone(),
+            links: options.links,
+            capture: None,
         })
+    }
+
+    /// A fetcher like this one (the same clients and settings) that also keeps the first
+    /// `max` bytes of each body in [`Page::body`] and finds no links: for robots.txt.
+    pub fn capturing(&self, max: usize) -> Fetcher {
+        Fetcher {
+            capture: Some(max),
+            links: None,
+            ..self.clone()
+        }
     }
 
     /// Parses and fetches `url`: the document's `load_url(url, timeout)`.
@@ -622,8 +647,16 @@ impl Fetcher {
             .get(reqwest::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        let saved = if self.head {
-            Saved::default()
+        let Body {
+            saved,
+            links,
+            captured,
+        } = if self.head {
+            Body {
+                saved: Saved::default(),
+                links: None,
+                captured: None,
+            }
         } else {
             let (from, expected) = match (&resume, status.as_u16()) {
                 (Some((len, _)), 206) => {
@@ -637,7 +670,9 @@ impl Fetcher {
                 _ => (0, content_length),
             };
             let classify = |e: &reqwest::Error| self.classify(e, last_url, limit, by_deadline);
-            self.read_body_of(&mut response, target, from, expected, &classify)?
+            let html = content_type.as_deref().is_some_and(is_html);
+            let links = self.links.filter(|_| html).map(LinkExtractor::new);
+            self.read_body_of(&mut response, target, from, expected, links, &classify)?
         };
         Ok(Page {
             status: status.as_u16(),
@@ -646,6 +681,8 @@ impl Fetcher {
             sha256: saved.sha256,
             resumed_from: saved.resumed_from,
             wire_bytes: saved.wire_bytes,
+            links: links.map(|x| x.finish(last_url)).unwrap_or_default(),
+            body: captured,
             final_url: crate::redact::redact_url(last_url.as_str()).into_owned(),
             content_type,
             content_length,
@@ -662,8 +699,9 @@ impl Fetcher {
         target: Option<&Path>,
         from: u64,
         expected: Option<u64>,
+        links: Option<LinkExtractor>,
         classify: &dyn Fn(&reqwest::Error) -> FetchError,
-    ) -> Result<Saved, FetchError> {
+    ) -> Result<Body, FetchError> {
         let shown = |p: &Path| crate::redact::redact_url(&p.display().to_string()).into_owned();
         let save_error = |e: io::Error| {
             FetchError::Save(format!("{}: {e}", target.map(shown).unwrap_or_default()))
@@ -687,6 +725,12 @@ impl Fetcher {
             self.continue_partial,
         )
         .map_err(save_error)?;
+        if let Some(links) = links {
+            sink.find_links(links);
+        }
+        if let Some(max) = self.capture {
+            sink.capture(max);
+        }
         let wire = Cell::new(from);
         let result = match response {
             // A worker's own client, body not encoded: every chunk goes to the sink as it
@@ -739,10 +783,16 @@ impl Fetcher {
                 )));
             }
         }
+        let links = sink.take_links();
+        let captured = sink.take_captured();
         let mut saved = sink.finish().map_err(save_error)?;
         saved.resumed_from = (from > 0).then_some(from);
         saved.wire_bytes = (!encodings.is_empty()).then_some(bytes);
-        Ok(saved)
+        Ok(Body {
+            saved,
+            links,
+            captured,
+        })
     }
 
     /// Sends the request and follows redirects (at most `max_redirects`), all within
@@ -1101,6 +1151,20 @@ macro_rules! configure {
     }};
 }
 use configure;
+
+/// A body read whole: what the sink kept, and its link finder (an HTML page, `--crawl`).
+struct Body {
+    saved: Saved,
+    links: Option<LinkExtractor>,
+    captured: Option<Vec<u8>>,
+}
+
+/// Whether a `Content-Type` is HTML (or XHTML): a page whose links a crawl follows.
+fn is_html(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("text/html")
+        || essence.eq_ignore_ascii_case("application/xhtml+xml")
+}
 
 /// Numbers fetchers, so a worker thread's own client belongs to one.
 static NEXT_FETCHER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

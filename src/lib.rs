@@ -9,7 +9,9 @@
 //! through the proxy [`proxy`] picks; [`report`] formats records; [`sink`] collects them
 //! from many threads; [`resume`] reads the record file back; [`redact`] keeps passwords
 //! out of all output; [`shard`] deals a list's lines to `--shard K/N`; [`merge`] is
-//! `fetchpool report`, which merges record files and checks coverage.
+//! `fetchpool report`, which merges record files and checks coverage; [`crawl`] is
+//! `--crawl` (scope, the visited set, the frontier), with [`links`] finding a page's links
+//! as it streams and [`robots`] keeping each host's robots.txt.
 
 #![forbid(unsafe_code)]
 
@@ -19,9 +21,11 @@ compile_error!(
 );
 
 pub mod cli;
+pub mod crawl;
 pub mod fetch;
 pub use fetchpool_futures as futures;
 pub mod input;
+pub mod links;
 pub mod merge;
 pub mod names;
 pub mod netrc;
@@ -29,6 +33,7 @@ pub mod proxy;
 pub mod redact;
 pub mod report;
 pub mod resume;
+pub mod robots;
 pub mod run;
 pub mod save;
 pub mod schedule;

@@ -55,14 +55,42 @@ struct Rec<'a> {
     shard: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     shard_by: Option<Cow<'a, str>>,
+    #[serde(default)]
+    depth: Option<u32>,
 }
 
-/// A line of a record file that is a record: a JSON object with a line number from 1 and
-/// a known result. Both passes decide with this one function.
+/// A line of a record file that is a record: a JSON object with a known result and a line
+/// number (0 for a page a crawl found, which has a `depth` of 1 or more). Both passes
+/// decide with this one function. A crawl's `queued` lines are not records.
 fn parse(line: &[u8]) -> Option<(Rec<'_>, ResultKind)> {
     let rec: Rec<'_> = serde_json::from_slice(line).ok()?;
     let result = ResultKind::from_name(&rec.result)?;
-    (rec.line >= 1).then_some((rec, result))
+    (rec.line >= 1 || rec.depth.is_some_and(|d| d >= 1)).then_some((rec, result))
+}
+
+/// Whether a line is a crawl's note of a page it queued (`"result":"queued"`).
+fn is_queued(line: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Note<'a> {
+        #[serde(borrow)]
+        result: Cow<'a, str>,
+    }
+    serde_json::from_slice::<Note<'_>>(line).is_ok_and(|n| n.result == "queued")
+}
+
+/// What makes two records the same page: the line of the list, or (for a page a crawl
+/// found, line 0) its URL.
+enum Identity {
+    Line(u64),
+    Page(u128),
+}
+
+fn identity(rec: &Rec<'_>) -> Identity {
+    if rec.line >= 1 {
+        Identity::Line(rec.line)
+    } else {
+        Identity::Page(crate::crawl::url_key(&rec.url))
+    }
 }
 
 /// One record file, and the length it had when the report began.
@@ -161,12 +189,18 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
 
     // Pass 1: backwards, the final record of each line.
     let mut seen = RoaringTreemap::new();
+    // Pages a crawl found, by URL: 16 bytes each.
+    let mut pages = std::collections::HashSet::new();
     for input in inputs.iter_mut().rev() {
         let mut from_end = 0u64;
         let (records, superseded) = (&mut input.records, &mut input.superseded);
         for_each_line_backwards(&mut input.file, input.len, |line| {
             if let Some((rec, _)) = parse(line) {
-                if !seen.insert(rec.line) {
+                let new = match identity(&rec) {
+                    Identity::Line(line) => seen.insert(line),
+                    Identity::Page(key) => pages.insert(key),
+                };
+                if !new {
                     superseded.insert(from_end);
                 }
                 from_end += 1;
@@ -192,7 +226,9 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
         let mut changed = false;
         for_each_whole_line(reader, |line| {
             let Some((rec, result)) = parse(line) else {
-                unreadable += 1;
+                if !is_queued(line) {
+                    unreadable += 1;
+                }
                 return;
             };
             let Some(from_end) = input.records.checked_sub(index + 1) else {

@@ -28,6 +28,8 @@ pub enum Outcome {
     Invalid(FetchError),
     /// Not fetched: `--no-clobber` found its file already there.
     Kept(PathBuf),
+    /// Not fetched: the host's robots.txt forbids it (`--crawl`).
+    Disallowed,
 }
 
 /// One result record.
@@ -45,19 +47,26 @@ pub struct Record {
     pub attempts: u32,
     /// The shard that made it (`--shard`).
     pub shard: Option<crate::shard::Shard>,
+    /// `--crawl`: links from a seed (0 for a line of the list).
+    pub depth: Option<u32>,
+    /// `--crawl`: the page it was found on (none for a line of the list).
+    pub parent: Option<std::sync::Arc<str>>,
 }
 
 impl Record {
     /// `true` for a fetched URL, and for one whose file was kept (`--no-clobber`).
     pub fn ok(&self) -> bool {
-        matches!(self.outcome, Outcome::Fetched(_) | Outcome::Kept(_))
+        matches!(
+            self.outcome,
+            Outcome::Fetched(_) | Outcome::Kept(_) | Outcome::Disallowed
+        )
     }
 
     /// `fetched`, `skipped`, `failed`, `cancelled` or `invalid`.
     pub fn result_name(&self) -> &'static str {
         match self.outcome {
             Outcome::Fetched(_) => "fetched",
-            Outcome::Kept(_) => "skipped",
+            Outcome::Kept(_) | Outcome::Disallowed => "skipped",
             Outcome::Failed(_) => "failed",
             Outcome::Cancelled => "cancelled",
             Outcome::Invalid(_) => "invalid",
@@ -68,6 +77,7 @@ impl Record {
     pub fn error_kind(&self) -> Option<&'static str> {
         match &self.outcome {
             Outcome::Fetched(_) | Outcome::Kept(_) => None,
+            Outcome::Disallowed => Some("robots"),
             Outcome::Failed(e) | Outcome::Invalid(e) => Some(e.kind()),
             Outcome::Cancelled => Some("cancelled"),
         }
@@ -77,6 +87,9 @@ impl Record {
     pub fn error_message(&self) -> Option<String> {
         match &self.outcome {
             Outcome::Fetched(_) | Outcome::Kept(_) => None,
+            Outcome::Disallowed => {
+                Some("disallowed by robots.txt (--ignore-robots fetches it)".to_string())
+            }
             Outcome::Failed(e) => Some(e.to_string()),
             Outcome::Cancelled => Some("cancelled before it started".to_string()),
             Outcome::Invalid(e) => Some(format!("line {}: {e}", self.line)),
@@ -88,7 +101,9 @@ impl Record {
         match &self.outcome {
             Outcome::Fetched(p) => Some(p.status),
             Outcome::Failed(e) => e.status(),
-            Outcome::Cancelled | Outcome::Invalid(_) | Outcome::Kept(_) => None,
+            Outcome::Cancelled | Outcome::Invalid(_) | Outcome::Kept(_) | Outcome::Disallowed => {
+                None
+            }
         }
     }
 
@@ -144,17 +159,24 @@ impl Record {
                 py_repr(&self.url),
                 py_repr(&path.display().to_string())
             ),
-            (_, msg) if self.attempts > 1 => format!(
-                "{} generated an exception: {} (after {} attempts)",
-                py_repr(&self.url),
-                msg.unwrap_or_default(),
-                self.attempts
-            ),
-            (_, msg) => format!(
-                "{} generated an exception: {}",
-                py_repr(&self.url),
-                msg.unwrap_or_default()
-            ),
+            (Outcome::Disallowed, _) => {
+                format!("{} skipped: disallowed by robots.txt", py_repr(&self.url))
+            }
+            (_, msg) => {
+                let mut line = format!(
+                    "{} generated an exception: {}",
+                    py_repr(&self.url),
+                    msg.unwrap_or_default()
+                );
+                if self.attempts > 1 {
+                    let _ = write!(line, " (after {} attempts)", self.attempts);
+                }
+                // A crawl is a link checker: a broken link names the page it is on.
+                if let Some(parent) = &self.parent {
+                    let _ = write!(line, " (linked from {})", py_repr(parent));
+                }
+                line
+            }
         }
     }
 
@@ -190,6 +212,10 @@ impl Record {
             shard: Option<String>,
             #[serde(skip_serializing_if = "Option::is_none")]
             shard_by: Option<&'static str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            depth: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            parent: Option<&'a str>,
         }
         let json = Json {
             url: &self.url,
@@ -211,9 +237,32 @@ impl Record {
             error: self.error_message(),
             shard: self.shard.map(|s| s.to_string()),
             shard_by: self.shard.map(|s| s.by.name()),
+            depth: self.depth,
+            parent: self.parent.as_deref(),
         };
         serde_json::to_string(&json).expect("a record always serializes")
     }
+}
+
+/// The record-file line of a page a crawl queued (`"result":"queued"`): not a record of
+/// the run's output, but what a resumed crawl rebuilds its frontier from.
+pub fn queued_json(url: &str, depth: u32, parent: &str) -> String {
+    #[derive(Serialize)]
+    struct Queued<'a> {
+        url: &'a str,
+        line: u64,
+        result: &'static str,
+        depth: u32,
+        parent: &'a str,
+    }
+    let json = Queued {
+        url,
+        line: 0,
+        result: "queued",
+        depth,
+        parent,
+    };
+    serde_json::to_string(&json).expect("a queued record always serializes") + "\n"
 }
 
 /// Quotes a string as Python's `repr(str)` does: single quotes unless the text holds a
@@ -526,7 +575,7 @@ impl Tally {
     pub fn add(&mut self, record: &Record) {
         let result = match &record.outcome {
             Outcome::Fetched(_) => ResultKind::Fetched,
-            Outcome::Kept(_) => ResultKind::Skipped,
+            Outcome::Kept(_) | Outcome::Disallowed => ResultKind::Skipped,
             Outcome::Failed(_) => ResultKind::Failed,
             Outcome::Cancelled => ResultKind::Cancelled,
             Outcome::Invalid(_) => ResultKind::Invalid,

@@ -125,6 +125,70 @@ pub fn open_output(path: &Path, resume: bool) -> io::Result<(File, Fetched)> {
     Ok((file, Fetched::from_records(fetched)))
 }
 
+/// What a killed crawl's record file says: the pages it had queued and not fetched (its
+/// frontier, in the order they were queued) and every page it had seen.
+#[derive(Debug, Default)]
+pub struct CrawlState {
+    /// Pages queued and without a record that says fetched: (URL, depth, parent).
+    pub frontier: Vec<(String, u32, String)>,
+    /// The key ([`crate::crawl::url_key`]) of every URL queued or recorded.
+    pub seen: Vec<u128>,
+}
+
+/// Reads a crawl's record file back (`--crawl --resume`), in two passes: records with
+/// `ok: true` say which pages are done, then `queued` lines not done are the frontier.
+/// Memory: 16 bytes per URL seen, plus the frontier left.
+///
+/// # Errors
+/// The file cannot be read.
+pub fn read_crawl(path: &Path) -> io::Result<CrawlState> {
+    #[derive(serde::Deserialize)]
+    struct Line<'a> {
+        #[serde(borrow)]
+        url: std::borrow::Cow<'a, str>,
+        #[serde(default)]
+        ok: bool,
+        #[serde(default, borrow)]
+        result: std::borrow::Cow<'a, str>,
+        #[serde(default)]
+        depth: u32,
+        #[serde(default, borrow)]
+        parent: std::borrow::Cow<'a, str>,
+    }
+    let open = || match File::open(path) {
+        Ok(file) => Ok(Some(BufReader::new(file))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    };
+    let Some(reader) = open()? else {
+        return Ok(CrawlState::default());
+    };
+    let mut done = std::collections::HashSet::new();
+    let mut seen = Vec::new();
+    for_each_whole_line(reader, |line| {
+        if let Ok(rec) = serde_json::from_slice::<Line<'_>>(line) {
+            let key = crate::crawl::url_key(&rec.url);
+            seen.push(key);
+            if rec.ok {
+                done.insert(key);
+            }
+        }
+    })?;
+    let mut frontier = Vec::new();
+    let mut queued = std::collections::HashSet::new();
+    if let Some(reader) = open()? {
+        for_each_whole_line(reader, |line| {
+            if let Ok(rec) = serde_json::from_slice::<Line<'_>>(line) {
+                let key = crate::crawl::url_key(&rec.url);
+                if rec.result == "queued" && !done.contains(&key) && queued.insert(key) {
+                    frontier.push((rec.url.into_owned(), rec.depth, rec.parent.into_owned()));
+                }
+            }
+        })?;
+    }
+    Ok(CrawlState { frontier, seen })
+}
+
 /// Calls `f` with every whole line of `reader` (newline included) that is at most
 /// [`MAX_RECORD_LINE`] long; longer lines are skipped without being held, and a torn last
 /// line (no newline: its writer died mid-write) is left out. Returns the length of the

@@ -46,6 +46,7 @@ use crossbeam_channel::{Receiver, select};
 use url::Url;
 
 use crate::cli::Exit;
+use crate::crawl::{Crawl, Found};
 use crate::fetch::{FetchError, Fetcher};
 use crate::futures::{
     FutureError, PoolFuture, ProcessPoolExecutor, SubmitError, TaskError, ThreadPoolExecutor,
@@ -54,7 +55,8 @@ use crate::input::{Chained, Entry, UrlList, count_entries};
 use crate::names::{Layout, Namer};
 use crate::redact::secrets_of;
 use crate::report::{Outcome, Printer, Record};
-use crate::resume::{Fetched, Resumed, open_output};
+use crate::resume::{CrawlState, Fetched, Resumed, open_output, read_crawl};
+use crate::robots::{Gate, MAX_ROBOTS, Robots};
 use crate::schedule::{HostJob, HostSlot, RetryPolicy, Scheduler};
 use crate::settings::{Executor, SaveTo, Settings, Source};
 use crate::shard::Shard;
@@ -145,6 +147,10 @@ struct UrlJob {
     attempts: u32,
     /// The last attempt's failure and duration, once one failed.
     last: Option<(FetchError, Duration)>,
+    /// `--crawl`: links from a seed (0 for a list line).
+    depth: u32,
+    /// `--crawl`: the page it was found on (none for a list line).
+    parent: Option<Arc<str>>,
 }
 
 impl HostJob for UrlJob {
@@ -180,6 +186,13 @@ struct Run {
     mismatched: AtomicU64,
     /// `--shard`: the share of the list this run takes (and its records name).
     shard: Option<Shard>,
+    /// Jobs carry their host (a limit is set, or robots.txt may set one).
+    keyed: bool,
+    /// `--crawl`: the visited set and the frontier.
+    crawl: Option<Crawl>,
+    /// `--crawl` without `--ignore-robots`: each host's robots.txt, and the fetcher that
+    /// reads them.
+    robots: Option<(Robots<UrlJob>, Fetcher)>,
 }
 
 impl Run {
@@ -316,9 +329,18 @@ impl Run {
         // A password of the URL never reaches the output, error messages included.
         let outcome = match outcome {
             Outcome::Failed(e) => Outcome::Failed(e.scrubbed(&secrets_of(&job.url))),
+            Outcome::Fetched(mut page) => {
+                // The page's links join the frontier before its record is out, so a
+                // resumed crawl finds them recorded (and the crawl cannot end between).
+                let links = std::mem::take(&mut page.links);
+                if let Some(crawl) = &self.crawl {
+                    self.discover(crawl, &links, job, &page.final_url);
+                }
+                Outcome::Fetched(page)
+            }
             other => other,
         };
-        self.sink.deliver(
+        self.finish(
             job.seq,
             Record {
                 line: job.line,
@@ -327,8 +349,32 @@ impl Run {
                 elapsed,
                 attempts: job.attempts,
                 shard: self.shard,
+                depth: self.crawl.as_ref().map(|_| job.depth),
+                parent: job.parent.clone(),
             },
         );
+    }
+
+    /// Offers a fetched page's links to the crawl, and records the ones it queued.
+    fn discover(&self, crawl: &Crawl, links: &[String], job: &UrlJob, final_url: &str) {
+        // Where a redirect led counts as seen: it is not fetched again.
+        crawl.mark_redirect_target(crate::crawl::url_key(final_url));
+        let parent = crate::redact::redact_url(job.url.as_str());
+        for found in crawl.discover(links, job.depth, &parent) {
+            self.sink.note(&crate::report::queued_json(
+                &crate::redact::redact_url(found.url.as_str()),
+                found.depth,
+                &found.parent,
+            ));
+        }
+    }
+
+    /// Delivers entry `seq`'s record; the crawl learns that it is done.
+    fn finish(&self, seq: u64, record: Record) {
+        self.sink.deliver(seq, record);
+        if let Some(crawl) = &self.crawl {
+            crawl.delivered();
+        }
     }
 
     /// Stops the run: nothing new starts, queued attempts are cancelled, jobs waiting in
@@ -338,6 +384,11 @@ impl Run {
         self.sink.close_input();
         for job in self.scheduler.drain() {
             self.give_up(job);
+        }
+        if let Some((robots, _)) = &self.robots {
+            for job in robots.drain() {
+                self.give_up(job);
+            }
         }
         self.executor.shutdown(false, true);
     }
@@ -356,8 +407,39 @@ impl Run {
                 .as_ref()
                 .map_or_else(Layout::default, |s| s.layout),
         );
+        let mut list_done = false;
         while !self.stopped() {
+            // Pages the crawl found come before more lines of the list (the frontier stays
+            // short); once the list is read, wait for them while pages are in flight.
+            let found = match &self.crawl {
+                Some(crawl) if list_done => match crawl.next(|| self.stopped()) {
+                    Some(found) => Some(found),
+                    None => break,
+                },
+                Some(crawl) => crawl.try_next(),
+                None => None,
+            };
+            if let Some(found) = found {
+                let target = self
+                    .save
+                    .as_ref()
+                    .map(|save| namer.name(&found.url, None).map(|rel| save.dir.join(rel)));
+                self.sink.reserve();
+                let Some(seq) = self.admit() else { break };
+                let entry = Entry {
+                    line: 0,
+                    text: crate::redact::redact_url(found.url.as_str()).into_owned(),
+                    url: Ok(found.url),
+                    name: None,
+                };
+                self.handle_entry(seq, entry, target, keyed, (found.depth, Some(found.parent)));
+                continue;
+            }
             let entry = match entries.next() {
+                None if self.crawl.is_some() => {
+                    list_done = true;
+                    continue;
+                }
                 None => break,
                 Some(Ok(entry)) => entry,
                 Some(Err(e)) => {
@@ -378,6 +460,9 @@ impl Run {
             if !owned(self.shard, &entry) {
                 continue;
             }
+            if let (Some(crawl), Ok(url)) = (&self.crawl, &entry.url) {
+                crawl.seed(url);
+            }
             match self.resumed.lookup(entry.line, &entry.text) {
                 Resumed::Fetched => {
                     self.sink.skip();
@@ -389,22 +474,33 @@ impl Run {
                 Resumed::No => {}
             }
             self.sink.reserve();
-            let Some(seq) = self.sink.admit() else {
+            let Some(seq) = self.admit() else {
                 break; // the run stopped while this line was being read
             };
-            self.handle_entry(seq, entry, target, keyed);
+            self.handle_entry(seq, entry, target, keyed, (0, None));
         }
         self.sink.close_input();
         error
     }
 
-    /// Delivers or schedules admitted entry `seq`, whose body goes to `target` (`-d`).
+    /// Admits one more entry: its number, or `None` once the run stopped.
+    fn admit(&self) -> Option<u64> {
+        let seq = self.sink.admit()?;
+        if let Some(crawl) = &self.crawl {
+            crawl.admitted();
+        }
+        Some(seq)
+    }
+
+    /// Delivers or schedules admitted entry `seq`, whose body goes to `target` (`-d`), at
+    /// `depth` links from a seed, found on `parent` (`--crawl`).
     fn handle_entry(
         self: &Arc<Self>,
         seq: u64,
         entry: Entry,
         target: Option<Result<PathBuf, String>>,
         keyed: bool,
+        (depth, parent): (u32, Option<Arc<str>>),
     ) {
         let Entry {
             line, text, url, ..
@@ -416,18 +512,18 @@ impl Run {
             elapsed: Duration::ZERO,
             attempts: 0,
             shard: self.shard,
+            depth: self.crawl.as_ref().map(|_| depth),
+            parent: parent.clone(),
         };
         let target = match target.transpose() {
             Ok(target) => target,
             Err(why) => {
-                return self
-                    .sink
-                    .deliver(seq, record(Outcome::Invalid(FetchError::BadName(why))));
+                return self.finish(seq, record(Outcome::Invalid(FetchError::BadName(why))));
             }
         };
         let url = match url {
-            Err(e) => return self.sink.deliver(seq, record(Outcome::Invalid(e))),
-            Ok(_) if self.stopped() => return self.sink.deliver(seq, record(Outcome::Cancelled)),
+            Err(e) => return self.finish(seq, record(Outcome::Invalid(e))),
+            Ok(_) if self.stopped() => return self.finish(seq, record(Outcome::Cancelled)),
             Ok(url) => url,
         };
         if let Some(path) = target.as_ref() {
@@ -437,12 +533,10 @@ impl Run {
                         "{} is the input list or the record file; it is not replaced",
                         path.display()
                     );
-                    return self
-                        .sink
-                        .deliver(seq, record(Outcome::Invalid(FetchError::BadName(why))));
+                    return self.finish(seq, record(Outcome::Invalid(FetchError::BadName(why))));
                 }
                 if self.save.as_ref().is_some_and(|s| s.no_clobber) {
-                    return self.sink.deliver(seq, record(Outcome::Kept(path.clone())));
+                    return self.finish(seq, record(Outcome::Kept(path.clone())));
                 }
             }
         }
@@ -460,9 +554,77 @@ impl Run {
             target,
             attempts: 0,
             last: None,
+            depth,
+            parent,
+        };
+        self.admit_job(job);
+    }
+
+    /// Hands `job` to the scheduler, once its host's robots.txt (`--crawl`) allows it.
+    fn admit_job(self: &Arc<Self>, job: UrlJob) {
+        let job = match &self.robots {
+            None => job,
+            Some((robots, _)) => {
+                let origin = job.url.origin().ascii_serialization();
+                match robots.gate(&origin, job, |job| &job.url) {
+                    Gate::Allowed(job) => job,
+                    Gate::Disallowed(job) => {
+                        return self.deliver(&job, Outcome::Disallowed, Duration::ZERO);
+                    }
+                    Gate::Parked => return,
+                    Gate::FetchFirst => return self.fetch_robots(origin),
+                }
+            }
         };
         if let Some((job, slot)) = self.scheduler.offer(job) {
             self.start(job, slot);
+        }
+    }
+
+    /// Fetches host `origin`'s robots.txt on a thread of its own (the run goes on with
+    /// other hosts), then lets that host's waiting jobs through, at its `Crawl-delay`.
+    fn fetch_robots(self: &Arc<Self>, origin: String) {
+        let (run, host) = (Arc::clone(self), origin.clone());
+        let spawned = thread::Builder::new()
+            .name("fetchpool-robots".to_string())
+            .spawn(move || {
+                let Some((robots, fetcher)) = &run.robots else {
+                    return;
+                };
+                let origin = host;
+                let answer = Url::parse(&format!("{origin}/robots.txt"))
+                    .ok()
+                    .filter(|_| !run.stopped())
+                    .map(|url| fetcher.fetch(&url, run.deadline, None));
+                let rules = robots.rules(match &answer {
+                    Some(Ok(page)) => Some((page.status, page.body.as_deref().unwrap_or(&[]))),
+                    Some(Err(e)) => e.status().map(|status| (status, &[][..])),
+                    None => None,
+                });
+                let waiting = robots.known(&origin, rules, |job| &job.url);
+                if let (Some(delay), true) = (robots.delay(&origin), run.keyed) {
+                    run.scheduler.set_host_rate(&origin, 1.0 / delay);
+                }
+                for (job, allowed) in waiting {
+                    if run.stopped() {
+                        run.give_up(job);
+                    } else if !allowed {
+                        run.deliver(&job, Outcome::Disallowed, Duration::ZERO);
+                    } else if let Some((job, slot)) = run.scheduler.offer(job) {
+                        run.start(job, slot);
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            // No thread: let the host through without its rules rather than lose its jobs.
+            eprintln!("fetchpool: warning: cannot fetch {origin}/robots.txt: {e}");
+            if let Some((robots, _)) = &self.robots {
+                for (job, _) in robots.known(&origin, None, |job| &job.url) {
+                    if let Some((job, slot)) = self.scheduler.offer(job) {
+                        self.start(job, slot);
+                    }
+                }
+            }
         }
     }
 }
@@ -592,14 +754,20 @@ fn check_not_the_input(inputs: &[Source], record: &Path) -> anyhow::Result<()> {
 
 /// Opens the record file, if any (after checking it is not the input), and reads what a
 /// previous run fetched when resuming.
-fn open_record(settings: &Settings) -> anyhow::Result<(Option<File>, Fetched)> {
+fn open_record(settings: &Settings) -> anyhow::Result<(Option<File>, Fetched, CrawlState)> {
     let Some(record) = &settings.record else {
-        return Ok((None, Fetched::default()));
+        return Ok((None, Fetched::default(), CrawlState::default()));
     };
     check_not_the_input(&settings.inputs, &record.path)?;
+    let crawled = if record.resume && settings.crawl.is_some() {
+        read_crawl(&record.path)
+            .with_context(|| format!("cannot read {}", record.path.display()))?
+    } else {
+        CrawlState::default()
+    };
     let (file, fetched) = open_output(&record.path, record.resume)
         .with_context(|| format!("cannot open {}", record.path.display()))?;
-    Ok((Some(file), fetched))
+    Ok((Some(file), fetched, crawled))
 }
 
 /// Runs the tool. `signals` delivers one message per Ctrl-C/SIGTERM.
@@ -616,7 +784,7 @@ pub fn run(settings: &Settings, signals: &Receiver<()>) -> anyhow::Result<Exit> 
         std::fs::create_dir_all(&save.dir)
             .with_context(|| format!("cannot use --dir {}", save.dir.display()))?;
     }
-    let (record_file, resumed) = open_record(settings)?;
+    let (record_file, resumed, crawled) = open_record(settings)?;
     let protected = protected_files(settings);
     let (events_tx, events) = crossbeam_channel::unbounded();
     let run = Arc::new(Run::new(
@@ -641,13 +809,29 @@ pub fn run(settings: &Settings, signals: &Receiver<()>) -> anyhow::Result<Exit> 
     )?);
     // Not scoped: a stop must not wait for a read that may never return. The thread is
     // joined only once it has finished.
+    if let Some(crawl) = &run.crawl {
+        // A resumed crawl: what the killed one saw, and what it had queued and not fetched.
+        for key in crawled.seen {
+            crawl.mark_seen(key);
+        }
+        for (url, depth, parent) in crawled.frontier {
+            if let Ok(url) = Url::parse(&url) {
+                crawl.requeue(Found {
+                    url,
+                    depth,
+                    parent: parent.into(),
+                });
+            }
+        }
+    }
     let feeder = Arc::clone(&run);
     let keyed = settings.limits.any();
     let input_thread = thread::Builder::new()
         .name("fetchpool-input".to_string())
         .spawn(move || feeder.feed(UrlList::new(input), keyed))
         .context("cannot start the input thread")?;
-    if settings.progress {
+    // A crawl's total grows as pages are found: no total, no ETA.
+    if settings.progress && settings.crawl.is_none() {
         count_for_progress(&run, &settings.inputs, settings.shard);
     }
     let interrupted = run.wait_for_end(&events, signals)?;
@@ -682,6 +866,17 @@ impl Run {
             protected,
             mismatched: AtomicU64::new(0),
             shard: settings.shard,
+            keyed: settings.limits.any(),
+            crawl: settings.crawl.clone().map(Crawl::new),
+            robots: match &settings.crawl {
+                Some(crawl) if crawl.robots => Some((
+                    Robots::new(&settings.fetch.user_agent),
+                    Fetcher::new(&settings.fetch)
+                        .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?
+                        .capturing(MAX_ROBOTS),
+                )),
+                _ => None,
+            },
         })
     }
 
@@ -745,6 +940,13 @@ impl Run {
         let (tally, output_error, record_error) = self.sink.finish();
         if settings.summary {
             eprintln!("{}", tally.summary(Some(started.elapsed())));
+        }
+        if let Some(dropped) = self.crawl.as_ref().map(Crawl::dropped).filter(|&n| n > 0) {
+            eprintln!(
+                "fetchpool: warning: {dropped} link(s) in scope were not followed (--max-urls, \
+                 or the frontier's limit of {} pages)",
+                crate::crawl::FRONTIER_MAX
+            );
         }
         let mismatched = self.mismatched.load(Ordering::Relaxed);
         if mismatched > 0 {

@@ -67,6 +67,10 @@ pub struct BodySink {
     /// The validator not yet written beside the partial file: it is written once the body
     /// passes [`KEEP_VALIDATOR_AFTER`] bytes (a smaller partial is fetched again whole).
     pending_validator: Option<String>,
+    /// `--crawl`: the page's links, found as the body goes by.
+    links: Option<crate::links::LinkExtractor>,
+    /// The body's first bytes, kept in memory (at most the capacity it was given).
+    captured: Option<Vec<u8>>,
 }
 
 /// How far a body must get before its validator is kept for `--continue` by a run without
@@ -156,11 +160,33 @@ impl BodySink {
             file,
             keep_partial,
             pending_validator: resume.and_then(|(_, v)| v).map(str::to_string),
+            links: None,
+            captured: None,
         };
         if keep_partial {
             sink.keep_validator()?;
         }
         Ok(sink)
+    }
+
+    /// Also looks for links in the body (an HTML page, `--crawl`).
+    pub fn find_links(&mut self, extractor: crate::links::LinkExtractor) {
+        self.links = Some(extractor);
+    }
+
+    /// Also keeps the body's first `max` bytes in memory (a robots.txt).
+    pub fn capture(&mut self, max: usize) {
+        self.captured = Some(Vec::with_capacity(max));
+    }
+
+    /// The bytes kept by [`capture`](Self::capture).
+    pub fn take_captured(&mut self) -> Option<Vec<u8>> {
+        self.captured.take()
+    }
+
+    /// The link finder, to end it once the body is whole.
+    pub fn take_links(&mut self) -> Option<crate::links::LinkExtractor> {
+        self.links.take()
     }
 
     /// Takes the next piece of the body.
@@ -174,6 +200,13 @@ impl BodySink {
         }
         if let Some((file, _, _)) = self.file.as_mut() {
             file.write_all(chunk)?;
+        }
+        if let Some(links) = self.links.as_mut() {
+            links.write(chunk);
+        }
+        if let Some(kept) = self.captured.as_mut() {
+            let room = kept.capacity() - kept.len();
+            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
         }
         if self.bytes > KEEP_VALIDATOR_AFTER {
             self.keep_validator()?;

@@ -80,12 +80,17 @@ pub struct Limits {
     pub rate: Option<f64>,
     /// At most this many job starts per second to any one host.
     pub host_rate: Option<f64>,
+    /// Hosts may get rates of their own while the run goes (robots.txt's `Crawl-delay`).
+    pub host_rates_later: bool,
 }
 
 impl Limits {
     /// `true` if any limit is set (otherwise jobs start at once, without the lock).
     pub fn any(&self) -> bool {
-        self.per_host.is_some() || self.rate.is_some() || self.host_rate.is_some()
+        self.per_host.is_some()
+            || self.rate.is_some()
+            || self.host_rate.is_some()
+            || self.host_rates_later
     }
 }
 
@@ -162,6 +167,8 @@ type Timer = Reverse<(Instant, u64)>;
 struct State<J> {
     /// Hosts with waiting or running jobs, or a bucket that is not full.
     hosts: HashMap<String, Host<J>>,
+    /// Rates of their own some hosts were given ([`Scheduler::set_host_rate`]).
+    host_rates: HashMap<String, f64>,
     /// The global rate limit, if any.
     global: Option<Bucket>,
     /// Pending wake-ups, earliest first.
@@ -261,6 +268,7 @@ impl<J: HostJob + Send + 'static> Scheduler<J> {
     pub fn new(limits: Limits) -> Self {
         let state = Mutex::new(State {
             hosts: HashMap::new(),
+            host_rates: HashMap::new(),
             global: limits.rate.map(|r| Bucket::new(r, Instant::now())),
             timers: BinaryHeap::new(),
             delayed: HashMap::new(),
@@ -395,9 +403,31 @@ impl<J: HostJob + Send + 'static> Scheduler<J> {
         }
     }
 
+    /// Gives `host` a rate of its own (the slower of it and `--rate-per-host`), from now on.
+    pub fn set_host_rate(&self, host: &str, rate: f64) {
+        let rate = self.limits.host_rate.map_or(rate, |r| r.min(rate));
+        let mut state = self.lock();
+        state.host_rates.insert(host.to_string(), rate);
+        if let Some(h) = state.hosts.get_mut(host) {
+            let now = Instant::now();
+            h.bucket = Some(match h.bucket.take() {
+                Some(mut b) => {
+                    b.refill(now);
+                    b.rate = rate;
+                    b
+                }
+                None => Bucket::new(rate, now),
+            });
+        }
+    }
+
     /// Appends `job` to its host's queue.
     fn enqueue(&self, state: &mut State<J>, job: J, now: Instant) {
-        let host_rate = self.limits.host_rate;
+        let host_rate = state
+            .host_rates
+            .get(job.host())
+            .copied()
+            .or(self.limits.host_rate);
         state
             .hosts
             .entry(job.host().to_string())

@@ -9,12 +9,13 @@ use crate::cli::{Checksum, Cli, ExecutorKind, Method, Order};
 use anyhow::Context as _;
 use reqwest::header::HeaderValue;
 
+use crate::crawl::CrawlOptions;
 use crate::fetch::{FetchOptions, HttpVersion};
 use crate::names::Layout;
 use crate::netrc::Netrc;
 use crate::report::Format;
 use crate::schedule::{Limits, RetryPolicy};
-use crate::shard::Shard;
+use crate::shard::{Shard, ShardBy};
 
 /// Where entries come from: the positional arguments, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +102,8 @@ pub struct Settings {
     pub deadline: Option<Duration>,
     /// `--shard K/N`: the share of the list this run takes.
     pub shard: Option<Shard>,
+    /// `--crawl` and its settings.
+    pub crawl: Option<CrawlOptions>,
     /// Output format.
     pub format: Format,
     /// Print in input order.
@@ -127,6 +130,7 @@ impl Settings {
             per_host: cli.per_host.map(usize::from),
             rate: cli.rate,
             host_rate: cli.rate_per_host,
+            host_rates_later: cli.crawl && !cli.ignore_robots,
         };
         // With limits, jobs may wait in the scheduler; a deeper look-ahead lets other
         // hosts' URLs past a run of one busy host's reach the workers.
@@ -145,7 +149,11 @@ impl Settings {
             },
             save: cli.dir.clone().map(|dir| SaveTo {
                 dir,
-                layout: cli.layout,
+                layout: cli.layout.unwrap_or(if cli.crawl {
+                    Layout::Host
+                } else {
+                    Layout::Flat
+                }),
                 no_clobber: cli.no_clobber,
             }),
             record: cli.record.clone().map(|path| RecordFile {
@@ -171,6 +179,19 @@ impl Settings {
                 index,
                 count,
                 by: cli.shard_by,
+            }),
+            crawl: cli.crawl.then(|| CrawlOptions {
+                scope: cli.scope,
+                include: cli.include.clone(),
+                exclude: cli.exclude.clone(),
+                depth: cli.depth,
+                max_urls: cli.max_urls,
+                robots: !cli.ignore_robots,
+                shard: cli.shard.map(|(index, count)| Shard {
+                    index,
+                    count,
+                    by: ShardBy::Host,
+                }),
             }),
             format: cli.format,
             in_order: cli.order == Order::Input,
@@ -212,6 +233,9 @@ fn fetch_options(cli: &Cli, workers: usize) -> anyhow::Result<FetchOptions> {
             .clamp(1, MAX_SHARED_CLIENTS);
     }
     o.head = cli.head || cli.method == Some(Method::Head);
+    o.links = cli.crawl.then_some(crate::links::LinkKinds {
+        requisites: cli.page_requisites,
+    });
     o.checksum = cli.checksum == Some(Checksum::Sha256);
     o.continue_partial = cli.continue_partial;
     o.compressed = cli.compressed;

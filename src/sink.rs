@@ -277,6 +277,19 @@ impl<W: Write> Sink<W> {
         }
     }
 
+    /// Writes a line that is not a record to the record file at once (a page a crawl
+    /// queued, so that a resumed crawl knows its frontier).
+    pub fn note(&self, line: &str) {
+        let mut state = self.lock();
+        if let Some(file) = state.record_file.as_mut() {
+            if let Err(e) = file.write_all(line.as_bytes()) {
+                state.record_file = None;
+                state.record_error = Some(e);
+                let _ = self.events.send(Event::OutputFailed);
+            }
+        }
+    }
+
     /// Counts an input line skipped by `--resume` (it gets no record in this run).
     pub fn skip(&self) {
         let mut state = self.lock();

@@ -416,13 +416,6 @@ fn max_tasks_per_child_needs_the_process_executor_and_a_positive_count() {
         &["--executor", "process", "--max-tasks-per-child", "0"],
         &["--executor", "fork"],
     ] {
-        let out = fetchpool()
-            .args(args)
-            .arg("http://127.0.0.1:9/")
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.lines().count() <= 3, "short: {err}");
+        common::assert_usage_error(args);
     }
 }

@@ -57,6 +57,22 @@ pub fn scrub(cmd: &mut std::process::Command) {
     cmd.env("NO_COLOR", "1");
 }
 
+/// Runs fetchpool with `args` and a URL nothing listens on, and checks it is a usage
+/// error: exit 2 and a short `fetchpool: error: ...` (at most three lines, clap's tip
+/// included). Returns the message.
+pub fn assert_usage_error(args: &[&str]) -> String {
+    let out = fetchpool()
+        .args(args)
+        .arg("http://127.0.0.1:9/")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    let err = stderr_of(&out);
+    assert!(err.starts_with("fetchpool: error: "), "{args:?}: {err}");
+    assert!(err.lines().count() <= 3, "{args:?}: short: {err}");
+    err
+}
+
 /// A run's standard output as text.
 pub fn stdout_of(o: &std::process::Output) -> String {
     String::from_utf8(o.stdout.clone()).expect("UTF-8 output")

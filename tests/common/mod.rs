@@ -15,7 +15,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub use cli::{
-    fetchpool, fixture, jsonl_by_line, scrub, sorted_lines, stderr_of, stdout_of, temp_file,
+    assert_usage_error, fetchpool, fixture, jsonl_by_line, scrub, sorted_lines, stderr_of,
+    stdout_of, temp_file,
 };
 pub use server::{MockServer, full_backlog, refused_url};
 

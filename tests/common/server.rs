@@ -224,14 +224,19 @@ fn serve(mut stream: TcpStream, state: &ServerState) {
         thread::sleep(Duration::from_millis(num.min(60_000)));
     }
     if route == "site" {
-        thread::sleep(Duration::from_millis(state.site_delay.load(Ordering::SeqCst)));
+        thread::sleep(Duration::from_millis(
+            state.site_delay.load(Ordering::SeqCst),
+        ));
     }
     state.active.fetch_sub(1, Ordering::SeqCst);
     if route == "site" || path == "/robots.txt" {
         let base = format!("http://{}", stream.local_addr().unwrap());
         let robots = state.robots.lock().unwrap().clone();
-        let (code, extra, body) =
-            super::site::answer(path, &base, robots.as_deref().unwrap_or(super::site::ROBOTS));
+        let (code, extra, body) = super::site::answer(
+            path,
+            &base,
+            robots.as_deref().unwrap_or(super::site::ROBOTS),
+        );
         let _ = respond(&mut stream, code, &extra, &body);
         return;
     }

@@ -48,7 +48,10 @@ fn page_html(n: usize, base: &str) -> String {
     html.push_str("</head><body>\n");
     // With a <base>, relative links resolve against /site/sub/: write those absolute.
     if n % 10 == 0 {
-        html.push_str(&format!("<a href=\"/site/{}.html\">next</a>\n", (n + 1) % PAGES));
+        html.push_str(&format!(
+            "<a href=\"/site/{}.html\">next</a>\n",
+            (n + 1) % PAGES
+        ));
     } else {
         html.push_str(&format!("<a href=\"{}.html\">next</a>\n", (n + 1) % PAGES));
     }
@@ -67,7 +70,9 @@ fn page_html(n: usize, base: &str) -> String {
         html.push_str(&format!("<a href=\"x{n}.html\">under base</a>\n"));
     }
     if n % 50 == 0 {
-        html.push_str(&format!("<a href=\"/site/private/p{n}.html\">private</a>\n"));
+        html.push_str(&format!(
+            "<a href=\"/site/private/p{n}.html\">private</a>\n"
+        ));
     }
     match n {
         3 => html.push_str("<a href=\"http://127.0.0.2:9/site/0.html\">elsewhere</a>\n"),
@@ -84,7 +89,11 @@ fn page_html(n: usize, base: &str) -> String {
 pub fn answer(path: &str, base: &str, robots: &str) -> (u16, String, Vec<u8>) {
     let html = "Content-Type: text/html; charset=utf-8\r\n".to_string();
     if path == "/robots.txt" {
-        return (200, "Content-Type: text/plain\r\n".into(), robots.as_bytes().to_vec());
+        return (
+            200,
+            "Content-Type: text/plain\r\n".into(),
+            robots.as_bytes().to_vec(),
+        );
     }
     let Some(rest) = path.strip_prefix("/site/") else {
         return (404, String::new(), b"not found".to_vec());
@@ -99,7 +108,10 @@ pub fn answer(path: &str, base: &str, robots: &str) -> (u16, String, Vec<u8>) {
         "moved" => (302, "Location: /site/target.html\r\n".into(), Vec::new()),
         "search" | "target.html" => (200, html, leaf),
         r if r.starts_with("sub/") || r.starts_with("private/") => (200, html, leaf),
-        r => match r.strip_suffix(".html").and_then(|n| n.parse::<usize>().ok()) {
+        r => match r
+            .strip_suffix(".html")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
             Some(n) if n < PAGES => (200, html, page_html(n, base).into_bytes()),
             _ => (404, String::new(), b"not found".to_vec()),
         },
