@@ -367,6 +367,19 @@ pub struct Cli {
 /// What `fetchpool COMMAND` does instead of a run.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
+    /// Serve a small site on 127.0.0.1 that shows every outcome (sizes, a slow page, a
+    /// 404, a 500, a redirect, a reset, a truncated body, a timeout) and fetch it with
+    /// these options: a first run that works offline (for example: fetchpool demo
+    /// --retries 2 -f jsonl).
+    Demo {
+        /// Any options of a run (not its URLs or lists: the demo fetches its own).
+        #[arg(
+            value_name = "OPTIONS",
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        options: Vec<std::ffi::OsString>,
+    },
     /// Merge record files (of any number of shards and resumed runs; the last record of a
     /// line wins) into one summary, and with --list check that every line was done.
     Report(ReportArgs),
@@ -396,6 +409,11 @@ pub struct ReportArgs {
     /// text: the summary table; jsonl: the final record of each line, as JSON lines.
     #[arg(short = 'f', long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
+
+    /// Also write the run as one self-contained HTML page to FILE (charts of latency,
+    /// results, bytes over time, the slowest and most failing hosts, the failed URLs).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// What `fetchpool report` prints.
@@ -439,6 +457,7 @@ pub fn command() -> clap::Command {
 pub fn run_command(command: &Command) -> anyhow::Result<Exit> {
     let mut out = std::io::stdout().lock();
     let written = match command {
+        Command::Demo { .. } => unreachable!("main runs the demo: it needs the signals"),
         Command::Report(args) => return crate::merge::report(args),
         Command::Completions { shell } => {
             let mut script = Vec::new();
@@ -452,6 +471,39 @@ pub fn run_command(command: &Command) -> anyhow::Result<Exit> {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(Exit::Success),
     }
+}
+
+/// How long a demo's fetches may take unless `--timeout` says: its stalling page then
+/// fails within seconds, not a minute.
+pub const DEMO_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The run `fetchpool demo OPTIONS` makes: OPTIONS parsed as a run's, on the demo's list
+/// `list`, with [`DEMO_TIMEOUT`] unless `--timeout` (or `FETCHPOOL_TIMEOUT`) is given.
+///
+/// # Errors
+/// The exit code, after printing a usage error.
+pub fn demo_cli(options: &[std::ffi::OsString], list: &std::path::Path) -> Result<Cli, Exit> {
+    use clap::FromArgMatches;
+    let args = std::iter::once("fetchpool".into())
+        .chain(options.iter().cloned())
+        .chain([std::ffi::OsString::from("--"), list.into()]);
+    let matches = command().try_get_matches_from(args).map_err(|e| {
+        eprint!("{}", usage_error(&e.render().to_string()));
+        Exit::Usage
+    })?;
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| {
+        eprint!("{}", usage_error(&e.render().to_string()));
+        Exit::Usage
+    })?;
+    if cli.inputs.len() > 1 {
+        eprintln!("fetchpool: error: the demo fetches its own list: give it options, not URLs");
+        return Err(Exit::Usage);
+    }
+    if matches.value_source("timeout") == Some(clap::parser::ValueSource::DefaultValue) {
+        cli.timeout = DEMO_TIMEOUT;
+    }
+    check(&cli)?;
+    Ok(cli)
 }
 
 /// [`command`], built for completions and the man page.
@@ -696,6 +748,12 @@ pub fn parse_args() -> Result<Cli, Exit> {
                 }
             }
         })?;
+    check(&cli)?;
+    Ok(cli)
+}
+
+/// What clap cannot say about the flags together: each a one-line usage error.
+fn check(cli: &Cli) -> Result<(), Exit> {
     if cli.method == Some(Method::Head) && cli.dir.is_some() {
         eprintln!("fetchpool: error: -X HEAD fetches no body to save in --dir");
         return Err(Exit::Usage);
@@ -722,7 +780,7 @@ pub fn parse_args() -> Result<Cli, Exit> {
         );
         return Err(Exit::Usage);
     }
-    Ok(cli)
+    Ok(())
 }
 
 /// clap's rendered error, shortened: the lines before its `Usage:` block, blank lines

@@ -22,7 +22,9 @@ compile_error!(
 
 pub mod cli;
 pub mod crawl;
+pub mod demo;
 pub mod fetch;
+pub mod html;
 pub use fetchpool_futures as futures;
 pub mod input;
 pub mod links;

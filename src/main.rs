@@ -13,6 +13,9 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(exit) => return exit.into(),
     };
+    if let Some(cli::Command::Demo { options }) = &cli.command {
+        return demo(options);
+    }
     if let Some(command) = &cli.command {
         return match cli::run_command(command) {
             Ok(exit) => exit.into(),
@@ -22,6 +25,40 @@ fn main() -> ExitCode {
             }
         };
     }
+    run(&cli)
+}
+
+/// `fetchpool demo OPTIONS`: the demo's server and list, then the run those options make.
+fn demo(options: &[std::ffi::OsString]) -> ExitCode {
+    let started = fetchpool::demo::DemoServer::start().and_then(|server| {
+        let list = fetchpool::demo::write_list(&server)?;
+        Ok((server, list))
+    });
+    let (server, list) = match started {
+        Ok(started) => started,
+        Err(e) => {
+            eprintln!("fetchpool: error: cannot start the demo's server: {e}");
+            return Exit::Usage.into();
+        }
+    };
+    let cli = match cli::demo_cli(options, &list) {
+        Ok(cli) => cli,
+        Err(exit) => return exit.into(),
+    };
+    eprintln!(
+        "fetchpool demo: serving {} pages on {}; the list is {} (the server stops with the \
+         demo)",
+        fetchpool::demo::PAGES.len(),
+        server.base(),
+        list.display()
+    );
+    let exit = run(&cli);
+    drop(server);
+    exit
+}
+
+/// An ordinary run, Ctrl-C and SIGTERM wired to stop it.
+fn run(cli: &cli::Cli) -> ExitCode {
     // What the pool catches and survives (a panicking callback, say) goes to stderr.
     fetchpool::futures::set_report_hook(|report| eprintln!("fetchpool: {report}"));
     let (tx, signals) = crossbeam_channel::bounded(1);
@@ -38,7 +75,7 @@ fn main() -> ExitCode {
     if let Err(e) = handler {
         eprintln!("fetchpool: warning: cannot handle Ctrl-C: {e}");
     }
-    let settings = match fetchpool::settings::Settings::from_cli(&cli) {
+    let settings = match fetchpool::settings::Settings::from_cli(cli) {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("fetchpool: error: {e:#}");

@@ -27,6 +27,7 @@ use roaring::RoaringTreemap;
 
 use crate::cli::{Exit, ReportArgs, ReportFormat};
 use crate::fetch::parse_url;
+use crate::html::{Picture, Shown};
 use crate::input::UrlList;
 use crate::report::{ResultKind, Tally, py_repr};
 use crate::resume::{MAX_RECORD_LINE, for_each_whole_line};
@@ -57,6 +58,12 @@ struct Rec<'a> {
     shard_by: Option<Cow<'a, str>>,
     #[serde(default)]
     depth: Option<u32>,
+    #[serde(default, borrow)]
+    error: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    parent: Option<Cow<'a, str>>,
+    #[serde(default)]
+    at: Option<u64>,
 }
 
 /// A line of a record file that is a record: a JSON object with a known result and a line
@@ -187,8 +194,14 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
         None => None,
     };
 
+    let html_file = match &args.html {
+        Some(path) => Some(open_html(path, &inputs)?),
+        None => None,
+    };
+
     // Pass 1: backwards, the final record of each line.
     let mut seen = RoaringTreemap::new();
+    let mut span: Option<(u64, u64)> = None;
     // Pages a crawl found, by URL: 16 bytes each.
     let mut pages = std::collections::HashSet::new();
     for input in inputs.iter_mut().rev() {
@@ -196,6 +209,9 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
         let (records, superseded) = (&mut input.records, &mut input.superseded);
         for_each_line_backwards(&mut input.file, input.len, |line| {
             if let Some((rec, _)) = parse(line) {
+                if let Some(at) = rec.at {
+                    span = Some(span.map_or((at, at), |(a, b)| (a.min(at), b.max(at))));
+                }
                 let new = match identity(&rec) {
                     Identity::Line(line) => seen.insert(line),
                     Identity::Page(key) => pages.insert(key),
@@ -216,6 +232,7 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
     let mut tally = Tally::default();
     let mut problems = Problems::default();
     let mut cancelled = RoaringTreemap::new();
+    let mut picture = html_file.as_ref().map(|_| Picture::new(span));
     let mut fleet: Option<(u32, ShardBy)> = None;
     let (mut unreadable, mut superseded_count) = (0u64, 0u64);
     let mut write_error = None;
@@ -252,6 +269,18 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
             );
             if result == ResultKind::Cancelled {
                 cancelled.insert(rec.line);
+            }
+            if let Some(picture) = picture.as_mut() {
+                let timed = matches!(result, ResultKind::Fetched | ResultKind::Failed);
+                picture.add(&Shown {
+                    url: &rec.url,
+                    failed: result == ResultKind::Failed,
+                    error: rec.error.as_deref(),
+                    parent: rec.parent.as_deref(),
+                    bytes: rec.bytes.unwrap_or(0),
+                    elapsed: timed.then_some(elapsed),
+                    at: rec.at,
+                });
             }
             if args.format == ReportFormat::Jsonl && write_error.is_none() {
                 if let Err(e) = out.write_all(line) {
@@ -312,6 +341,15 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
             )?;
         }
     }
+    if let (Some(picture), Some(file), Some(path)) = (&picture, html_file, &args.html) {
+        let names: Vec<String> = args
+            .records
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let page = picture.render(&tally, &names.join(", "));
+        write_html(file, path, page.as_bytes())?;
+    }
     let written = match args.format {
         ReportFormat::Text => out.write_all(&text).and_then(|()| out.flush()),
         ReportFormat::Jsonl => {
@@ -330,6 +368,44 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Failures
     })
+}
+
+/// A temporary file beside `path` for the HTML page, renamed over it once written whole;
+/// `path` must not be one of the record files.
+fn open_html(path: &Path, inputs: &[Input]) -> anyhow::Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(target) = std::fs::metadata(path) {
+        for input in inputs {
+            let meta = input.file.metadata()?;
+            if (meta.dev(), meta.ino()) == (target.dev(), target.ino()) {
+                anyhow::bail!(
+                    "--html {} is one of the record files; name another file",
+                    path.display()
+                );
+            }
+        }
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".fetchpool-report-")
+        .suffix(".html.tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write --html {}", path.display()))
+}
+
+/// Writes the page and puts it in place atomically.
+fn write_html(mut file: tempfile::NamedTempFile, path: &Path, page: &[u8]) -> anyhow::Result<()> {
+    let written = file
+        .write_all(page)
+        .and_then(|()| file.as_file().sync_all());
+    written.with_context(|| format!("cannot write --html {}", path.display()))?;
+    file.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write --html {}", path.display()))?;
+    Ok(())
 }
 
 /// Checks that the shard a record names owns its line, and that all records name the

@@ -216,6 +216,7 @@ impl Record {
             depth: Option<u32>,
             #[serde(skip_serializing_if = "Option::is_none")]
             parent: Option<&'a str>,
+            at: u64,
         }
         let json = Json {
             url: &self.url,
@@ -239,6 +240,10 @@ impl Record {
             shard_by: self.shard.map(|s| s.by.name()),
             depth: self.depth,
             parent: self.parent.as_deref(),
+            // When it was written: the end of its fetch (for `report --html`'s timeline).
+            at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         };
         serde_json::to_string(&json).expect("a record always serializes")
     }
@@ -491,6 +496,27 @@ impl Histogram {
         let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         self.buckets[Self::index(ms)] += 1;
         self.count += 1;
+    }
+
+    /// The counts in buckets that double (up to 1 ms, 2 ms, 4 ms ...), from the first to
+    /// the last one holding a count: `(upper edge in ms, count)`.
+    pub fn doubling_buckets(&self) -> Vec<(u64, u64)> {
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        for (i, &count) in self.buckets.iter().enumerate() {
+            let upper = Self::upper(i);
+            let edge = if upper == u64::MAX {
+                u64::MAX
+            } else {
+                upper.next_power_of_two()
+            };
+            match out.last_mut() {
+                Some(last) if last.0 == edge => last.1 += count,
+                _ => out.push((edge, count)),
+            }
+        }
+        let first = out.iter().position(|b| b.1 > 0).unwrap_or(0);
+        let last = out.iter().rposition(|b| b.1 > 0).map_or(0, |i| i + 1);
+        out.get(first..last).unwrap_or_default().to_vec()
     }
 
     /// The `p`-th percentile (0-100) in ms, or `None` if empty.

@@ -122,11 +122,7 @@ impl BodySink {
                     // A fresh file, never one found there: whatever has the temporary name
                     // (a stale partial, or a symlink planted in a shared folder) is removed,
                     // not followed, and O_EXCL makes sure nothing took its place.
-                    remove_if_there(&partial)?;
-                    OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .open(&partial)?
+                    create_fresh(&partial)?
                 } else {
                     if fs::symlink_metadata(&partial)?.file_type().is_symlink() {
                         return Err(io::Error::other("the partial file is a symbolic link"));
@@ -246,7 +242,7 @@ impl BodySink {
                 // No fsync: the rename is what guarantees that a crash never leaves a
                 // partial body under the final name (see the README).
                 drop(file);
-                let _ = fs::remove_file(validator_path(&target));
+                let _ = remove_if_there(&validator_path(&target));
                 if let Err(e) = fs::rename(&partial, &target) {
                     let _ = fs::remove_file(&partial);
                     return Err(e);
@@ -281,9 +277,29 @@ impl Drop for BodySink {
 
 /// Removes `path` (a file or a symbolic link, never what a link points to) if it exists.
 fn remove_if_there(path: &Path) -> io::Result<()> {
+    // Looking first is cheaper when nothing is there (the usual case): an unlink takes the
+    // folder's lock even for a name that does not exist, and serialises every worker
+    // saving into that folder.
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        _ => {}
+    }
     match fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
+    }
+}
+
+/// Creates `path` new (`O_EXCL`: never following or reusing what is there); whatever has
+/// the name (a stale partial, a symlink planted in a shared folder) is removed first.
+fn create_fresh(path: &Path) -> io::Result<File> {
+    let create = || OpenOptions::new().write(true).create_new(true).open(path);
+    match create() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            remove_if_there(path)?;
+            create()
+        }
+        other => other,
     }
 }
 

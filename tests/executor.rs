@@ -21,7 +21,9 @@ fn comparable(stdout: &str) -> BTreeMap<u64, String> {
         .into_iter()
         .map(|(line, mut v)| {
             let o = v.as_object_mut().unwrap();
+            // When and how long: the only fields that differ between two runs.
             o.remove("elapsed_ms");
+            o.remove("at");
             (line, serde_json::to_string(o).unwrap())
         })
         .collect()
