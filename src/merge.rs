@@ -174,10 +174,17 @@ impl Problems {
 pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
     let mut inputs = Vec::with_capacity(args.records.len());
     for path in &args.records {
+        // Looked at before opening: opening a FIFO would wait for a writer forever.
+        let not_regular = || anyhow::anyhow!("{} is not a regular file", path.display());
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+        if !meta.is_file() {
+            return Err(not_regular());
+        }
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let meta = file.metadata()?;
         if !meta.is_file() {
-            anyhow::bail!("{} is not a regular file", path.display());
+            return Err(not_regular());
         }
         inputs.push(Input {
             path: path.clone(),

@@ -155,10 +155,15 @@ pub fn read_crawl(path: &Path) -> io::Result<CrawlState> {
         #[serde(default, borrow)]
         parent: std::borrow::Cow<'a, str>,
     }
-    let open = || match File::open(path) {
-        Ok(file) => Ok(Some(BufReader::new(file))),
+    let open = || match std::fs::metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
+        // Checked before opening: opening a FIFO would wait for a writer forever.
+        Ok(meta) if !meta.is_file() => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--resume needs a regular file",
+        )),
+        Ok(_) => File::open(path).map(|file| Some(BufReader::new(file))),
     };
     let Some(reader) = open()? else {
         return Ok(CrawlState::default());

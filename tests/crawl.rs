@@ -410,6 +410,23 @@ fn crawl_flags_that_cannot_work_are_usage_errors() {
     ] {
         common::assert_usage_error(args);
     }
+    // A record file that is a FIFO is refused before anything waits on it.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let child = fetchpool()
+        .args(["--crawl", "http://127.0.0.1:9/", "--resume", "--record"])
+        .arg(&fifo)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert_eq!(wait_bounded(child).code(), Some(2));
 }
 
 #[test]

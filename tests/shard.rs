@@ -375,7 +375,24 @@ fn the_report_reads_hostile_record_files_without_trouble() {
     );
     assert!(stdout.contains("the record names shard 'zz'"), "{stdout}");
 
-    // Not regular files, and missing ones, are clear errors.
+    // Not regular files (a FIFO too: opening one would wait for a writer forever), and
+    // missing ones, are clear errors.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let child = fetchpool()
+        .arg("report")
+        .arg(&fifo)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert_eq!(wait_bounded(child).code(), Some(2));
     for bad in ["/dev/null", "/nonexistent/records.jsonl"] {
         let out = report(&[bad.as_ref()]);
         assert_eq!(out.status.code(), Some(2));
