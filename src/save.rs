@@ -69,6 +69,8 @@ pub struct BodySink {
     pending_validator: Option<String>,
     /// `--crawl`: the page's links, found as the body goes by.
     links: Option<crate::links::LinkExtractor>,
+    /// This sink wrote a validator beside the partial file (to remove when it is whole).
+    wrote_validator: bool,
     /// The body's first bytes, kept in memory (at most the capacity it was given).
     captured: Option<Vec<u8>>,
 }
@@ -113,16 +115,23 @@ impl BodySink {
         let file = match target {
             None => None,
             Some(target) => {
-                if let Some(parent) = target.parent() {
-                    fs::create_dir_all(parent)?;
-                }
+                let parent = target.parent().unwrap_or(Path::new(""));
+                ensure_dir(parent)?;
                 let partial = partial_path(target);
                 let from = resume.map_or(0, |(from, _)| from);
                 let mut file = if from == 0 {
                     // A fresh file, never one found there: whatever has the temporary name
                     // (a stale partial, or a symlink planted in a shared folder) is removed,
                     // not followed, and O_EXCL makes sure nothing took its place.
-                    create_fresh(&partial)?
+                    match create_fresh(&partial) {
+                        // The folder went away since it was made: make it again.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                            forget_dir(parent);
+                            ensure_dir(parent)?;
+                            create_fresh(&partial)?
+                        }
+                        other => other?,
+                    }
                 } else {
                     if fs::symlink_metadata(&partial)?.file_type().is_symlink() {
                         return Err(io::Error::other("the partial file is a symbolic link"));
@@ -158,6 +167,7 @@ impl BodySink {
             pending_validator: resume.and_then(|(_, v)| v).map(str::to_string),
             links: None,
             captured: None,
+            wrote_validator: false,
         };
         if keep_partial {
             sink.keep_validator()?;
@@ -221,6 +231,7 @@ impl BodySink {
                 .create_new(true)
                 .open(&path)?
                 .write_all(v.as_bytes())?;
+            self.wrote_validator = true;
         }
         Ok(())
     }
@@ -242,7 +253,10 @@ impl BodySink {
                 // No fsync: the rename is what guarantees that a crash never leaves a
                 // partial body under the final name (see the README).
                 drop(file);
-                let _ = remove_if_there(&validator_path(&target));
+                // A validator from an earlier run was removed when this body began.
+                if self.wrote_validator {
+                    let _ = remove_if_there(&validator_path(&target));
+                }
                 if let Err(e) = fs::rename(&partial, &target) {
                     let _ = fs::remove_file(&partial);
                     return Err(e);
@@ -290,6 +304,43 @@ fn remove_if_there(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Folders this process made or found, so that saving many files into one folder does
+/// not ask the kernel for it every time (a `mkdir` takes the parent folder's lock). At most
+/// [`KNOWN_DIRS`] are remembered; then the set starts afresh.
+static DIRS: std::sync::Mutex<Option<std::collections::HashSet<PathBuf>>> =
+    std::sync::Mutex::new(None);
+
+/// How many folders [`DIRS`] remembers at most.
+const KNOWN_DIRS: usize = 65_536;
+
+/// Makes `dir` (and its parents) unless this process already did.
+fn ensure_dir(dir: &Path) -> io::Result<()> {
+    if dir.as_os_str().is_empty() {
+        return Ok(());
+    }
+    let known = |dirs: &mut Option<std::collections::HashSet<PathBuf>>| {
+        dirs.as_ref().is_some_and(|d| d.contains(dir))
+    };
+    if known(&mut DIRS.lock().unwrap_or_else(|p| p.into_inner())) {
+        return Ok(());
+    }
+    fs::create_dir_all(dir)?;
+    let mut dirs = DIRS.lock().unwrap_or_else(|p| p.into_inner());
+    let set = dirs.get_or_insert_with(Default::default);
+    if set.len() >= KNOWN_DIRS {
+        set.clear();
+    }
+    set.insert(dir.to_path_buf());
+    Ok(())
+}
+
+/// Forgets `dir` (it was removed behind our back).
+fn forget_dir(dir: &Path) {
+    if let Some(set) = DIRS.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        set.remove(dir);
+    }
+}
+
 /// Creates `path` new (`O_EXCL`: never following or reusing what is there); whatever has
 /// the name (a stale partial, a symlink planted in a shared folder) is removed first.
 fn create_fresh(path: &Path) -> io::Result<File> {
@@ -317,6 +368,22 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_folder_removed_after_it_was_made_is_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("host").join("page.html");
+        for _ in 0..2 {
+            let mut sink = BodySink::open(Some(&target), false, None, false).unwrap();
+            sink.write(b"x").unwrap();
+            assert_eq!(
+                sink.finish().unwrap().path.as_deref(),
+                Some(target.as_path())
+            );
+            // Removed behind the run's back: the remembered folder is not trusted blindly.
+            fs::remove_dir_all(dir.path().join("host")).unwrap();
+        }
+    }
 
     #[test]
     fn a_finished_body_is_renamed_into_place_with_its_digest() {
