@@ -528,13 +528,16 @@ Exit codes: 0 all fetched, 1 some URL not fetched, 2 usage or input error,
 130 interrupted (a second Ctrl-C exits at once).
 
 Examples:
+  fetchpool demo                               # every outcome, offline: a first run
   fetchpool urls.txt --workers 5 --timeout 60
   cat urls.txt | fetchpool -f jsonl > records.jsonl
   fetchpool https://example.com/ https://example.org/
   fetchpool urls.txt --record records.jsonl   # after a crash: the same with --resume
   fetchpool urls.txt --per-host 2 --rate-per-host 5 --retries 3 --deadline 10m
   fetchpool urls.txt --shard 3/8 --record shard-3.jsonl --resume   # one of 8 machines
-  fetchpool report --list urls.txt shard-*.jsonl                    # did all 8 finish?";
+  fetchpool report --list urls.txt shard-*.jsonl                    # did all 8 finish?
+  fetchpool --crawl https://example.com/ --depth 2 -f jsonl        # a link checker
+  fetchpool report --html run.html run.jsonl                        # a run at a glance";
 
 /// The longest duration any flag accepts: far beyond any real run, and small enough that
 /// adding it to the current time can never overflow.
