@@ -234,8 +234,17 @@ fn stop_leaves_no_worker_with(
     if let Some(expected) = expected_records {
         assert_eq!(records.len(), expected, "every line once: {records:?}");
     }
+    // A worker is killed (PR_SET_PDEATHSIG) as its parent exits; on a loaded machine the
+    // kill can land a moment after the parent is reaped, so allow it a bounded moment.
+    let gone = Instant::now();
     for pid in workers {
-        assert!(is_dead(pid), "worker {pid} outlived the run");
+        while !is_dead(pid) {
+            assert!(
+                gone.elapsed() < Duration::from_secs(5),
+                "worker {pid} outlived the run"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
     }
     status.code()
 }
