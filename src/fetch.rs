@@ -400,12 +400,17 @@ pub struct Page {
 /// clients.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
-    /// The shared blocking clients (each its own I/O thread and pool).
-    clients: std::sync::Arc<[Client]>,
-    /// With `own_client_per_worker`: what each worker thread builds its own client from,
-    /// and this fetcher's identity (a thread keeps the client of the fetcher it last
-    /// served).
-    own: Option<std::sync::Arc<OwnClientSpec>>,
+    /// The shared blocking clients (each its own I/O thread and pool), built at once
+    /// without `own_client_per_worker`, else on first use (often never: a blocking client
+    /// starts a thread and reads the system's certificates).
+    clients: std::sync::Arc<std::sync::OnceLock<Result<std::sync::Arc<[Client]>, String>>>,
+    /// How many shared clients.
+    shared_count: usize,
+    /// What every client is built from.
+    spec: std::sync::Arc<OwnClientSpec>,
+    /// `own_client_per_worker`: each worker thread builds its own client from `spec` (a
+    /// thread keeps the client of the fetcher it last served).
+    own: bool,
     /// The total per-URL deadline.
     timeout: Duration,
     /// The connect timeout actually configured, for error messages.
@@ -489,20 +494,19 @@ impl Fetcher {
             certs,
             proxies: std::sync::Arc::clone(&proxies),
         };
-        // The blocking client's own timeout (30 s by default) bounds each wait separately,
-        // not the whole body read; the real deadline is set per request in `follow`.
-        let clients = (0..options.shared_clients.max(1))
-            .map(|_| {
-                configure!(Client::builder().timeout(None), spec)
-                    .build()
-                    .map_err(|e| error_chain(&e))
-            })
-            .collect::<Result<_, _>>()?;
+        let spec = std::sync::Arc::new(spec);
+        let shared_count = options.shared_clients.max(1);
+        let clients = std::sync::OnceLock::new();
+        if !options.own_client_per_worker {
+            // Built now, so that a client that cannot be made is an error before the run.
+            let built = build_shared(&spec, shared_count)?;
+            let _ = clients.set(Ok(built));
+        }
         Ok(Fetcher {
-            clients,
-            own: options
-                .own_client_per_worker
-                .then(|| std::sync::Arc::new(spec)),
+            clients: std::sync::Arc::new(clients),
+            shared_count,
+            spec,
+            own: options.own_client_per_worker,
             timeout: options.timeout,
             connect_timeout,
             max_redirects: options.max_redirects,
@@ -554,21 +558,27 @@ impl Fetcher {
         deadline: Option<Instant>,
         target: Option<&Path>,
     ) -> Result<Page, FetchError> {
-        match self.own.as_ref().and_then(|own| own.for_this_thread()) {
+        match self.own.then(|| self.spec.for_this_thread()).flatten() {
             Some(own) => self.fetch_on(Transport::Own(&own), url, deadline, target),
             None => self.fetch_on(Transport::Shared, url, deadline, target),
         }
     }
 
-    /// The shared client this thread uses: threads are spread over the clients in the
-    /// order they first fetch, and keep theirs.
-    fn shared_client(&self) -> &Client {
+    /// The shared client this thread uses (the shared clients are built on first use if
+    /// they were not): threads are spread over them in the order they first fetch, and
+    /// keep theirs.
+    fn shared_client(&self) -> Result<&Client, FetchError> {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         thread_local! {
             static THIS_THREAD: usize =
                 NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        &self.clients[THIS_THREAD.with(|i| *i) % self.clients.len()]
+        let clients = self
+            .clients
+            .get_or_init(|| build_shared(&self.spec, self.shared_count))
+            .as_ref()
+            .map_err(|e| FetchError::Io(format!("cannot set up the HTTP client: {e}")))?;
+        Ok(&clients[THIS_THREAD.with(|i| *i) % clients.len()])
     }
 
     /// [`fetch`](Self::fetch) through `transport`.
@@ -873,7 +883,8 @@ impl Fetcher {
             let classify = |e: reqwest::Error| self.classify(&e, &current, limit, by_deadline);
             let response = match transport {
                 Transport::Shared => {
-                    let request = decorated!(self.shared_client().request(method, current.clone()));
+                    let request =
+                        decorated!(self.shared_client()?.request(method, current.clone()));
                     Resp::Shared(request.send().map_err(classify)?)
                 }
                 Transport::Own(own) => {
@@ -1150,7 +1161,19 @@ macro_rules! configure {
         builder
     }};
 }
-use configure;
+
+/// `count` shared blocking clients from `spec`.
+fn build_shared(spec: &OwnClientSpec, count: usize) -> Result<std::sync::Arc<[Client]>, String> {
+    // The blocking client's own timeout (30 s by default) bounds each wait separately, not
+    // the whole body read; the real deadline is set per request in `follow`.
+    (0..count)
+        .map(|_| {
+            configure!(Client::builder().timeout(None), *spec)
+                .build()
+                .map_err(|e| error_chain(&e))
+        })
+        .collect()
+}
 
 /// A body read whole: what the sink kept, and its link finder (an HTML page, `--crawl`).
 struct Body {
