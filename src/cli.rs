@@ -450,14 +450,16 @@ pub fn command() -> clap::Command {
     })
 }
 
-/// Runs `fetchpool report`, `completions` or `man`.
+/// Runs `fetchpool report`, `completions` or `man` (not `demo`: it is a run, which
+/// `main` starts).
 ///
 /// # Errors
 /// A file cannot be read or the output cannot be written.
 pub fn run_command(command: &Command) -> anyhow::Result<Exit> {
     let mut out = std::io::stdout().lock();
     let written = match command {
-        Command::Demo { .. } => unreachable!("main runs the demo: it needs the signals"),
+        // The demo is a run: `main` starts it, with Ctrl-C wired.
+        Command::Demo { .. } => anyhow::bail!("the demo is started by fetchpool's main"),
         Command::Report(args) => return crate::merge::report(args),
         Command::Completions { shell } => {
             let mut script = Vec::new();
