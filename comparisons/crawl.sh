@@ -13,6 +13,7 @@ pages=${1:-100000}
 threads=${2:-8}
 runs=${3:-3}
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/comparisons/nginx.sh"
 out="$root/comparisons/out"
 mkdir -p "$out"
 for cmd in nginx wget2 curl /usr/bin/time python3; do
@@ -44,25 +45,10 @@ for i in range(n):
 EOF
 chmod 755 "$work"
 chmod -R a+rX "$work/site"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$work/tmp"
-cat > "$work/nginx.conf" <<EOF
-worker_processes 2;
-pid $work/nginx.pid;
-error_log $work/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off; sendfile on; keepalive_requests 1000000; keepalive_timeout 60;
-  default_type text/html;
-  client_body_temp_path $work/tmp/body; proxy_temp_path $work/tmp/proxy;
-  fastcgi_temp_path $work/tmp/fastcgi; uwsgi_temp_path $work/tmp/uwsgi;
-  scgi_temp_path $work/tmp/scgi;
-  server { listen 127.0.0.1:$port; root $work/site; }
-}
-EOF
-nginx -c "$work/nginx.conf" -p "$work"
+port=$(free_port)
+start_nginx "$work" "listen 127.0.0.1:$port; root $work/site;" "sendfile on; default_type text/html;"
 seed="http://127.0.0.1:$port/p0.html"
-for _ in $(seq 50); do curl -sf -o /dev/null "$seed" && break; sleep 0.1; done
+wait_for "$seed"
 
 report="$out/crawl-$pages.txt"
 echo "# $pages pages, $threads threads, $(nproc) cores; wall s, peak RSS KB, files saved" > "$report"

@@ -23,6 +23,7 @@ quick=0 only_g=0 only_h=0
 [ "${1:-}" = "--only-h" ] && only_h=1
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/comparisons/nginx.sh"
 out="$root/comparisons/out"
 mkdir -p "$out"
 
@@ -51,7 +52,6 @@ ceiling="$root/target/release/reqwest-ceiling"
 # ---- docroot and nginx ----
 work=$(mktemp -d /tmp/fetchpool-bench.XXXXXX)
 chmod 755 "$work"
-nginx_conf="$work/nginx.conf"
 cleanup() {
   if [ -f "$work/nginx.pid" ]; then
     kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
@@ -76,37 +76,11 @@ truncate -s 100M "$work/docroot/100M.bin"
 truncate -s 1G "$work/docroot/1G.bin"
 chmod -R a+rX "$work/docroot"
 
-# A free port on 127.0.0.1, and the temporary paths an nginx under DIR writes to.
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-temp_paths() {
-  for kind in client_body proxy fastcgi uwsgi scgi; do
-    printf '  %s_temp_path %s/tmp/%s;\n' "$kind" "$1" "${kind%_body}"
-  done
-}
-
 port=$(free_port)
-mkdir -p "$work/tmp"
-cat > "$nginx_conf" <<EOF
-worker_processes 2;
-pid $work/nginx.pid;
-error_log $work/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  keepalive_timeout 60;
-  default_type application/octet-stream;
-$(temp_paths "$work")
-  server { listen 127.0.0.1:$port; root $work/docroot; }
-}
-EOF
-nginx -c "$nginx_conf" -p "$work"
+start_nginx "$work" "listen 127.0.0.1:$port; root $work/docroot;" \
+  "sendfile on; tcp_nopush on; default_type application/octet-stream;"
 base="http://127.0.0.1:$port"
-for _ in $(seq 50); do curl -sf -o /dev/null "$base/small/0.html" && break; sleep 0.1; done
+wait_for "$base/small/0.html"
 echo "== nginx on $base"
 
 # URL lists: N small files, as a plain list, a curl config and one URL per line for xargs.
@@ -255,24 +229,10 @@ if [ $only_g = 1 ]; then
   :
 elif [ -f "$echo_module" ]; then
   lat="$work/lat"
-  mkdir -p "$lat/tmp"
   lport=$(free_port)
   listens=$(for i in $(seq 1 20); do printf 'listen 127.0.0.%s:%s; ' "$i" "$lport"; done)
-  cat > "$lat/nginx.conf" <<NGINX
-load_module $echo_module;
-worker_processes 2;
-pid $lat/nginx.pid;
-error_log $lat/error.log;
-events { worker_connections 16384; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 60;
-$(temp_paths "$lat")
-  server { $listens location / { echo_sleep 0.05; echo ok; } }
-}
-NGINX
-  nginx -c "$lat/nginx.conf" -p "$lat"
+  start_nginx "$lat" "$listens location / { echo_sleep 0.05; echo ok; }" "" \
+    "load_module $echo_module;"
   python3 - "$lport" "$lat" <<'LISTS'
 import sys
 port, lat = sys.argv[1], sys.argv[2]

@@ -14,6 +14,7 @@ set -euo pipefail
 runs=${1:-3}
 workers=${2:-16}
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/comparisons/nginx.sh"
 out="$root/comparisons/out"
 mkdir -p "$out"
 
@@ -58,25 +59,11 @@ EOF
 head -c 1073741824 /dev/urandom > "$work/docroot/1G.bin"
 chmod -R a+rX "$work/docroot"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/nginx.conf" <<EOF
-worker_processes 2;
-pid $work/nginx.pid;
-error_log $work/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off; sendfile on; tcp_nopush on;
-  keepalive_requests 1000000; keepalive_timeout 60;
-  default_type application/octet-stream;
-  client_body_temp_path $work/tmp/body; proxy_temp_path $work/tmp/proxy;
-  fastcgi_temp_path $work/tmp/fastcgi; uwsgi_temp_path $work/tmp/uwsgi;
-  scgi_temp_path $work/tmp/scgi;
-  server { listen 127.0.0.1:$port; root $work/docroot; }
-}
-EOF
-nginx -c "$work/nginx.conf" -p "$work"
+port=$(free_port)
+start_nginx "$work" "listen 127.0.0.1:$port; root $work/docroot;" \
+  "sendfile on; tcp_nopush on; default_type application/octet-stream;"
 base="http://127.0.0.1:$port"
-for _ in $(seq 50); do curl -sf -o /dev/null "$base/small/0.html" && break; sleep 0.1; done
+wait_for "$base/small/0.html"
 
 seq 0 1999 | sed "s#.*#$base/small/&.html#" > "$work/small.txt"
 echo "$base/1G.bin" > "$work/big.txt"

@@ -9,7 +9,7 @@
 #   comparisons/shards.sh [LINES [SHARDS [WORKERS]]]   (default 10000000 4 16)
 #   BIG=1000000 comparisons/shards.sh 100000             (a quick check of the script)
 #
-# Needs Debian's nginx-light and time; results go to comparisons/out/shards-*.txt. The
+# Needs Debian's nginx-light, curl and time; results go to comparisons/out/shards-*.txt. The
 # temporary files (about 4 GB for 10^7 lines, 9 GB for the 10^8 records) are removed on
 # exit; nginx is stopped.
 set -euo pipefail
@@ -19,10 +19,11 @@ shards=${2:-4}
 workers=${3:-16}
 victim=1
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/comparisons/nginx.sh"
 out="$root/comparisons/out"
 mkdir -p "$out"
-for cmd in nginx /usr/bin/time python3; do
-  command -v "$cmd" >/dev/null || { echo "missing: $cmd (Debian: nginx-light time python3)" >&2; exit 1; }
+for cmd in nginx curl /usr/bin/time python3; do
+  command -v "$cmd" >/dev/null || { echo "missing: $cmd (Debian: nginx-light curl time python3)" >&2; exit 1; }
 done
 
 (cd "$root" && cargo build --release --locked -q -p fetchpool)
@@ -34,25 +35,10 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$work/tmp"
+port=$(free_port)
 listens=$(for i in $(seq 1 20); do printf 'listen 127.0.0.%s:%s; ' "$i" "$port"; done)
-cat > "$work/nginx.conf" <<EOF
-worker_processes 2;
-pid $work/nginx.pid;
-error_log $work/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 60;
-  client_body_temp_path $work/tmp/body; proxy_temp_path $work/tmp/proxy;
-  fastcgi_temp_path $work/tmp/fastcgi; uwsgi_temp_path $work/tmp/uwsgi;
-  scgi_temp_path $work/tmp/scgi;
-  server { $listens location / { return 200 "ok\n"; } }
-}
-EOF
-nginx -c "$work/nginx.conf" -p "$work"
+start_nginx "$work" "$listens location / { return 200 \"ok\\n\"; }"
+wait_for "http://127.0.0.1:$port/"
 
 echo "== a $lines-line list over 20 hosts"
 python3 - "$port" "$lines" "$work/urls.txt" <<'EOF'

@@ -90,17 +90,23 @@ struct Seen {
 /// parses as a record with `ok: true` marks its input line as fetched; other lines
 /// (failed records, garbage, over-long lines) are skipped; a torn last line (no newline:
 /// the previous run died mid-write) is cut off so that the next record starts on a line
-/// of its own.
+/// of its own. With `crawl` as well, a second read of the same bytes gives the killed
+/// crawl's frontier and the URLs it saw ([`CrawlState`]).
 ///
 /// # Errors
 /// The file cannot be opened, read or truncated, or (with `resume`) is not a regular file.
-pub fn open_output(path: &Path, resume: bool) -> io::Result<(File, Fetched)> {
+pub fn open_output(
+    path: &Path,
+    resume: bool,
+    crawl: bool,
+) -> io::Result<(File, Fetched, CrawlState)> {
     let mut options = OpenOptions::new();
     options.create(true).mode(0o600);
     if !resume {
         return Ok((
             options.write(true).truncate(true).open(path)?,
             Fetched::default(),
+            CrawlState::default(),
         ));
     }
     let mut file = options.read(true).append(true).open(path)?;
@@ -111,18 +117,29 @@ pub fn open_output(path: &Path, resume: bool) -> io::Result<(File, Fetched)> {
         ));
     }
     let mut fetched = Vec::new();
+    let mut scan = crawl.then(CrawlScan::default);
     let whole = for_each_whole_line(BufReader::new(&file), |line| {
         if let Ok(seen) = serde_json::from_slice::<Seen>(line) {
             if seen.ok {
                 fetched.push((seen.line, url_hash(&seen.url)));
             }
         }
+        if let Some(scan) = scan.as_mut() {
+            scan.first_pass(line);
+        }
     })?;
     if file.metadata()?.len() > whole {
         file.set_len(whole)?;
     }
+    let crawled = match scan {
+        Some(scan) => {
+            file.seek(SeekFrom::Start(0))?;
+            scan.second_pass(BufReader::new((&file).take(whole)))?
+        }
+        None => CrawlState::default(),
+    };
     file.seek(SeekFrom::End(0))?;
-    Ok((file, Fetched::from_records(fetched)))
+    Ok((file, Fetched::from_records(fetched), crawled))
 }
 
 /// What a killed crawl's record file says: the pages it had queued and not fetched (its
@@ -135,63 +152,58 @@ pub struct CrawlState {
     pub seen: Vec<u128>,
 }
 
-/// Reads a crawl's record file back (`--crawl --resume`), in two passes: records with
-/// `ok: true` say which pages are done, then `queued` lines not done are the frontier.
-/// Memory: 16 bytes per URL seen, plus the frontier left.
-///
-/// # Errors
-/// The file cannot be read.
-pub fn read_crawl(path: &Path) -> io::Result<CrawlState> {
-    #[derive(serde::Deserialize)]
-    struct Line<'a> {
-        #[serde(borrow)]
-        url: std::borrow::Cow<'a, str>,
-        #[serde(default)]
-        ok: bool,
-        #[serde(default, borrow)]
-        result: std::borrow::Cow<'a, str>,
-        #[serde(default)]
-        depth: u32,
-        #[serde(default, borrow)]
-        parent: std::borrow::Cow<'a, str>,
-    }
-    let open = || match std::fs::metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-        // Checked before opening: opening a FIFO would wait for a writer forever.
-        Ok(meta) if !meta.is_file() => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "--resume needs a regular file",
-        )),
-        Ok(_) => File::open(path).map(|file| Some(BufReader::new(file))),
-    };
-    let Some(reader) = open()? else {
-        return Ok(CrawlState::default());
-    };
-    let mut done = std::collections::HashSet::new();
-    let mut seen = Vec::new();
-    for_each_whole_line(reader, |line| {
-        if let Ok(rec) = serde_json::from_slice::<Line<'_>>(line) {
+/// The fields of a crawl's record-file line that resuming it needs.
+#[derive(serde::Deserialize)]
+struct CrawlLine<'a> {
+    #[serde(borrow)]
+    url: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    ok: bool,
+    #[serde(default, borrow)]
+    result: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    depth: u32,
+    #[serde(default, borrow)]
+    parent: std::borrow::Cow<'a, str>,
+}
+
+/// Reading a crawl's record file back (`--crawl --resume`), in two passes: the first (the
+/// one that also reads the list's records) sees which pages are done, the second takes
+/// the `queued` lines not done as the frontier. Memory: 16 bytes per URL seen, a set of
+/// the pages done, plus the frontier left.
+#[derive(Default)]
+struct CrawlScan {
+    done: std::collections::HashSet<u128>,
+    seen: Vec<u128>,
+}
+
+impl CrawlScan {
+    fn first_pass(&mut self, line: &[u8]) {
+        if let Ok(rec) = serde_json::from_slice::<CrawlLine<'_>>(line) {
             let key = crate::crawl::url_key(&rec.url);
-            seen.push(key);
+            self.seen.push(key);
             if rec.ok {
-                done.insert(key);
+                self.done.insert(key);
             }
         }
-    })?;
-    let mut frontier = Vec::new();
-    let mut queued = std::collections::HashSet::new();
-    if let Some(reader) = open()? {
+    }
+
+    fn second_pass(self, reader: impl BufRead) -> io::Result<CrawlState> {
+        let mut frontier = Vec::new();
+        let mut queued = std::collections::HashSet::new();
         for_each_whole_line(reader, |line| {
-            if let Ok(rec) = serde_json::from_slice::<Line<'_>>(line) {
+            if let Ok(rec) = serde_json::from_slice::<CrawlLine<'_>>(line) {
                 let key = crate::crawl::url_key(&rec.url);
-                if rec.result == "queued" && !done.contains(&key) && queued.insert(key) {
+                if rec.result == "queued" && !self.done.contains(&key) && queued.insert(key) {
                     frontier.push((rec.url.into_owned(), rec.depth, rec.parent.into_owned()));
                 }
             }
         })?;
+        Ok(CrawlState {
+            frontier,
+            seen: self.seen,
+        })
     }
-    Ok(CrawlState { frontier, seen })
 }
 
 /// Calls `f` with every whole line of `reader` (newline included) that is at most
@@ -276,7 +288,7 @@ mod tests {
             b"{\"line\":100000000000,\"ok\":true,\"url\":\"http://a/\"}\n",
         )
         .unwrap();
-        let (_, fetched) = open_output(&dir, true).unwrap();
+        let (_, fetched, _) = open_output(&dir, true, false).unwrap();
         std::fs::remove_file(&dir).unwrap();
         assert_eq!(fetched.len(), 1);
         assert_eq!(fetched.lines.capacity(), 1);

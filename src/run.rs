@@ -55,7 +55,7 @@ use crate::input::{Chained, Entry, UrlList, count_entries};
 use crate::names::{Layout, Namer};
 use crate::redact::secrets_of;
 use crate::report::{Outcome, Printer, Record};
-use crate::resume::{CrawlState, Fetched, Resumed, open_output, read_crawl};
+use crate::resume::{CrawlState, Fetched, Resumed, open_output};
 use crate::robots::{Gate, MAX_ROBOTS, Robots};
 use crate::schedule::{HostJob, HostSlot, RetryPolicy, Scheduler};
 use crate::settings::{Executor, SaveTo, Settings, Source};
@@ -84,11 +84,9 @@ enum Pool {
 }
 
 impl Pool {
-    fn new(settings: &Settings) -> anyhow::Result<Pool> {
-        // Built here for the thread pool; for the process pool, to check the options
-        // before any worker process starts (each builds its own from them).
-        let fetcher = Fetcher::new(&settings.fetch)
-            .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?;
+    /// The pool `settings` asks for; a thread pool fetches with `fetcher` (each worker
+    /// process builds its own from the same options).
+    fn new(settings: &Settings, fetcher: Fetcher) -> anyhow::Result<Pool> {
         Ok(match settings.executor {
             Executor::Threads => Pool::Threads {
                 pool: ThreadPoolExecutor::builder()
@@ -759,14 +757,9 @@ fn open_record(settings: &Settings) -> anyhow::Result<(Option<File>, Fetched, Cr
         return Ok((None, Fetched::default(), CrawlState::default()));
     };
     check_not_the_input(&settings.inputs, &record.path)?;
-    let crawled = if record.resume && settings.crawl.is_some() {
-        read_crawl(&record.path)
-            .with_context(|| format!("cannot read {}", record.path.display()))?
-    } else {
-        CrawlState::default()
-    };
-    let (file, fetched) = open_output(&record.path, record.resume)
-        .with_context(|| format!("cannot open {}", record.path.display()))?;
+    let (file, fetched, crawled) =
+        open_output(&record.path, record.resume, settings.crawl.is_some())
+            .with_context(|| format!("cannot open {}", record.path.display()))?;
     Ok((Some(file), fetched, crawled))
 }
 
@@ -853,8 +846,19 @@ impl Run {
         sink: Sink<Out>,
         resumed: Fetched,
     ) -> anyhow::Result<Self> {
+        // One client set for the thread pool and for robots.txt; with worker processes it
+        // still checks the options before any worker starts.
+        let fetcher = Fetcher::new(&settings.fetch)
+            .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?;
+        let robots = match &settings.crawl {
+            Some(crawl) if crawl.robots => Some((
+                Robots::new(&settings.fetch.user_agent),
+                fetcher.capturing(MAX_ROBOTS),
+            )),
+            _ => None,
+        };
         Ok(Run {
-            executor: Pool::new(settings)?,
+            executor: Pool::new(settings, fetcher)?,
             timeout: settings.fetch.timeout,
             sink,
             scheduler: Scheduler::new(settings.limits),
@@ -868,15 +872,7 @@ impl Run {
             shard: settings.shard,
             keyed: settings.limits.any(),
             crawl: settings.crawl.clone().map(Crawl::new),
-            robots: match &settings.crawl {
-                Some(crawl) if crawl.robots => Some((
-                    Robots::new(&settings.fetch.user_agent),
-                    Fetcher::new(&settings.fetch)
-                        .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?
-                        .capturing(MAX_ROBOTS),
-                )),
-                _ => None,
-            },
+            robots,
         })
     }
 
