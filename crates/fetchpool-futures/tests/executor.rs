@@ -232,7 +232,17 @@ fn a_failing_initializer_breaks_the_pool_for_queued_and_later_tasks() {
         .initializer(|| Err::<(), _>("no database"))
         .build()
         .unwrap();
-    let fs: Vec<PoolFuture<u32, String>> = (0..5).map(|_| pool.submit(|| Ok(1)).unwrap()).collect();
+    // The first task starts the worker, whose initializer fails: the pool may be broken
+    // before the later submits, which are then refused (CPython raises BrokenThreadPool).
+    let mut fs: Vec<PoolFuture<u32, String>> = Vec::new();
+    for _ in 0..5 {
+        match pool.submit(|| Ok(1)) {
+            Ok(f) => fs.push(f),
+            Err(SubmitError::Broken(msg)) => assert!(msg.contains("no database"), "{msg}"),
+            Err(other) => panic!("expected a broken-pool refusal, got {other:?}"),
+        }
+    }
+    assert!(!fs.is_empty(), "the first submit is accepted");
     for f in &fs {
         match f.result(Some(PATIENCE)) {
             Err(FutureError::Task(TaskError::Broken(msg))) => {

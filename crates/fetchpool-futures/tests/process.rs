@@ -145,6 +145,28 @@ impl<'de> Deserialize<'de> for NoEncode {
     }
 }
 
+/// Serialises, but its deserialisation panics (CPython's
+/// `test_error_during_result_unpickle_in_result_handler`: an unpickling that raises in the
+/// parent's result handler).
+#[derive(Debug, Clone)]
+struct PanicDecode;
+impl Serialize for PanicDecode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(1)
+    }
+}
+impl<'de> Deserialize<'de> for PanicDecode {
+    fn deserialize<D: Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        panic!("PanicDecode panics while deserialising (expected by the test)")
+    }
+}
+
+fn give_panic_decode(_: ()) -> Result<PanicDecode, String> {
+    Ok(PanicDecode)
+}
+static RESULT_PANIC_DECODE: Task<(), PanicDecode, String> =
+    Task::new("result_panic_decode", give_panic_decode);
+
 fn take_no_decode(_: NoDecode) -> Result<(), String> {
     Ok(())
 }
@@ -198,6 +220,7 @@ fn registry() -> Registry {
         .register(&EXIT)
         .register(&ABORT)
         .register(&PID)
+        .register(&RESULT_PANIC_DECODE)
         .register(&SLEEP)
         .register(&GATED)
         .register(&ECHO)
@@ -428,6 +451,63 @@ fn a_result_that_cannot_be_serialised_or_deserialised_fails_only_its_future() {
         1,
         "codec errors never cost a worker"
     );
+}
+
+fn a_result_whose_decoding_panics_fails_its_future_and_never_hangs() {
+    // CPython: test_error_during_result_unpickle_in_result_handler expects an error, never
+    // a hang. The decode runs in the parent, before the future is completed.
+    let pool = pool(1);
+    let f = pool.submit(&RESULT_PANIC_DECODE, ()).unwrap();
+    match f.exception(Some(PATIENCE)) {
+        Ok(Some(TaskError::Codec(m))) => {
+            assert!(
+                m.contains("result_panic_decode") && m.contains("panicked"),
+                "{m}"
+            );
+        }
+        other => panic!("expected a codec error, got {other:?}"),
+    }
+    let waited = wait(
+        std::slice::from_ref(&f),
+        Some(PATIENCE),
+        ReturnWhen::AllCompleted,
+    );
+    assert_eq!(waited.done.len(), 1, "the future is done");
+    assert_eq!(
+        pool.submit(&SQUARE, 7).unwrap().result(Some(PATIENCE)),
+        Ok(49),
+        "the pool goes on, with the same worker"
+    );
+    assert_eq!(pool.processes_started(), 1);
+}
+
+fn a_worker_killed_while_idle_does_not_fail_the_next_task() {
+    // Only the task a dead worker was running fails; an idle worker's death costs nothing
+    // but a replacement.
+    let pool = pool(1);
+    let first = pool
+        .submit(&PID, ())
+        .unwrap()
+        .result(Some(PATIENCE))
+        .unwrap();
+    kill(first, "-KILL");
+    eventually("the idle worker is dead", || {
+        std::fs::read_to_string(format!("/proc/{first}/stat"))
+            .map_or(true, |stat| stat.contains(") Z "))
+    });
+    for i in 0..3 {
+        assert_eq!(
+            pool.submit(&SQUARE, i).unwrap().result(Some(PATIENCE)),
+            Ok(i * i),
+            "task {i} never reached the dead worker"
+        );
+    }
+    let second = pool
+        .submit(&PID, ())
+        .unwrap()
+        .result(Some(PATIENCE))
+        .unwrap();
+    assert_ne!(first, second, "a replacement serves it");
 }
 
 fn a_worker_that_exits_fails_only_its_task_with_the_exit_code_and_is_replaced() {
@@ -1061,6 +1141,8 @@ fn main() {
         an_argument_that_cannot_be_serialised_fails_its_future_at_once,
         an_argument_the_worker_cannot_deserialise_fails_only_its_future,
         a_result_that_cannot_be_serialised_or_deserialised_fails_only_its_future,
+        a_result_whose_decoding_panics_fails_its_future_and_never_hangs,
+        a_worker_killed_while_idle_does_not_fail_the_next_task,
         a_worker_that_exits_fails_only_its_task_with_the_exit_code_and_is_replaced,
         a_worker_that_aborts_fails_only_its_task_naming_the_signal,
         a_worker_killed_from_outside_fails_only_its_task,

@@ -147,7 +147,9 @@ impl<T: Wire, E: Wire> Job for ProcCell<T, E> {
             ))
         };
         let text = || String::from_utf8_lossy(body).into_owned();
-        let outcome = match kind {
+        // A `Deserialize` that panics must not leave the future running forever: the
+        // panic becomes the future's error, like any decoding failure.
+        let decoded = catch_unwind(AssertUnwindSafe(|| match kind {
             Kind::Ok => wire::decode::<T>(body).map_err(|e| undecodable("result", e)),
             Kind::Raised => match wire::decode::<E>(body) {
                 Ok(e) => Err(TaskError::Raised(e)),
@@ -158,7 +160,13 @@ impl<T: Wire, E: Wire> Job for ProcCell<T, E> {
             other => Err(TaskError::Codec(format!(
                 "the worker answered task '{name}' with a {other:?} frame"
             ))),
-        };
+        }));
+        let outcome = decoded.unwrap_or_else(|payload| {
+            let what = crate::future::panic_message(payload.as_ref());
+            Err(TaskError::Codec(format!(
+                "deserialising the answer of task '{name}' panicked: {what}"
+            )))
+        });
         PoolFuture::from_slot(self).complete_then(outcome, free);
     }
 
@@ -599,13 +607,22 @@ fn slot_main(shared: &Shared, child: &ChildCell) {
         let freed = shared.crew.freed();
         let handled = catch_unwind(AssertUnwindSafe(|| {
             if job.start() {
-                run_one(shared, child, &mut worker, job, &|| freed.free());
+                run_one(shared, child, &mut worker, Arc::clone(&job), &|| {
+                    freed.free()
+                });
             } else {
                 drop(job.take_frame());
             }
         }));
         if let Err(payload) = handled {
             report_panic("in a process pool slot", payload.as_ref());
+            // Whatever panicked, the future ends: failing one that is complete already
+            // changes nothing.
+            let what = crate::future::panic_message(payload.as_ref());
+            job.fail(
+                Lost::Codec(format!("internal error in the process pool: {what}")),
+                &|| freed.free(),
+            );
         }
     }
     if let Some(w) = worker {
@@ -661,7 +678,26 @@ fn run_one(
         },
     };
     let limit = shared.config.time_limit;
-    let answer = w.call(&frame, limit);
+    let mut answer = w.call(&frame, limit);
+    // A worker that died while idle (killed from outside, say) never saw this call: a
+    // replacement takes it. Only the task a worker was running fails with it.
+    if let Err(CallError::NotSent(_)) = &answer {
+        if let Some(dead) = worker.take() {
+            dead.reap();
+        }
+        match Worker::start(shared, child) {
+            Ok(fresh) => answer = worker.insert(fresh).call(&frame, limit),
+            Err(Failed::Initializer(reason) | Failed::Start(reason)) => {
+                return job.fail(
+                    Lost::Broken(format!("could not replace a dead worker process: {reason}")),
+                    free,
+                );
+            }
+        }
+    }
+    let Some(w) = worker.as_mut() else {
+        return job.fail(Lost::Broken("no worker process".into()), free);
+    };
     drop(frame);
     match answer {
         Ok(kind) => {
@@ -684,7 +720,7 @@ fn run_one(
             }
             job.fail(Lost::TimedOut(limit.unwrap_or_default()), free);
         }
-        Err(CallError::Lost(error)) => {
+        Err(CallError::Lost(error) | CallError::NotSent(error)) => {
             let Some(w) = worker.take() else { return };
             let pid = w.pid;
             let status = w.reap();
@@ -699,6 +735,9 @@ fn run_one(
 
 /// Why a worker gave no answer.
 enum CallError {
+    /// The worker was dead before the call reached it (it exited, or its socket refused
+    /// the call): the task never ran.
+    NotSent(io::Error),
     /// The time limit passed.
     TimedOut,
     /// The socket closed or broke: the worker died (or spoke nonsense).
@@ -822,7 +861,9 @@ impl Worker {
                 }),
                 Ok(_) => Some(String::from_utf8_lossy(&worker.body).into_owned()),
                 Err(CallError::TimedOut) => Some("timed out".to_string()),
-                Err(CallError::Lost(_)) => Some("the worker died running it".to_string()),
+                Err(CallError::Lost(_) | CallError::NotSent(_)) => {
+                    Some("the worker died running it".to_string())
+                }
             };
             if let Some(why) = failure {
                 worker.kill();
@@ -852,7 +893,17 @@ impl Worker {
                 .map_err(CallError::Lost)?;
             self.timeouts = limit;
         }
-        wire::write_frame(&mut &self.stream, frame).map_err(lost)?;
+        // Reaped already (a zombie until then): it died while idle.
+        if let Some(status) = self.exited() {
+            return Err(CallError::NotSent(io::Error::other(describe(
+                self.pid, status,
+            ))));
+        }
+        wire::write_frame(&mut &self.stream, frame).map_err(|e| match e.kind() {
+            // The worker's end is closed: it died before reading the call.
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => CallError::NotSent(e),
+            _ => lost(e),
+        })?;
         let mut reader = Deadline {
             stream: &self.stream,
             deadline,
@@ -862,6 +913,12 @@ impl Worker {
             Ok(None) => Err(CallError::Lost(io::ErrorKind::UnexpectedEof.into())),
             Err(e) => Err(lost(e)),
         }
+    }
+
+    /// How the worker ended, if it has (checked without waiting; the process stays in
+    /// the table for [`reap`](Self::reap)).
+    fn exited(&self) -> Option<ExitStatus> {
+        lock_child(&self.child).as_mut()?.try_wait().ok().flatten()
     }
 
     /// Closes the socket (the worker exits at its end) and reaps the process, killing it
