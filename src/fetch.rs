@@ -726,6 +726,14 @@ impl Fetcher {
         } else {
             Vec::new()
         };
+        // Each encoding is a reader inside the last: a chain of thousands would overflow
+        // the stack (curl allows 5: CVE-2022-32206).
+        if encodings.len() > MAX_ENCODINGS {
+            return Err(FetchError::Decode(format!(
+                "{} content encodings (at most {MAX_ENCODINGS} are decoded)",
+                encodings.len()
+            )));
+        }
         // Only a saved body can be continued later.
         let validator = target.and_then(|_| validator_of(response));
         let mut sink = BodySink::open(
@@ -742,6 +750,9 @@ impl Fetcher {
             sink.capture(max);
         }
         let wire = Cell::new(from);
+        // The network's own failure under a decoder (a timeout, a reset), which a decoder
+        // would otherwise report as its own.
+        let failed = std::cell::RefCell::new(None);
         let result = match response {
             // A worker's own client, body not encoded: every chunk goes to the sink as it
             // arrives, inside one trip into the runtime, with no copy in between.
@@ -765,20 +776,32 @@ impl Fetcher {
                 let mut reader: Box<dyn Read + '_> = Box::new(Counting {
                     inner: response,
                     count: &wire,
+                    failed: &failed,
                 });
+                let mut decoded = Ok(());
                 for encoding in encodings.iter().rev() {
-                    reader = decoder(encoding, reader)?;
+                    match decoder(encoding, reader) {
+                        Ok(next) => reader = next,
+                        Err(e) => {
+                            decoded = Err(BodyError::Read(e));
+                            reader = Box::new(io::empty());
+                            break;
+                        }
+                    }
                 }
-                read_body(&mut reader, &mut sink, self.max_size)
+                decoded.and_then(|()| read_body(&mut reader, &mut sink, self.max_size))
             }
         };
         result.map_err(|e| match e {
-            BodyError::Read(e) => match reqwest_error(&e) {
+            BodyError::Read(e) => match failed.take().as_ref().and_then(reqwest_error) {
                 Some(re) => classify(re),
-                None if !encodings.is_empty() && e.kind() != io::ErrorKind::UnexpectedEof => {
-                    FetchError::Decode(e.to_string())
-                }
-                None => classify_io(&e),
+                None => match reqwest_error(&e) {
+                    Some(re) => classify(re),
+                    None if !encodings.is_empty() && e.kind() != io::ErrorKind::UnexpectedEof => {
+                        FetchError::Decode(e.to_string())
+                    }
+                    None => classify_io(&e),
+                },
             },
             BodyError::Write(e) => save_error(e),
             BodyError::TooLarge(max) => FetchError::TooLarge(max),
@@ -1420,19 +1443,40 @@ fn read_into(
     }
 }
 
-/// Counts the bytes read through it: the body's size on the wire, before decoding.
+/// Counts the bytes read through it: the body's size on the wire, before decoding. A
+/// read that fails is kept in `failed` (the decoders above wrap errors in their own), and
+/// the decoder gets an error of the same kind.
 struct Counting<'a, R> {
     inner: R,
     count: &'a Cell<u64>,
+    failed: &'a std::cell::RefCell<Option<io::Error>>,
 }
 
 impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.set(self.count.get() + n as u64);
-        Ok(n)
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.count.set(self.count.get() + n as u64);
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                let kind = e.kind();
+                let message = e.to_string();
+                *self.failed.borrow_mut() = Some(e);
+                Err(io::Error::new(kind, message))
+            }
+        }
     }
 }
+
+/// Content encodings decoded at most, one inside the other (curl's limit).
+const MAX_ENCODINGS: usize = 5;
+
+/// The largest zstd window accepted (a frame that needs more is a `decode` failure): RFC
+/// 9659 has HTTP encoders keep to 8 MB and decoders accept that much, and the decoder holds
+/// up to a window of output, so this bounds its memory per body.
+const ZSTD_MAX_WINDOW: u64 = 8 << 20;
 
 /// The response's `Content-Encoding`s, lower case, in the order applied (`identity`
 /// left out).
@@ -1449,22 +1493,33 @@ fn content_encodings(response: &Resp<'_>) -> Vec<String> {
 }
 
 /// A reader that undoes `encoding` on `inner`.
-fn decoder<'a>(
-    encoding: &str,
-    inner: Box<dyn Read + 'a>,
-) -> Result<Box<dyn Read + 'a>, FetchError> {
+///
+/// # Errors
+/// An encoding not supported, or a zstd frame header that cannot be read or asks for too
+/// large a window.
+fn decoder<'a>(encoding: &str, inner: Box<dyn Read + 'a>) -> io::Result<Box<dyn Read + 'a>> {
     Ok(match encoding {
         "gzip" | "x-gzip" => Box::new(flate2::read::MultiGzDecoder::new(inner)),
         "deflate" => Box::new(flate2::read::ZlibDecoder::new(inner)),
-        "br" => Box::new(brotli_decompressor::Decompressor::new(inner, 4096)),
+        "br" => {
+            // RFC 7932 windows only (16 MiB at most): brotli-decompressor accepts the
+            // non-standard 1 GiB "large window" by default.
+            let mut brotli = brotli_decompressor::Decompressor::new(inner, 4096);
+            brotli.set_parameter(
+                brotli_decompressor::BrotliDecoderParameter::BROTLI_DECODER_PARAM_LARGE_WINDOW,
+                0,
+            );
+            Box::new(brotli)
+        }
         "zstd" => Box::new(
-            ruzstd::decoding::StreamingDecoder::new(inner)
-                .map_err(|e| FetchError::Decode(format!("zstd: {e}")))?,
+            ruzstd::decoding::StreamingDecoder::new_with_max_window_size(inner, ZSTD_MAX_WINDOW)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}")))?,
         ),
         other => {
-            return Err(FetchError::Decode(format!(
-                "unsupported Content-Encoding '{other}'"
-            )));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unsupported Content-Encoding '{other}'"),
+            ));
         }
     })
 }

@@ -18,7 +18,7 @@ pub use cli::{
     assert_usage_error, fetchpool, fixture, jsonl_by_line, scrub, sorted_lines, stderr_of,
     stdout_of, temp_file,
 };
-pub use server::{MockServer, full_backlog, refused_url};
+pub use server::{MockServer, Scripted, full_backlog, refused_url};
 
 /// Generous bound for anything a test waits on: far beyond what a working run needs, so a
 /// bug shows up as a failure instead of a hung CI.

@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 /// - `/flaky/K/ID`: 503 for the first K requests of ID, then 200 "ok"
 /// - `/ratelimited/SECS/ID`: 429 with `Retry-After: SECS` for the first request of ID,
 ///   then 200 "ok"
+/// - a path given to [`MockServer::script`]: the answer scripted for it
 /// - anything else: 404
 ///
 /// A query string is ignored for routing (use it to make URLs distinct). The server
@@ -63,6 +64,42 @@ struct ServerState {
     robots: Mutex<Option<String>>,
     /// How long each `/site/` page takes, in ms.
     site_delay: std::sync::atomic::AtomicU64,
+    /// Answers scripted by path (see [`Scripted`]).
+    scripts: Mutex<HashMap<String, Scripted>>,
+}
+
+/// An answer a test scripts for one path ([`MockServer::script`]).
+#[derive(Clone, Debug, Default)]
+pub struct Scripted {
+    /// The status code.
+    pub status: u16,
+    /// Extra header lines, each ending in `\r\n`.
+    pub headers: String,
+    /// The body, sent after a `Content-Length` of its length unless `length` says another.
+    pub body: Vec<u8>,
+    /// The `Content-Length` to announce instead of the body's (a lie: a truncated body).
+    pub length: Option<u64>,
+    /// Sends no `Content-Length` (the body ends when the connection closes).
+    pub no_length: bool,
+    /// After the body, keeps the connection open this long (a stalled body).
+    pub stall_ms: u64,
+}
+
+impl Scripted {
+    /// A plain answer: `status`, these header lines, this body.
+    pub fn new(status: u16, headers: &str, body: impl Into<Vec<u8>>) -> Self {
+        Scripted {
+            status,
+            headers: headers.to_string(),
+            body: body.into(),
+            ..Scripted::default()
+        }
+    }
+
+    /// An HTML page.
+    pub fn html(body: &str) -> Self {
+        Self::new(200, "Content-Type: text/html\r\n", body)
+    }
 }
 
 impl MockServer {
@@ -142,6 +179,15 @@ impl MockServer {
     /// Makes every `/site/` page take `ms` milliseconds.
     pub fn set_site_delay(&self, ms: u64) {
         self.state.site_delay.store(ms, Ordering::SeqCst);
+    }
+
+    /// Makes `path` (without its query) answer `answer`.
+    pub fn script(&self, path: &str, answer: Scripted) {
+        self.state
+            .scripts
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), answer);
     }
 
     /// Makes `/robots.txt` answer `text`.
@@ -229,6 +275,11 @@ fn serve(mut stream: TcpStream, state: &ServerState) {
         ));
     }
     state.active.fetch_sub(1, Ordering::SeqCst);
+    let scripted = state.scripts.lock().unwrap().get(path).cloned();
+    if let Some(answer) = scripted {
+        let _ = send_scripted(&mut stream, &answer);
+        return;
+    }
     if route == "site" || path == "/robots.txt" {
         let base = format!("http://{}", stream.local_addr().unwrap());
         let robots = state.robots.lock().unwrap().clone();
@@ -306,6 +357,27 @@ fn serve(mut stream: TcpStream, state: &ServerState) {
         "flaky" | "ratelimited" => respond(&mut stream, 200, "", b"ok"),
         _ => respond(&mut stream, 404, "", b"not found"),
     };
+}
+
+fn send_scripted(stream: &mut TcpStream, answer: &Scripted) -> std::io::Result<()> {
+    let length = match (answer.no_length, answer.length) {
+        (true, _) => String::new(),
+        (false, Some(n)) => format!("Content-Length: {n}\r\n"),
+        (false, None) => format!("Content-Length: {}\r\n", answer.body.len()),
+    };
+    write!(
+        stream,
+        "HTTP/1.1 {} {}\r\n{length}Connection: close\r\n{}\r\n",
+        answer.status,
+        reason(answer.status),
+        answer.headers
+    )?;
+    stream.write_all(&answer.body)?;
+    stream.flush()?;
+    if answer.stall_ms > 0 {
+        thread::sleep(Duration::from_millis(answer.stall_ms.min(60_000)));
+    }
+    Ok(())
 }
 
 fn reason(code: u16) -> &'static str {
