@@ -215,10 +215,10 @@ impl Crawl {
 
     /// Whether `url` is in scope (and in this shard).
     pub fn in_scope(&self, url: &Url) -> bool {
-        if let Some(shard) = self.options.shard {
-            if !shard.owns(0, Some(url)) {
-                return false;
-            }
+        if let Some(shard) = self.options.shard
+            && !shard.owns(0, Some(url))
+        {
+            return false;
         }
         let text = url.as_str();
         if self.options.exclude.iter().any(|r| r.is_match(text)) {

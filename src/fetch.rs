@@ -716,10 +716,10 @@ impl Fetcher {
         let save_error = |e: io::Error| {
             FetchError::Save(format!("{}: {e}", target.map(shown).unwrap_or_default()))
         };
-        if let (Some(max), Some(total), false) = (self.max_size, expected, self.compressed) {
-            if total > max {
-                return Err(FetchError::TooLarge(max));
-            }
+        if let (Some(max), Some(total), false) = (self.max_size, expected, self.compressed)
+            && total > max
+        {
+            return Err(FetchError::TooLarge(max));
         }
         let encodings = if self.compressed {
             content_encodings(response)
@@ -807,14 +807,14 @@ impl Fetcher {
             BodyError::TooLarge(max) => FetchError::TooLarge(max),
         })?;
         let bytes = wire.get();
-        if let Some(expected) = expected {
-            if bytes < expected {
-                // Dropping the sink removes the partial file (or, with --continue, keeps
-                // it for the next run).
-                return Err(FetchError::TruncatedBody(format!(
-                    "got {bytes} of {expected} bytes"
-                )));
-            }
+        if let Some(expected) = expected
+            && bytes < expected
+        {
+            // Dropping the sink removes the partial file (or, with --continue, keeps
+            // it for the next run).
+            return Err(FetchError::TruncatedBody(format!(
+                "got {bytes} of {expected} bytes"
+            )));
         }
         let links = sink.take_links();
         let captured = sink.take_captured();
@@ -1040,13 +1040,12 @@ impl Fetcher {
             if let Some(tls) = tls_error(cause) {
                 return FetchError::Tls(tls);
             }
-            if let Some(h) = cause.downcast_ref::<hyper::Error>() {
-                if h.is_incomplete_message() {
-                    return FetchError::Reset(
-                        "the server closed the connection before the response was complete"
-                            .to_string(),
-                    );
-                }
+            if let Some(h) = cause.downcast_ref::<hyper::Error>()
+                && h.is_incomplete_message()
+            {
+                return FetchError::Reset(
+                    "the server closed the connection before the response was complete".to_string(),
+                );
             }
             if let Some(io) = cause.downcast_ref::<io::Error>() {
                 match io.kind() {

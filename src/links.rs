@@ -112,10 +112,9 @@ impl LinkExtractor {
                     if rel
                         .split_ascii_whitespace()
                         .any(|r| matches!(r, "stylesheet" | "icon" | "apple-touch-icon"))
+                        && let Some(href) = el.get_attribute("href")
                     {
-                        if let Some(href) = el.get_attribute("href") {
-                            found.borrow_mut().push(href.trim());
-                        }
+                        found.borrow_mut().push(href.trim());
                     }
                     Ok(())
                 }
@@ -132,10 +131,10 @@ impl LinkExtractor {
 
     /// Parses the next bytes of the page.
     pub fn write(&mut self, bytes: &[u8]) {
-        if let Some(rewriter) = self.rewriter.as_mut() {
-            if rewriter.write(bytes).is_err() {
-                self.rewriter = None;
-            }
+        if let Some(rewriter) = self.rewriter.as_mut()
+            && rewriter.write(bytes).is_err()
+        {
+            self.rewriter = None;
         }
     }
 

@@ -289,10 +289,11 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
                     at: rec.at,
                 });
             }
-            if args.format == ReportFormat::Jsonl && write_error.is_none() {
-                if let Err(e) = out.write_all(line) {
-                    write_error = Some(e);
-                }
+            if args.format == ReportFormat::Jsonl
+                && write_error.is_none()
+                && let Err(e) = out.write_all(line)
+            {
+                write_error = Some(e);
             }
         })
         .with_context(|| format!("cannot read {}", input.path.display()))?;

@@ -119,10 +119,10 @@ pub fn open_output(
     let mut fetched = Vec::new();
     let mut scan = crawl.then(CrawlScan::default);
     let whole = for_each_whole_line(BufReader::new(&file), |line| {
-        if let Ok(seen) = serde_json::from_slice::<Seen>(line) {
-            if seen.ok {
-                fetched.push((seen.line, url_hash(&seen.url)));
-            }
+        if let Ok(seen) = serde_json::from_slice::<Seen>(line)
+            && seen.ok
+        {
+            fetched.push((seen.line, url_hash(&seen.url)));
         }
         if let Some(scan) = scan.as_mut() {
             scan.first_pass(line);

@@ -524,18 +524,18 @@ impl Run {
             Ok(_) if self.stopped() => return self.finish(seq, record(Outcome::Cancelled)),
             Ok(url) => url,
         };
-        if let Some(path) = target.as_ref() {
-            if let Ok(meta) = std::fs::metadata(path) {
-                if self.protected.contains(&(meta.dev(), meta.ino())) {
-                    let why = format!(
-                        "{} is the input list or the record file; it is not replaced",
-                        path.display()
-                    );
-                    return self.finish(seq, record(Outcome::Invalid(FetchError::BadName(why))));
-                }
-                if self.save.as_ref().is_some_and(|s| s.no_clobber) {
-                    return self.finish(seq, record(Outcome::Kept(path.clone())));
-                }
+        if let Some(path) = target.as_ref()
+            && let Ok(meta) = std::fs::metadata(path)
+        {
+            if self.protected.contains(&(meta.dev(), meta.ino())) {
+                let why = format!(
+                    "{} is the input list or the record file; it is not replaced",
+                    path.display()
+                );
+                return self.finish(seq, record(Outcome::Invalid(FetchError::BadName(why))));
+            }
+            if self.save.as_ref().is_some_and(|s| s.no_clobber) {
+                return self.finish(seq, record(Outcome::Kept(path.clone())));
             }
         }
         let host = if keyed {
@@ -961,10 +961,10 @@ impl Run {
                 anyhow::Error::new(e).context(format!("cannot write the record file {path}"))
             );
         }
-        if let Some(e) = output_error {
-            if e.kind() != io::ErrorKind::BrokenPipe {
-                return Err(anyhow::Error::new(e).context("cannot write the output"));
-            }
+        if let Some(e) = output_error
+            && e.kind() != io::ErrorKind::BrokenPipe
+        {
+            return Err(anyhow::Error::new(e).context("cannot write the output"));
         }
         Ok(if interrupted {
             Exit::Interrupted

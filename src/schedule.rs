@@ -452,11 +452,11 @@ impl<J: HostJob + Send + 'static> Scheduler<J> {
                 if self.limits.per_host.is_some_and(|max| host.running >= max) {
                     break;
                 }
-                if let Some(bucket) = host.bucket.as_mut() {
-                    if let Err(at) = bucket.ready(now) {
-                        next_token = Some(next_token.map_or(at, |t| t.min(at)));
-                        break;
-                    }
+                if let Some(bucket) = host.bucket.as_mut()
+                    && let Err(at) = bucket.ready(now)
+                {
+                    next_token = Some(next_token.map_or(at, |t| t.min(at)));
+                    break;
                 }
                 if let Some(bucket) = global.as_mut() {
                     if let Err(at) = bucket.ready(now) {

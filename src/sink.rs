@@ -264,10 +264,10 @@ impl<W: Write> Sink<W> {
     }
 
     fn flush_locked(&self, state: &mut State<W>) {
-        if state.output_error.is_none() {
-            if let Err(e) = state.printer.flush() {
-                self.fail_output(state, e);
-            }
+        if state.output_error.is_none()
+            && let Err(e) = state.printer.flush()
+        {
+            self.fail_output(state, e);
         }
     }
 
@@ -281,12 +281,12 @@ impl<W: Write> Sink<W> {
     /// queued, so that a resumed crawl knows its frontier).
     pub fn note(&self, line: &str) {
         let mut state = self.lock();
-        if let Some(file) = state.record_file.as_mut() {
-            if let Err(e) = file.write_all(line.as_bytes()) {
-                state.record_file = None;
-                state.record_error = Some(e);
-                let _ = self.events.send(Event::OutputFailed);
-            }
+        if let Some(file) = state.record_file.as_mut()
+            && let Err(e) = file.write_all(line.as_bytes())
+        {
+            state.record_file = None;
+            state.record_error = Some(e);
+            let _ = self.events.send(Event::OutputFailed);
         }
     }
 
@@ -340,10 +340,10 @@ impl<W: Write> Sink<W> {
     pub fn finish(&self) -> (Tally, Option<io::Error>, Option<io::Error>) {
         let mut state = self.lock();
         state.progress.finish();
-        if state.output_error.is_none() {
-            if let Err(e) = state.printer.finish() {
-                state.output_error = Some(e);
-            }
+        if state.output_error.is_none()
+            && let Err(e) = state.printer.finish()
+        {
+            state.output_error = Some(e);
         }
         (
             state.tally.clone(),

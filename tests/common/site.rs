@@ -22,10 +22,10 @@ pub fn links(n: usize, base: &str) -> Vec<String> {
         format!("{base}/site/search?q=1"),
         page(n + 5),
     ];
-    if n % 10 == 0 {
+    if n.is_multiple_of(10) {
         out.push(format!("{base}/site/sub/x{n}.html"));
     }
-    if n % 50 == 0 {
+    if n.is_multiple_of(50) {
         out.push(format!("{base}/site/private/p{n}.html"));
     }
     match n {
@@ -42,12 +42,12 @@ pub fn links(n: usize, base: &str) -> Vec<String> {
 fn page_html(n: usize, base: &str) -> String {
     let authority = base.trim_start_matches("http://");
     let mut html = String::from("<!doctype html><html><head><title>page</title>");
-    if n % 10 == 0 {
+    if n.is_multiple_of(10) {
         html.push_str("<base href=\"/site/sub/\">");
     }
     html.push_str("</head><body>\n");
     // With a <base>, relative links resolve against /site/sub/: write those absolute.
-    if n % 10 == 0 {
+    if n.is_multiple_of(10) {
         html.push_str(&format!(
             "<a href=\"/site/{}.html\">next</a>\n",
             (n + 1) % PAGES
@@ -60,16 +60,16 @@ fn page_html(n: usize, base: &str) -> String {
         (2 * n + 1) % PAGES
     ));
     // The same search page, once spelt with an escaped '1' (%31): one URL after all.
-    let q = if n % 2 == 0 { "q=1" } else { "q=%31" };
+    let q = if n.is_multiple_of(2) { "q=1" } else { "q=%31" };
     html.push_str(&format!("<a href=\"{base}/site/search?{q}\">search</a>\n"));
     html.push_str(&format!(
         "<a href=\"HTTP://{authority}/site/{}.html\">upper</a>\n",
         (n + 5) % PAGES
     ));
-    if n % 10 == 0 {
+    if n.is_multiple_of(10) {
         html.push_str(&format!("<a href=\"x{n}.html\">under base</a>\n"));
     }
-    if n % 50 == 0 {
+    if n.is_multiple_of(50) {
         html.push_str(&format!(
             "<a href=\"/site/private/p{n}.html\">private</a>\n"
         ));

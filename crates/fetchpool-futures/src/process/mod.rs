@@ -708,10 +708,8 @@ fn run_one(
                 .is_some_and(|n| w.tasks >= n);
             job.finish(kind, &w.body, free);
             wire::trim(&mut w.body);
-            if retire {
-                if let Some(w) = worker.take() {
-                    w.retire();
-                }
+            if retire && let Some(w) = worker.take() {
+                w.retire();
             }
         }
         Err(CallError::TimedOut) => {
