@@ -10,9 +10,17 @@
 //! stays bounded; the crawl ends when the list is read, the frontier is empty and no page
 //! is in flight (nothing more can be found).
 //!
+//! Redirects: a crawl's fetches do not follow redirects themselves. A 3xx is the record
+//! of its URL (`location` names the target), and its target is offered here like a link
+//! ([`Crawl::redirected`]): checked against the visited set before it is fetched, so a
+//! redirect to a page already fetched does not fetch it again, and at the same depth, at
+//! most `--max-redirects` hops in a row. A seed's redirect to another origin (http to
+//! https, a `www.`) brings that origin into scope, as wget does.
+//!
 //! Memory: the visited set keeps 16 bytes per URL (a 128-bit hash), and the frontier holds
-//! at most [`FRONTIER_MAX`] URLs; links found while it is full are not followed (they are
-//! counted, and not marked as seen, so a later page may still bring them in).
+//! at most [`FRONTIER_MAX`] URLs and [`FRONTIER_BYTES`] bytes of them; links found while it
+//! is full are not followed (they are counted, and not marked as seen, so a later page may
+//! still bring them in).
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -27,6 +35,13 @@ use crate::links::normalize;
 
 /// URLs the frontier holds at most.
 pub const FRONTIER_MAX: usize = 1_000_000;
+
+/// Bytes the frontier's URLs take at most (each URL counted with [`ENTRY_OVERHEAD`]).
+pub const FRONTIER_BYTES: usize = 256 << 20;
+
+/// What a frontier entry costs besides its URL's text: the parsed URL's offsets, the
+/// depth, the parent's reference, the queue's slot.
+const ENTRY_OVERHEAD: usize = 96;
 
 /// Which links a crawl follows (`--scope`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -59,6 +74,8 @@ pub struct CrawlOptions {
     pub robots: bool,
     /// With `--shard K/N --shard-by host`: links to another shard's hosts are left to it.
     pub shard: Option<crate::shard::Shard>,
+    /// Redirect hops followed in a row at most (`--max-redirects`).
+    pub max_redirects: u32,
 }
 
 /// A page the crawl found.
@@ -68,14 +85,64 @@ pub struct Found {
     pub url: Url,
     /// How many links away from a seed.
     pub depth: u32,
-    /// The page it was found on.
+    /// The page it was found on (or the URL that redirected to it).
     pub parent: std::sync::Arc<str>,
+    /// Redirects in a row that led here (0 for a link).
+    pub hops: u32,
+}
+
+impl Found {
+    /// What this entry costs the frontier.
+    fn weight(&self) -> usize {
+        self.url.as_str().len() + ENTRY_OVERHEAD
+    }
+}
+
+/// What became of a redirect's target ([`Crawl::redirected`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redirected {
+    /// It joined the frontier: its own record follows.
+    Queued,
+    /// It was seen before (fetched, or queued): not fetched again.
+    Seen,
+    /// It is out of the crawl's scope.
+    OutOfScope,
+    /// `--max-urls` or the frontier's limits: not followed.
+    Dropped,
+    /// More than `--max-redirects` redirects in a row.
+    TooMany,
+}
+
+impl Redirected {
+    /// The record's `redirect` field.
+    pub fn name(self) -> &'static str {
+        match self {
+            Redirected::Queued => "queued",
+            Redirected::Seen => "seen",
+            Redirected::OutOfScope => "out_of_scope",
+            Redirected::Dropped => "dropped",
+            Redirected::TooMany => "too_many",
+        }
+    }
+
+    /// What the text output says after `redirected to 'TARGET'`.
+    pub fn words(self) -> &'static str {
+        match self {
+            Redirected::Queued => "",
+            Redirected::Seen => " (seen before: not fetched again)",
+            Redirected::OutOfScope => " (out of scope: not followed)",
+            Redirected::Dropped => " (--max-urls or the frontier's limit: not followed)",
+            Redirected::TooMany => " (too many redirects in a row: not followed)",
+        }
+    }
 }
 
 /// What the seeds allow.
 #[derive(Debug, Default)]
 struct Anchors {
-    /// Scheme, host and port of every seed.
+    /// Scheme, host and port of every seed of the list: where `-u`, `-H` and `-b` go.
+    seed_origins: HashSet<String>,
+    /// Scheme, host and port of every seed, and of where seeds redirected to.
     origins: HashSet<String>,
     /// Registrable domains of every seed.
     domains: HashSet<String>,
@@ -84,12 +151,37 @@ struct Anchors {
 }
 
 /// Behind the frontier's lock.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Queue {
     /// Pages to fetch, in the order found (breadth first).
     frontier: VecDeque<Found>,
+    /// What the frontier's entries weigh ([`Found::weight`]).
+    bytes: usize,
+    /// The most they may weigh ([`FRONTIER_BYTES`]).
+    max_bytes: usize,
+    /// Pages a resumed crawl had queued, taken once the list is read (when every seed,
+    /// and so the scope, is known), and checked again then.
+    resumed: Vec<Found>,
     /// Entries admitted and not yet delivered: they may still bring links.
     in_flight: u64,
+}
+
+impl Queue {
+    fn push(&mut self, found: Found) {
+        self.bytes += found.weight();
+        self.frontier.push_back(found);
+    }
+
+    fn pop(&mut self) -> Option<Found> {
+        let found = self.frontier.pop_front()?;
+        self.bytes -= found.weight();
+        Some(found)
+    }
+
+    /// Whether one more entry of `weight` would pass the frontier's limits.
+    fn full(&self, weight: usize) -> bool {
+        self.frontier.len() >= FRONTIER_MAX || self.bytes + weight > self.max_bytes
+    }
 }
 
 /// One crawl's shared state.
@@ -104,6 +196,13 @@ pub struct Crawl {
     queued: AtomicU64,
     /// Links in scope not followed because the frontier was full or `--max-urls` reached.
     dropped: AtomicU64,
+    /// Links pages had beyond what a page gives ([`crate::links::MAX_LINKS_PER_PAGE`], its
+    /// bytes, over-long links), and the pages that had them.
+    dropped_on_pages: AtomicU64,
+    pages_with_dropped: AtomicU64,
+    /// Queued pages of a resumed record file not taken again: out of scope or past
+    /// `--depth` now.
+    not_resumed: AtomicU64,
 }
 
 /// A URL's identity in the visited set: 128 bits of two keyed SipHash-1-3 hashes of its
@@ -140,10 +239,19 @@ impl Crawl {
             options,
             anchors: Mutex::default(),
             visited: Mutex::default(),
-            queue: Mutex::default(),
+            queue: Mutex::new(Queue {
+                frontier: VecDeque::new(),
+                bytes: 0,
+                max_bytes: FRONTIER_BYTES,
+                resumed: Vec::new(),
+                in_flight: 0,
+            }),
             changed: Condvar::new(),
             queued: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            dropped_on_pages: AtomicU64::new(0),
+            pages_with_dropped: AtomicU64::new(0),
+            not_resumed: AtomicU64::new(0),
         }
     }
 
@@ -161,19 +269,12 @@ impl Crawl {
     pub fn seed(&self, url: &Url) {
         let mut url = url.clone();
         normalize(&mut url);
-        {
-            let mut anchors = self.anchors.lock().unwrap_or_else(|p| p.into_inner());
-            anchors.origins.insert(origin(&url));
-            if let Some(domain) = registrable(&url) {
-                anchors.domains.insert(domain);
-            }
-            let path = url.path();
-            let folder = &path[..path.rfind('/').map_or(0, |i| i + 1)];
-            let prefix = (origin(&url), folder.to_string());
-            if !anchors.prefixes.contains(&prefix) {
-                anchors.prefixes.push(prefix);
-            }
-        }
+        self.extend_scope(&url);
+        self.anchors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .seed_origins
+            .insert(origin(&url));
         if self
             .visited
             .lock()
@@ -184,13 +285,29 @@ impl Crawl {
         }
     }
 
-    /// Marks where a redirect led as seen: it was fetched (through the redirect), and does
-    /// not count against `--max-urls` again.
-    pub fn mark_redirect_target(&self, key: u128) {
-        self.visited
+    /// `url`'s origin, registrable domain and folder join the scope.
+    fn extend_scope(&self, url: &Url) {
+        let mut anchors = self.anchors.lock().unwrap_or_else(|p| p.into_inner());
+        anchors.origins.insert(origin(url));
+        if let Some(domain) = registrable(url) {
+            anchors.domains.insert(domain);
+        }
+        let path = url.path();
+        let folder = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+        let prefix = (origin(url), folder.to_string());
+        if !anchors.prefixes.contains(&prefix) {
+            anchors.prefixes.push(prefix);
+        }
+    }
+
+    /// Whether `-u`, `-H` and `-b` may go to `url`: its origin is a seed's (one of the
+    /// list's URLs). A page a crawl reaches elsewhere never gets them.
+    pub fn credentials_for(&self, url: &Url) -> bool {
+        self.anchors
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key);
+            .seed_origins
+            .contains(&origin(url))
     }
 
     /// Marks a URL (by its [`url_key`]) as seen without queueing it: a page a resumed
@@ -206,10 +323,35 @@ impl Crawl {
         }
     }
 
-    /// Puts a page a resumed crawl had queued and not fetched back in the frontier.
-    pub fn requeue(&self, found: Found) {
+    /// Keeps a page a resumed crawl had queued and not fetched, for
+    /// [`list_read`](Self::list_read): the record file is untrusted, so its scope and
+    /// depth are checked once every seed is known.
+    pub fn requeue(&self, mut found: Found) {
+        normalize(&mut found.url);
         self.mark_seen(url_key(found.url.as_str()));
-        self.queue().frontier.push_back(found);
+        self.queue().resumed.push(found);
+    }
+
+    /// The list is read (every seed, and so the scope, is known): the pages a resumed
+    /// crawl had queued join the frontier if they are in scope and within `--depth`.
+    pub fn list_read(&self) {
+        let resumed = std::mem::take(&mut self.queue().resumed);
+        let mut kept = Vec::with_capacity(resumed.len());
+        for found in resumed {
+            let ok = found.depth <= self.options.depth
+                && found.hops <= self.options.max_redirects
+                && self.in_scope(&found.url);
+            if ok {
+                kept.push(found);
+            } else {
+                self.not_resumed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let mut queue = self.queue();
+        for found in kept {
+            queue.push(found);
+        }
+        drop(queue);
         self.changed.notify_all();
     }
 
@@ -246,7 +388,12 @@ impl Crawl {
 
     /// Offers the links of a page at `depth` found on `parent`: returns those that joined
     /// the frontier (in scope, within depth and `--max-urls`, never seen), in order.
-    pub fn discover(&self, links: &[String], depth: u32, parent: &str) -> Vec<Found> {
+    /// `dropped` links the page had beyond what a page gives are counted for the warning.
+    pub fn discover(&self, links: &[String], dropped: u64, depth: u32, parent: &str) -> Vec<Found> {
+        if dropped > 0 {
+            self.dropped_on_pages.fetch_add(dropped, Ordering::Relaxed);
+            self.pages_with_dropped.fetch_add(1, Ordering::Relaxed);
+        }
         let depth = depth.saturating_add(1);
         if depth > self.options.depth || links.is_empty() {
             return Vec::new();
@@ -258,35 +405,83 @@ impl Crawl {
             if !self.in_scope(&url) {
                 continue;
             }
-            let full = self.queue().frontier.len() >= FRONTIER_MAX;
-            let key = url_key(url.as_str());
-            // `queued` changes only under this lock, so `--max-urls` is exact.
-            let mut visited = self.visited.lock().unwrap_or_else(|p| p.into_inner());
-            if visited.contains(&key) {
-                continue;
-            }
-            let capped = self
-                .options
-                .max_urls
-                .is_some_and(|max| self.queued.load(Ordering::Relaxed) >= max);
-            if full || capped {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            visited.insert(key);
-            self.queued.fetch_add(1, Ordering::Relaxed);
-            drop(visited);
-            added.push(Found {
+            let found = Found {
                 url,
                 depth,
                 parent: std::sync::Arc::clone(&parent),
-            });
+                hops: 0,
+            };
+            if let Ok(found) = self.claim(found) {
+                added.push(found);
+            }
         }
         if !added.is_empty() {
-            self.queue().frontier.extend(added.iter().cloned());
             self.changed.notify_all();
         }
         added
+    }
+
+    /// Offers where a page at `depth` redirected (`from`, `hops` redirects in a row led to
+    /// that page): the target is fetched only if it was never seen, at the same depth. A
+    /// seed's redirect (depth 0) brings the target's origin into scope. The second value
+    /// is the target's entry when it joined the frontier.
+    pub fn redirected(
+        &self,
+        target: &Url,
+        depth: u32,
+        hops: u32,
+        from: &str,
+    ) -> (Redirected, Option<Found>) {
+        let mut url = target.clone();
+        normalize(&mut url);
+        let hops = hops.saturating_add(1);
+        if hops > self.options.max_redirects {
+            return (Redirected::TooMany, None);
+        }
+        if depth == 0 {
+            self.extend_scope(&url);
+        }
+        if !self.in_scope(&url) {
+            return (Redirected::OutOfScope, None);
+        }
+        let found = Found {
+            url,
+            depth,
+            parent: from.into(),
+            hops,
+        };
+        match self.claim(found) {
+            Ok(found) => {
+                self.changed.notify_all();
+                (Redirected::Queued, Some(found))
+            }
+            Err(fate) => (fate, None),
+        }
+    }
+
+    /// Marks `found` as seen and appends it to the frontier, if it was not seen and the
+    /// frontier and `--max-urls` have room for it; returns it (the caller notifies).
+    fn claim(&self, found: Found) -> Result<Found, Redirected> {
+        let key = url_key(found.url.as_str());
+        // Lock order: the queue, then the visited set. `queued` changes only under the
+        // visited set's lock, so `--max-urls` is exact.
+        let mut queue = self.queue();
+        let mut visited = self.visited.lock().unwrap_or_else(|p| p.into_inner());
+        if visited.contains(&key) {
+            return Err(Redirected::Seen);
+        }
+        let capped = self
+            .options
+            .max_urls
+            .is_some_and(|max| self.queued.load(Ordering::Relaxed) >= max);
+        if capped || queue.full(found.weight()) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return Err(Redirected::Dropped);
+        }
+        visited.insert(key);
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        queue.push(found.clone());
+        Ok(found)
     }
 
     /// An entry was admitted: until it is delivered, it may bring links.
@@ -305,7 +500,7 @@ impl Crawl {
 
     /// The next page to fetch, if one is waiting.
     pub fn try_next(&self) -> Option<Found> {
-        self.queue().frontier.pop_front()
+        self.queue().pop()
     }
 
     /// The next page to fetch, waiting while pages in flight may still bring one; `None`
@@ -313,7 +508,7 @@ impl Crawl {
     pub fn next(&self, stopped: impl Fn() -> bool) -> Option<Found> {
         let mut queue = self.queue();
         loop {
-            if let Some(found) = queue.frontier.pop_front() {
+            if let Some(found) = queue.pop() {
                 return Some(found);
             }
             if queue.in_flight == 0 || stopped() {
@@ -327,9 +522,38 @@ impl Crawl {
         }
     }
 
-    /// Links in scope that were not followed (frontier full, or `--max-urls`).
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+    /// What the run's end should warn about: links not followed (frontier full,
+    /// `--max-urls`), links pages had beyond what a page gives, queued pages of the record
+    /// file not taken again. One line each, if any.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        if dropped > 0 {
+            out.push(format!(
+                "{dropped} link(s) in scope were not followed (--max-urls, or the frontier's \
+                 limit of {FRONTIER_MAX} pages and {} MiB)",
+                FRONTIER_BYTES >> 20
+            ));
+        }
+        let on_pages = self.dropped_on_pages.load(Ordering::Relaxed);
+        if on_pages > 0 {
+            out.push(format!(
+                "{on_pages} link(s) on {} page(s) were not read: a page gives at most {} \
+                 links ({} MiB of them), each at most {} bytes",
+                self.pages_with_dropped.load(Ordering::Relaxed),
+                crate::links::MAX_LINKS_PER_PAGE,
+                crate::links::MAX_LINK_BYTES_PER_PAGE >> 20,
+                crate::links::MAX_LINK_LEN
+            ));
+        }
+        let stale = self.not_resumed.load(Ordering::Relaxed);
+        if stale > 0 {
+            out.push(format!(
+                "{stale} queued page(s) of the record file are out of scope or past --depth \
+                 now: not fetched"
+            ));
+        }
+        out
     }
 }
 
@@ -346,6 +570,7 @@ mod tests {
             max_urls: None,
             robots: false,
             shard: None,
+            max_redirects: 3,
         })
     }
 
@@ -391,12 +616,15 @@ mod tests {
             "http://h.test/".to_string(),
             "http://elsewhere.test/".to_string(),
         ];
-        let added = c.discover(&links, 0, "http://h.test/");
+        let added = c.discover(&links, 0, 0, "http://h.test/");
         assert_eq!(added.len(), 1);
         assert_eq!(added[0].depth, 1);
-        assert!(c.discover(&links, 0, "http://h.test/").is_empty(), "seen");
         assert!(
-            c.discover(&["http://h.test/deep".to_string()], 2, "p")
+            c.discover(&links, 0, 0, "http://h.test/").is_empty(),
+            "seen"
+        );
+        assert!(
+            c.discover(&["http://h.test/deep".to_string()], 0, 2, "p")
                 .is_empty(),
             "depth 3 > 2"
         );
@@ -413,9 +641,80 @@ mod tests {
             std::thread::spawn(move || c.next(|| false).map(|f| f.url.to_string()))
         };
         std::thread::sleep(Duration::from_millis(20));
-        c.discover(&["http://x.test/".to_string()], 0, "p");
+        c.discover(&["http://x.test/".to_string()], 0, 0, "p");
         assert_eq!(waiter.join().unwrap().as_deref(), Some("http://x.test/"));
         c.delivered();
         assert!(c.next(|| false).is_none());
+    }
+
+    #[test]
+    fn a_redirect_target_is_fetched_once_at_the_same_depth_and_a_seed_redirect_widens_scope() {
+        let c = crawl(Scope::Host);
+        c.seed(&u("http://h.test/"));
+        let links = ["http://h.test/p1".to_string()];
+        assert_eq!(c.discover(&links, 0, 0, "http://h.test/").len(), 1);
+        assert_eq!(c.try_next().unwrap().url.as_str(), "http://h.test/p1");
+        let (fate, _) = c.redirected(&u("http://h.test/p1"), 1, 0, "http://h.test/r1");
+        assert_eq!(fate, Redirected::Seen, "fetched already");
+        let (fate, found) = c.redirected(&u("http://h.test/p2"), 1, 0, "http://h.test/r2");
+        assert_eq!(fate, Redirected::Queued);
+        let found = found.unwrap();
+        assert_eq!((found.depth, found.hops), (1, 1));
+        assert_eq!(found.parent.as_ref(), "http://h.test/r2");
+        let (fate, _) = c.redirected(&u("https://h.test/"), 1, 0, "x");
+        assert_eq!(fate, Redirected::OutOfScope, "not from a seed");
+        let (fate, _) = c.redirected(&u("https://h.test/"), 0, 0, "http://h.test/");
+        assert_eq!(
+            fate,
+            Redirected::Queued,
+            "a seed's redirect brings its origin in"
+        );
+        assert!(c.in_scope(&u("https://h.test/other")));
+        assert!(
+            !c.credentials_for(&u("https://h.test/other")),
+            "only the seeds' origins"
+        );
+        assert!(c.credentials_for(&u("http://h.test/other")));
+        let (fate, _) = c.redirected(&u("http://h.test/p9"), 1, 3, "x");
+        assert_eq!(fate, Redirected::TooMany);
+    }
+
+    #[test]
+    fn resumed_pages_are_checked_against_scope_and_depth_once_the_list_is_read() {
+        let c = crawl(Scope::Host);
+        let found = |url: &str, depth| Found {
+            url: u(url),
+            depth,
+            parent: "p".into(),
+            hops: 0,
+        };
+        c.requeue(found("http://h.test/ok", 1));
+        c.requeue(found("http://evil.test/planted", 1));
+        c.requeue(found("http://h.test/deep", 9));
+        assert!(c.try_next().is_none(), "nothing before the list is read");
+        c.seed(&u("http://h.test/"));
+        c.list_read();
+        assert_eq!(c.try_next().unwrap().url.as_str(), "http://h.test/ok");
+        assert!(c.try_next().is_none());
+        assert!(c.warnings()[0].contains("2 queued page(s)"));
+    }
+
+    #[test]
+    fn the_frontier_stops_taking_links_at_its_byte_budget() {
+        let c = crawl(Scope::Any);
+        c.queue().max_bytes = 4 << 20;
+        let long = "x".repeat(2000);
+        let per_page: Vec<String> = (0..1000)
+            .map(|i| format!("http://h.test/{i}/{long}"))
+            .collect();
+        let mut queued = 0;
+        for page in 0..5 {
+            let links: Vec<String> = per_page.iter().map(|l| format!("{l}?{page}")).collect();
+            queued += c.discover(&links, 0, 0, "p").len();
+        }
+        assert!(queued * 2100 <= 4 << 20, "{queued}");
+        assert!(queued > 1500, "{queued}");
+        assert!(c.queue().bytes <= 4 << 20);
+        assert!(c.warnings()[0].contains("not followed"));
     }
 }

@@ -312,6 +312,9 @@ pub struct FetchOptions {
     pub shared_clients: usize,
     /// `--crawl`: find the links of every HTML page fetched (in [`Page::links`]).
     pub links: Option<crate::links::LinkKinds>,
+    /// Follow redirects (the default). `--crawl` does not: a 3xx is the page's record, its
+    /// target in [`Page::location`], and the crawl decides whether to fetch it.
+    pub follow_redirects: bool,
 }
 
 impl FetchOptions {
@@ -343,6 +346,7 @@ impl FetchOptions {
             own_client_per_worker: false,
             shared_clients: 1,
             links: None,
+            follow_redirects: true,
         }
     }
 }
@@ -383,10 +387,40 @@ pub struct Page {
     /// With `--compressed` and an encoded body: its size on the wire (`bytes` is decoded).
     pub wire_bytes: Option<u64>,
     /// With [`FetchOptions::links`] and an HTML page: its links, absolute and normalised.
-    pub links: Vec<String>,
+    pub links: crate::links::PageLinks,
     /// From a fetcher made by [`Fetcher::capturing`]: the body's first bytes.
     #[serde(skip)]
     pub body: Option<Vec<u8>>,
+    /// Without [`FetchOptions::follow_redirects`]: where a redirect pointed (not followed).
+    pub location: Option<String>,
+}
+
+/// One fetch: the URL, until when, where its body goes, and whether it may carry the
+/// run's credentials.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The URL.
+    pub url: &'a Url,
+    /// The run's deadline (`--deadline`): a fetch cut by it fails with
+    /// [`FetchError::Deadline`].
+    pub deadline: Option<Instant>,
+    /// Where the body is saved, atomically (`-d`).
+    pub target: Option<&'a Path>,
+    /// `-u`, `-H` and `-b` may go to the URL's origin (a crawl gives them to the seeds'
+    /// origins only).
+    pub credentials: bool,
+}
+
+impl<'a> Request<'a> {
+    /// A request for `url`, with no deadline, not saved, credentials allowed.
+    pub fn new(url: &'a Url) -> Self {
+        Request {
+            url,
+            deadline: None,
+            target: None,
+            credentials: true,
+        }
+    }
 }
 
 /// The HTTP client and the per-request settings: Python's `load_url(url, timeout)`.
@@ -450,6 +484,8 @@ pub struct Fetcher {
     links: Option<crate::links::LinkKinds>,
     /// Keep the first bytes of bodies, up to this many ([`Page::body`]).
     capture: Option<usize>,
+    /// Follow redirects (else a 3xx is the answer, its target in [`Page::location`]).
+    follow_redirects: bool,
 }
 
 impl Fetcher {
@@ -525,15 +561,18 @@ impl Fetcher {
             accept: options.accept.clone(),
             links: options.links,
             capture: None,
+            follow_redirects: options.follow_redirects,
         })
     }
 
     /// A fetcher like this one (the same clients and settings) that also keeps the first
-    /// `max` bytes of each body in [`Page::body`] and finds no links: for robots.txt.
+    /// `max` bytes of each body in [`Page::body`], finds no links and follows redirects:
+    /// for robots.txt.
     pub fn capturing(&self, max: usize) -> Fetcher {
         Fetcher {
             capture: Some(max),
             links: None,
+            follow_redirects: true,
             ..self.clone()
         }
     }
@@ -543,24 +582,18 @@ impl Fetcher {
     /// # Errors
     /// Any [`FetchError`].
     pub fn load_url(&self, url: &str) -> Result<Page, FetchError> {
-        self.fetch(&parse_url(url)?, None, None)
+        self.fetch(Request::new(&parse_url(url)?))
     }
 
-    /// Fetches `url`, streaming and counting the body (and saving it as `target`, if
-    /// given, atomically), within the timeout and, if given, before `deadline` (the run's
-    /// deadline; a fetch cut by it fails with [`FetchError::Deadline`]).
+    /// Fetches `request.url`, streaming and counting the body (and saving it, if a target
+    /// is given, atomically), within the timeout and before the request's deadline.
     ///
     /// # Errors
     /// Any [`FetchError`] but the URL ones.
-    pub fn fetch(
-        &self,
-        url: &Url,
-        deadline: Option<Instant>,
-        target: Option<&Path>,
-    ) -> Result<Page, FetchError> {
+    pub fn fetch(&self, request: Request<'_>) -> Result<Page, FetchError> {
         match self.own.then(|| self.spec.for_this_thread()).flatten() {
-            Some(own) => self.fetch_on(Transport::Own(&own), url, deadline, target),
-            None => self.fetch_on(Transport::Shared, url, deadline, target),
+            Some(own) => self.fetch_on(Transport::Own(&own), request),
+            None => self.fetch_on(Transport::Shared, request),
         }
     }
 
@@ -582,13 +615,13 @@ impl Fetcher {
     }
 
     /// [`fetch`](Self::fetch) through `transport`.
-    fn fetch_on(
-        &self,
-        transport: Transport<'_>,
-        url: &Url,
-        deadline: Option<Instant>,
-        target: Option<&Path>,
-    ) -> Result<Page, FetchError> {
+    fn fetch_on(&self, transport: Transport<'_>, request: Request<'_>) -> Result<Page, FetchError> {
+        let Request {
+            url,
+            deadline,
+            target,
+            credentials,
+        } = request;
         let (limit, by_deadline) = match deadline {
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
@@ -605,14 +638,18 @@ impl Fetcher {
         let mut resume = target
             .filter(|_| self.continue_partial)
             .and_then(crate::save::resumable);
-        let (response, last_url) = loop {
-            let (response, last_url) =
-                self.follow(transport, url, limit, until, by_deadline, resume.as_ref())?;
-            if resume.is_some() && response.status().as_u16() == 416 {
+        let budget = Budget {
+            limit,
+            until,
+            by_deadline,
+        };
+        let (response, last_url, location) = loop {
+            let answer = self.follow(transport, url, credentials, budget, resume.as_ref())?;
+            if resume.is_some() && answer.0.status().as_u16() == 416 {
                 resume = None; // not satisfiable: the partial is not a prefix any more
                 continue;
             }
-            break (response, last_url);
+            break answer;
         };
         let status = response.status();
         if status.as_u16() >= 400 && !self.accepts(status.as_u16()) {
@@ -630,8 +667,19 @@ impl Fetcher {
                 retry_after,
             });
         }
-        self.read_response(response, &last_url, target, limit, by_deadline, resume)
-            .map_err(|e| e.after_response(status.as_u16()))
+        // A redirect not followed (`--crawl`): its body is read, not saved, no links.
+        let (target, resume) = match &location {
+            Some(_) => (None, None),
+            None => (target, resume),
+        };
+        let mut page = self
+            .read_response(response, &last_url, target, budget, resume)
+            .map_err(|e| e.after_response(status.as_u16()))?;
+        if let Some(location) = location {
+            page.links = crate::links::PageLinks::default();
+            page.location = Some(location.into());
+        }
+        Ok(page)
     }
 
     /// Reads (and saves, and decodes) the body of a response that arrived with a success
@@ -641,8 +689,7 @@ impl Fetcher {
         mut response: Resp<'_>,
         last_url: &Url,
         target: Option<&Path>,
-        limit: Duration,
-        by_deadline: bool,
+        budget: Budget,
         resume: Option<(u64, String)>,
     ) -> Result<Page, FetchError> {
         let status = response.status();
@@ -679,7 +726,8 @@ impl Fetcher {
                 }
                 _ => (0, content_length),
             };
-            let classify = |e: &reqwest::Error| self.classify(e, last_url, limit, by_deadline);
+            let classify =
+                |e: &reqwest::Error| self.classify(e, last_url, budget.limit, budget.by_deadline);
             let html = content_type.as_deref().is_some_and(is_html);
             let links = self.links.filter(|_| html).map(LinkExtractor::new);
             self.read_body_of(&mut response, target, from, expected, links, &classify)?
@@ -693,6 +741,7 @@ impl Fetcher {
             wire_bytes: saved.wire_bytes,
             links: links.map(|x| x.finish(last_url)).unwrap_or_default(),
             body: captured,
+            location: None,
             final_url: crate::redact::redact_url(last_url.as_str()).into_owned(),
             content_type,
             content_length,
@@ -828,24 +877,25 @@ impl Fetcher {
         })
     }
 
-    /// Sends the request and follows redirects (at most `max_redirects`), all within
-    /// `limit` (until `until`). Only `http` and `https` targets are followed; the `-H`
-    /// headers go to the first URL's origin only, unless `location_trusted` (reqwest
-    /// itself drops `Authorization` and `Cookie` across origins, not custom headers).
-    /// Returns the final response and its URL.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the transport, and the limits of one fetch"
-    )]
+    /// Sends the request and follows redirects (at most `max_redirects`), all within the
+    /// budget. Only `http` and `https` targets are followed; the `-H` headers, `-u` and
+    /// `-b` go to the first URL's origin only (and only with `credentials`), unless
+    /// `location_trusted` (reqwest itself drops `Authorization` and `Cookie` across
+    /// origins, not custom headers). Returns the final response and its URL, and, without
+    /// `follow_redirects`, where a redirect pointed.
     fn follow<'t>(
         &self,
         transport: Transport<'t>,
         url: &Url,
-        limit: Duration,
-        until: Option<Instant>,
-        by_deadline: bool,
+        credentials: bool,
+        budget: Budget,
         resume: Option<&(u64, String)>,
-    ) -> Result<(Resp<'t>, Url), FetchError> {
+    ) -> Result<(Resp<'t>, Url, Option<Url>), FetchError> {
+        let Budget {
+            limit,
+            until,
+            by_deadline,
+        } = budget;
         let mut current = url.clone();
         let mut redirects = 0;
         loop {
@@ -866,7 +916,8 @@ impl Fetcher {
             macro_rules! decorated {
                 ($builder:expr) => {{
                     let mut request = $builder.timeout(left);
-                    let trusted = self.location_trusted || same_origin(&current, url);
+                    let trusted =
+                        credentials && (self.location_trusted || same_origin(&current, url));
                     // One Cookie header (RFC 6265): -b's cookies, then the jar's.
                     let given = self.cookie.as_ref().filter(|_| trusted);
                     if let Some(cookies) = self.cookie_header(given, &current) {
@@ -927,12 +978,15 @@ impl Fetcher {
             };
             self.keep_cookies(&response, &current);
             let Some(next) = redirect_target(&response, &current)? else {
-                return Ok((response, current));
+                return Ok((response, current, None));
             };
             if !matches!(next.scheme(), "http" | "https") {
                 return Err(FetchError::UnsupportedRedirect(
                     crate::redact::redact_url(next.as_str()).into_owned(),
                 ));
+            }
+            if !self.follow_redirects {
+                return Ok((response, current, Some(next)));
             }
             redirects += 1;
             if redirects > self.max_redirects {
@@ -1195,6 +1249,15 @@ fn build_shared(spec: &OwnClientSpec, count: usize) -> Result<std::sync::Arc<[Cl
                 .map_err(|e| error_chain(&e))
         })
         .collect()
+}
+
+/// How long one fetch may take: `limit` from its start, so until `until`; `by_deadline`
+/// when the run's deadline, not `--timeout`, set it.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    limit: Duration,
+    until: Option<Instant>,
+    by_deadline: bool,
 }
 
 /// A body read whole: what the sink kept, and its link finder (an HTML page, `--crawl`).

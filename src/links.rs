@@ -3,8 +3,15 @@
 //! the body is read once, for counting, saving and links together.
 //!
 //! Links are `a`/`area` `href` and `frame`/`iframe` `src`; with `--page-requisites` also
-//! `img` and `script` `src` and `link` `href` for stylesheets and icons. They are resolved
-//! against the page's URL, or its first `<base href>`, and normalised by [`normalize`].
+//! `img` and `script` `src` and `link` `href` for stylesheets and icons. Their character
+//! references are decoded as HTML decodes attribute values (`&amp;` is `&`, and `&copy=2`
+//! stays as written: a legacy name without `;` before `=` or an alphanumeric is not a
+//! reference in an attribute), by `htmlize`; lol_html hands values out as written. They
+//! are resolved against the page's URL, or its first `<base href>`, and normalised by
+//! [`normalize`].
+//!
+//! Memory: a page gives at most [`MAX_LINKS_PER_PAGE`] links and [`MAX_LINK_BYTES_PER_PAGE`]
+//! bytes of them, each at most [`MAX_LINK_LEN`]; the others are counted as dropped.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -15,8 +22,12 @@ use url::Url;
 /// Links kept from one page at most; the rest are counted in `dropped`.
 pub const MAX_LINKS_PER_PAGE: usize = 10_000;
 
-/// A link longer than this (in bytes, as written) is dropped.
-pub const MAX_LINK_LEN: usize = 8 * 1024;
+/// Bytes of links kept from one page at most (about 100 bytes a link, for the most links).
+pub const MAX_LINK_BYTES_PER_PAGE: usize = 1 << 20;
+
+/// A link longer than this (in bytes, decoded) is dropped: the longest URL the sitemaps
+/// protocol and many servers accept.
+pub const MAX_LINK_LEN: usize = 2048;
 
 /// The parser's working memory at most; a page that needs more (a tag of megabytes) stops
 /// giving links, and the body is still read whole.
@@ -32,22 +43,50 @@ pub struct LinkKinds {
 /// What the element handlers collect.
 #[derive(Default)]
 struct Found {
-    /// The first `<base href>`, as written.
+    /// The first `<base href>`, decoded.
     base: Option<String>,
-    /// The links, as written, in document order.
+    /// The links, decoded, in document order.
     raw: Vec<String>,
-    /// Links not kept (over the per-page cap or too long).
+    /// Their bytes.
+    bytes: usize,
+    /// Links not kept (over the per-page caps or too long).
     dropped: u64,
 }
 
 impl Found {
-    fn push(&mut self, link: &str) {
-        if self.raw.len() >= MAX_LINKS_PER_PAGE || link.len() > MAX_LINK_LEN {
+    fn push(&mut self, written: &str) {
+        let link = attribute_value(written);
+        if self.raw.len() >= MAX_LINKS_PER_PAGE
+            || link.len() > MAX_LINK_LEN
+            || self.bytes + link.len() > MAX_LINK_BYTES_PER_PAGE
+        {
             self.dropped += 1;
         } else {
-            self.raw.push(link.to_string());
+            self.bytes += link.len();
+            self.raw.push(link);
         }
     }
+}
+
+/// An attribute's value as HTML reads it: character references decoded by the rule for
+/// attribute values, surrounding white space trimmed.
+fn attribute_value(written: &str) -> String {
+    let written = written.trim();
+    if written.contains('&') {
+        htmlize::unescape_attribute(written).trim().to_string()
+    } else {
+        written.to_string()
+    }
+}
+
+/// A page's links, absolute and normalised, and how many it had that were not kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PageLinks {
+    /// The links, without duplicates, in document order.
+    pub links: Vec<String>,
+    /// Links dropped: over [`MAX_LINKS_PER_PAGE`] or [`MAX_LINK_BYTES_PER_PAGE`], or
+    /// longer than [`MAX_LINK_LEN`].
+    pub dropped: u64,
 }
 
 /// The parser, its output thrown away.
@@ -79,7 +118,7 @@ impl LinkExtractor {
             let found = Rc::clone(&found);
             move |el: &mut lol_html::html_content::Element<'_, '_>| {
                 if let Some(value) = el.get_attribute(name) {
-                    found.borrow_mut().push(value.trim());
+                    found.borrow_mut().push(&value);
                 }
                 Ok(())
             }
@@ -89,7 +128,10 @@ impl LinkExtractor {
             move |el: &mut lol_html::html_content::Element<'_, '_>| {
                 let mut found = found.borrow_mut();
                 if found.base.is_none() {
-                    found.base = el.get_attribute("href").map(|h| h.trim().to_string());
+                    found.base = el
+                        .get_attribute("href")
+                        .map(|h| attribute_value(&h))
+                        .filter(|h| h.len() <= MAX_LINK_LEN);
                 }
                 Ok(())
             }
@@ -105,16 +147,14 @@ impl LinkExtractor {
             let stylesheet_or_icon = {
                 let found = Rc::clone(&found);
                 move |el: &mut lol_html::html_content::Element<'_, '_>| {
-                    let rel = el
-                        .get_attribute("rel")
-                        .unwrap_or_default()
+                    let rel = attribute_value(&el.get_attribute("rel").unwrap_or_default())
                         .to_ascii_lowercase();
                     if rel
                         .split_ascii_whitespace()
                         .any(|r| matches!(r, "stylesheet" | "icon" | "apple-touch-icon"))
                         && let Some(href) = el.get_attribute("href")
                     {
-                        found.borrow_mut().push(href.trim());
+                        found.borrow_mut().push(&href);
                     }
                     Ok(())
                 }
@@ -140,7 +180,7 @@ impl LinkExtractor {
 
     /// Ends the page: its links, absolute, normalised, without duplicates, in document
     /// order; `page` is the URL the body came from (after redirects).
-    pub fn finish(mut self, page: &Url) -> Vec<String> {
+    pub fn finish(mut self, page: &Url) -> PageLinks {
         if let Some(rewriter) = self.rewriter.take() {
             let _ = rewriter.end();
         }
@@ -151,12 +191,16 @@ impl LinkExtractor {
             .and_then(|b| page.join(b).ok())
             .unwrap_or_else(|| page.clone());
         let mut seen = std::collections::HashSet::new();
-        found
+        let links = found
             .raw
             .iter()
             .filter_map(|raw| resolve(&base, raw))
-            .filter(|link| seen.insert(link.clone()))
-            .collect()
+            .filter(|link| link.len() <= MAX_LINK_LEN && seen.insert(link.clone()))
+            .collect();
+        PageLinks {
+            links,
+            dropped: found.dropped,
+        }
     }
 }
 
@@ -189,7 +233,7 @@ pub fn normalize(url: &mut Url) {
 }
 
 /// Decodes `%XX` of unreserved characters and upper-cases the hex of the others.
-fn normalize_escapes(s: &str) -> String {
+pub(crate) fn normalize_escapes(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
@@ -226,7 +270,7 @@ mod tests {
         for b in html.as_bytes() {
             x.write(std::slice::from_ref(b));
         }
-        x.finish(&Url::parse(page).unwrap())
+        x.finish(&Url::parse(page).unwrap()).links
     }
 
     #[test]
@@ -262,7 +306,44 @@ mod tests {
         let mut x = LinkExtractor::new(LinkKinds { requisites: false });
         x.write(html.as_bytes());
         assert_eq!(x.found.borrow().dropped, 10);
-        assert_eq!(x.finish(&Url::parse("http://h.test/").unwrap()).len(), 1);
+        let found = x.finish(&Url::parse("http://h.test/").unwrap());
+        assert_eq!((found.links.len(), found.dropped), (1, 10));
+    }
+
+    #[test]
+    fn long_links_and_a_page_of_many_long_links_stay_within_their_bytes() {
+        let long = format!("<a href=\"/{}\"></a>", "y".repeat(MAX_LINK_LEN));
+        let mut x = LinkExtractor::new(LinkKinds { requisites: false });
+        x.write(long.as_bytes());
+        for i in 0..2000 {
+            x.write(format!("<a href=\"/{i}/{}\"></a>", "z".repeat(1000)).as_bytes());
+        }
+        let found = x.finish(&Url::parse("http://h.test/").unwrap());
+        let bytes: usize = found.links.iter().map(String::len).sum();
+        assert!(
+            bytes <= MAX_LINK_BYTES_PER_PAGE + found.links.len() * 20,
+            "{bytes}"
+        );
+        assert!(found.links.len() < 1100, "{}", found.links.len());
+        assert_eq!(found.links.len() as u64 + found.dropped, 2001);
+    }
+
+    #[test]
+    fn character_references_are_decoded_as_in_an_attribute_value() {
+        let html = r#"<base href="/d&#x2F;"><a href="/a.html?x=1&amp;y=2"></a>
+            <a href="p?a=1&copy=2"></a><a href="q?lt&gt"></a><a href="n&#65&#x42;"></a>
+            <a href="e?q=&#128;"></a><a href="&#x2F;abs"></a>"#;
+        assert_eq!(
+            links(html, "http://h.test/", false),
+            [
+                "http://h.test/a.html?x=1&y=2",
+                "http://h.test/d/p?a=1&copy=2",
+                "http://h.test/d/q?lt%3E",
+                "http://h.test/d/nAB",
+                "http://h.test/d/e?q=%E2%82%AC",
+                "http://h.test/abs",
+            ]
+        );
     }
 
     #[test]

@@ -67,12 +67,12 @@ struct Rec<'a> {
 }
 
 /// A line of a record file that is a record: a JSON object with a known result and a line
-/// number (0 for a page a crawl found, which has a `depth` of 1 or more). Both passes
-/// decide with this one function. A crawl's `queued` lines are not records.
+/// number (0 for a page a crawl found, which has a `depth`). Both passes decide with this
+/// one function. A crawl's `queued` lines are not records.
 fn parse(line: &[u8]) -> Option<(Rec<'_>, ResultKind)> {
     let rec: Rec<'_> = serde_json::from_slice(line).ok()?;
     let result = ResultKind::from_name(&rec.result)?;
-    (rec.line >= 1 || rec.depth.is_some_and(|d| d >= 1)).then_some((rec, result))
+    (rec.line >= 1 || rec.depth.is_some()).then_some((rec, result))
 }
 
 /// Whether a line is a crawl's note of a page it queued (`"result":"queued"`).

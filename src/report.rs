@@ -51,15 +51,15 @@ pub struct Record {
     pub depth: Option<u32>,
     /// `--crawl`: the page it was found on (none for a line of the list).
     pub parent: Option<std::sync::Arc<str>>,
+    /// `--crawl`: for a redirect (a page with a `location`), what became of its target.
+    pub redirect: Option<crate::crawl::Redirected>,
 }
 
 impl Record {
-    /// `true` for a fetched URL, and for one whose file was kept (`--no-clobber`).
+    /// `true` for a fetched URL, and for one whose file was kept (`--no-clobber`); a page
+    /// robots.txt disallows was never fetched, so it is not ok.
     pub fn ok(&self) -> bool {
-        matches!(
-            self.outcome,
-            Outcome::Fetched(_) | Outcome::Kept(_) | Outcome::Disallowed
-        )
+        matches!(self.outcome, Outcome::Fetched(_) | Outcome::Kept(_))
     }
 
     /// `fetched`, `skipped`, `failed`, `cancelled` or `invalid`.
@@ -153,6 +153,14 @@ impl Record {
                 p.bytes,
                 p.status
             ),
+            (Outcome::Fetched(p), _) if p.location.is_some() => format!(
+                "{} redirected to {}{}",
+                py_repr(&self.url),
+                py_repr(&crate::redact::redact_url(
+                    p.location.as_deref().unwrap_or("")
+                )),
+                self.redirect.map_or("", crate::crawl::Redirected::words)
+            ),
             (Outcome::Fetched(p), _) => format!("{} page is {} bytes", py_repr(&self.url), p.bytes),
             (Outcome::Kept(path), _) => format!(
                 "{} skipped: {} exists",
@@ -216,6 +224,10 @@ impl Record {
             depth: Option<u32>,
             #[serde(skip_serializing_if = "Option::is_none")]
             parent: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            location: Option<std::borrow::Cow<'a, str>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            redirect: Option<&'static str>,
             at: u64,
         }
         let json = Json {
@@ -240,6 +252,11 @@ impl Record {
             shard_by: self.shard.map(|s| s.by.name()),
             depth: self.depth,
             parent: self.parent.as_deref(),
+            location: self
+                .page()
+                .and_then(|p| p.location.as_deref())
+                .map(crate::redact::redact_url),
+            redirect: self.redirect.map(crate::crawl::Redirected::name),
             // When it was written: the end of its fetch (for `report --html`'s timeline).
             at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -251,7 +268,7 @@ impl Record {
 
 /// The record-file line of a page a crawl queued (`"result":"queued"`): not a record of
 /// the run's output, but what a resumed crawl rebuilds its frontier from.
-pub fn queued_json(url: &str, depth: u32, parent: &str) -> String {
+pub fn queued_json(url: &str, depth: u32, parent: &str, hops: u32) -> String {
     #[derive(Serialize)]
     struct Queued<'a> {
         url: &'a str,
@@ -259,6 +276,11 @@ pub fn queued_json(url: &str, depth: u32, parent: &str) -> String {
         result: &'static str,
         depth: u32,
         parent: &'a str,
+        #[serde(skip_serializing_if = "is_zero")]
+        hops: u32,
+    }
+    fn is_zero(n: &u32) -> bool {
+        *n == 0
     }
     let json = Queued {
         url,
@@ -266,6 +288,7 @@ pub fn queued_json(url: &str, depth: u32, parent: &str) -> String {
         result: "queued",
         depth,
         parent,
+        hops,
     };
     serde_json::to_string(&json).expect("a queued record always serializes") + "\n"
 }
@@ -541,7 +564,7 @@ impl Histogram {
 pub enum ResultKind {
     /// `fetched`.
     Fetched,
-    /// `skipped` (`--no-clobber` kept the file).
+    /// `skipped` (`--no-clobber` kept the file, or robots.txt disallows the page).
     Skipped,
     /// `failed`.
     Failed,
@@ -591,9 +614,12 @@ pub struct Tally {
     /// Attempts beyond the first, over all records.
     pub retries: u64,
     /// Input lines skipped because `--resume` found them fetched already.
-    pub skipped: u64,
+    pub resumed: u64,
     /// URLs not fetched because `--no-clobber` found their file.
     pub kept: u64,
+    /// Pages not fetched because robots.txt disallows them (`--crawl`): skipped, and not
+    /// ok.
+    pub disallowed: u64,
 }
 
 impl Tally {
@@ -636,6 +662,7 @@ impl Tally {
                 self.failed += 1;
                 self.latency.add(elapsed);
             }
+            ResultKind::Skipped if error_kind == Some("robots") => self.disallowed += 1,
             ResultKind::Skipped => self.kept += 1,
             ResultKind::Cancelled => self.cancelled += 1,
             ResultKind::Invalid => self.invalid += 1,
@@ -680,8 +707,8 @@ impl Tally {
         if self.kept > 0 {
             b.push_record(["skipped (file exists)".to_string(), self.kept.to_string()]);
         }
-        if self.skipped > 0 {
-            b.push_record(["skipped (resumed)".to_string(), self.skipped.to_string()]);
+        if self.resumed > 0 {
+            b.push_record(["skipped (resumed)".to_string(), self.resumed.to_string()]);
         }
         b.push_record(["bytes".to_string(), self.bytes.to_string()]);
         if let Some(wall) = wall {

@@ -146,8 +146,8 @@ pub fn open_output(
 /// frontier, in the order they were queued) and every page it had seen.
 #[derive(Debug, Default)]
 pub struct CrawlState {
-    /// Pages queued and without a record that says fetched: (URL, depth, parent).
-    pub frontier: Vec<(String, u32, String)>,
+    /// Pages queued and without a record that says fetched: (URL, depth, parent, hops).
+    pub frontier: Vec<(String, u32, String, u32)>,
     /// The key ([`crate::crawl::url_key`]) of every URL queued or recorded.
     pub seen: Vec<u128>,
 }
@@ -165,6 +165,8 @@ struct CrawlLine<'a> {
     depth: u32,
     #[serde(default, borrow)]
     parent: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    hops: u32,
 }
 
 /// Reading a crawl's record file back (`--crawl --resume`), in two passes: the first (the
@@ -195,7 +197,12 @@ impl CrawlScan {
             if let Ok(rec) = serde_json::from_slice::<CrawlLine<'_>>(line) {
                 let key = crate::crawl::url_key(&rec.url);
                 if rec.result == "queued" && !self.done.contains(&key) && queued.insert(key) {
-                    frontier.push((rec.url.into_owned(), rec.depth, rec.parent.into_owned()));
+                    frontier.push((
+                        rec.url.into_owned(),
+                        rec.depth,
+                        rec.parent.into_owned(),
+                        rec.hops,
+                    ));
                 }
             }
         })?;

@@ -46,12 +46,13 @@ use crossbeam_channel::{Receiver, select};
 use url::Url;
 
 use crate::cli::Exit;
-use crate::crawl::{Crawl, Found};
-use crate::fetch::{FetchError, Fetcher};
+use crate::crawl::{Crawl, Found, Redirected};
+use crate::fetch::{FetchError, Fetcher, Request};
 use crate::futures::{
     FutureError, PoolFuture, ProcessPoolExecutor, SubmitError, TaskError, ThreadPoolExecutor,
 };
 use crate::input::{Chained, Entry, UrlList, count_entries};
+use crate::links::PageLinks;
 use crate::names::{Layout, Namer};
 use crate::redact::secrets_of;
 use crate::report::{Outcome, Printer, Record};
@@ -149,6 +150,19 @@ struct UrlJob {
     depth: u32,
     /// `--crawl`: the page it was found on (none for a list line).
     parent: Option<Arc<str>>,
+    /// `--crawl`: redirects in a row that led to it.
+    hops: u32,
+    /// `-u`, `-H` and `-b` may go with it (a crawl gives them to the seeds' origins only).
+    credentials: bool,
+}
+
+/// Where a crawl found an entry: links from a seed, the page it was on (or that redirected
+/// to it), redirects in a row. A list line is a seed: all zero.
+#[derive(Debug, Default)]
+struct FoundOn {
+    depth: u32,
+    parent: Option<Arc<str>>,
+    hops: u32,
 }
 
 impl HostJob for UrlJob {
@@ -247,6 +261,7 @@ impl Run {
                 let fetcher = Arc::clone(fetcher);
                 let url = job.url.clone();
                 let target = job.target.clone();
+                let credentials = job.credentials;
                 pool.submit(move || {
                     // A worker may take a queued attempt in the instant between a stop and
                     // the shutdown that cancels the queue: it was not started in time.
@@ -254,7 +269,12 @@ impl Run {
                         return Ok(None);
                     }
                     let start = Instant::now();
-                    let result = fetcher.fetch(&url, run.deadline, target.as_deref());
+                    let result = fetcher.fetch(Request {
+                        url: &url,
+                        deadline: run.deadline,
+                        target: target.as_deref(),
+                        credentials,
+                    });
                     Ok(Some((result, start.elapsed())))
                 })
             }
@@ -265,6 +285,7 @@ impl Run {
                         .deadline
                         .map(|d| d.saturating_duration_since(Instant::now())),
                     target: job.target.clone(),
+                    credentials: job.credentials,
                 };
                 pool.submit(&LOAD_URL, load)
             }
@@ -324,17 +345,31 @@ impl Run {
     }
 
     fn deliver(&self, job: &UrlJob, outcome: Outcome, elapsed: Duration) {
+        let mut redirect = None;
         // A password of the URL never reaches the output, error messages included.
         let outcome = match outcome {
             Outcome::Failed(e) => Outcome::Failed(e.scrubbed(&secrets_of(&job.url))),
             Outcome::Fetched(mut page) => {
-                // The page's links join the frontier before its record is out, so a
-                // resumed crawl finds them recorded (and the crawl cannot end between).
+                // The page's links (or where it redirected) join the frontier before its
+                // record is out, so a resumed crawl finds them recorded (and the crawl
+                // cannot end between).
                 let links = std::mem::take(&mut page.links);
-                if let Some(crawl) = &self.crawl {
-                    self.discover(crawl, &links, job, &page.final_url);
+                match &self.crawl {
+                    Some(crawl) => {
+                        match self.discover(crawl, &links, page.location.as_deref(), job) {
+                            Some(Redirected::TooMany) => {
+                                Outcome::Failed(FetchError::TooManyRedirects(
+                                    crawl.options().max_redirects as usize,
+                                ))
+                            }
+                            fate => {
+                                redirect = fate;
+                                Outcome::Fetched(page)
+                            }
+                        }
+                    }
+                    None => Outcome::Fetched(page),
                 }
-                Outcome::Fetched(page)
             }
             other => other,
         };
@@ -349,22 +384,41 @@ impl Run {
                 shard: self.shard,
                 depth: self.crawl.as_ref().map(|_| job.depth),
                 parent: job.parent.clone(),
+                redirect,
             },
         );
     }
 
-    /// Offers a fetched page's links to the crawl, and records the ones it queued.
-    fn discover(&self, crawl: &Crawl, links: &[String], job: &UrlJob, final_url: &str) {
-        // Where a redirect led counts as seen: it is not fetched again.
-        crawl.mark_redirect_target(crate::crawl::url_key(final_url));
+    /// Offers a fetched page's links, or where it redirected, to the crawl, and records
+    /// the pages it queued; returns what became of a redirect.
+    fn discover(
+        &self,
+        crawl: &Crawl,
+        links: &PageLinks,
+        location: Option<&str>,
+        job: &UrlJob,
+    ) -> Option<Redirected> {
         let parent = crate::redact::redact_url(job.url.as_str());
-        for found in crawl.discover(links, job.depth, &parent) {
+        let (fate, queued) = match location.map(Url::parse) {
+            Some(Ok(target)) => {
+                let (fate, found) = crawl.redirected(&target, job.depth, job.hops, &parent);
+                (Some(fate), found.into_iter().collect())
+            }
+            Some(Err(_)) => (Some(Redirected::OutOfScope), Vec::new()),
+            None => (
+                None,
+                crawl.discover(&links.links, links.dropped, job.depth, &parent),
+            ),
+        };
+        for found in queued {
             self.sink.note(&crate::report::queued_json(
                 &crate::redact::redact_url(found.url.as_str()),
                 found.depth,
                 &found.parent,
+                found.hops,
             ));
         }
+        fate
     }
 
     /// Delivers entry `seq`'s record; the crawl learns that it is done.
@@ -430,11 +484,20 @@ impl Run {
                     url: Ok(found.url),
                     name: None,
                 };
-                self.handle_entry(seq, entry, target, keyed, (found.depth, Some(found.parent)));
+                let found_on = FoundOn {
+                    depth: found.depth,
+                    parent: Some(found.parent),
+                    hops: found.hops,
+                };
+                self.handle_entry(seq, entry, target, keyed, found_on);
                 continue;
             }
             let entry = match entries.next() {
                 None if self.crawl.is_some() => {
+                    // Every seed is known: what a resumed crawl had queued may join.
+                    if let Some(crawl) = &self.crawl {
+                        crawl.list_read();
+                    }
                     list_done = true;
                     continue;
                 }
@@ -475,7 +538,7 @@ impl Run {
             let Some(seq) = self.admit() else {
                 break; // the run stopped while this line was being read
             };
-            self.handle_entry(seq, entry, target, keyed, (0, None));
+            self.handle_entry(seq, entry, target, keyed, FoundOn::default());
         }
         self.sink.close_input();
         error
@@ -490,16 +553,21 @@ impl Run {
         Some(seq)
     }
 
-    /// Delivers or schedules admitted entry `seq`, whose body goes to `target` (`-d`), at
-    /// `depth` links from a seed, found on `parent` (`--crawl`).
+    /// Delivers or schedules admitted entry `seq`, whose body goes to `target` (`-d`),
+    /// found where `found_on` says (`--crawl`).
     fn handle_entry(
         self: &Arc<Self>,
         seq: u64,
         entry: Entry,
         target: Option<Result<PathBuf, String>>,
         keyed: bool,
-        (depth, parent): (u32, Option<Arc<str>>),
+        found_on: FoundOn,
     ) {
+        let FoundOn {
+            depth,
+            parent,
+            hops,
+        } = found_on;
         let Entry {
             line, text, url, ..
         } = entry;
@@ -512,6 +580,7 @@ impl Run {
             shard: self.shard,
             depth: self.crawl.as_ref().map(|_| depth),
             parent: parent.clone(),
+            redirect: None,
         };
         let target = match target.transpose() {
             Ok(target) => target,
@@ -543,6 +612,7 @@ impl Run {
         } else {
             String::new()
         };
+        let credentials = self.crawl.as_ref().is_none_or(|c| c.credentials_for(&url));
         let job = UrlJob {
             seq,
             line,
@@ -554,6 +624,8 @@ impl Run {
             last: None,
             depth,
             parent,
+            hops,
+            credentials,
         };
         self.admit_job(job);
     }
@@ -593,17 +665,25 @@ impl Run {
                 let answer = Url::parse(&format!("{origin}/robots.txt"))
                     .ok()
                     .filter(|_| !run.stopped())
-                    .map(|url| fetcher.fetch(&url, run.deadline, None));
+                    .map(|url| {
+                        fetcher.fetch(Request {
+                            deadline: run.deadline,
+                            ..Request::new(&url)
+                        })
+                    });
                 let rules = robots.rules(match &answer {
                     Some(Ok(page)) => Some((page.status, page.body.as_deref().unwrap_or(&[]))),
                     Some(Err(e)) => e.status().map(|status| (status, &[][..])),
                     None => None,
                 });
-                let waiting = robots.known(&origin, rules, |job| &job.url);
-                if let (Some(delay), true) = (robots.delay(&origin), run.keyed) {
+                let known = robots.known(&origin, rules, |job| &job.url);
+                if let Some(warning) = &known.warning {
+                    run.sink.warn(warning);
+                }
+                if let (Some(delay), true) = (known.delay, run.keyed) {
                     run.scheduler.set_host_rate(&origin, 1.0 / delay);
                 }
-                for (job, allowed) in waiting {
+                for (job, allowed) in known.waiting {
                     if run.stopped() {
                         run.give_up(job);
                     } else if !allowed {
@@ -615,9 +695,10 @@ impl Run {
             });
         if let Err(e) = spawned {
             // No thread: let the host through without its rules rather than lose its jobs.
-            eprintln!("fetchpool: warning: cannot fetch {origin}/robots.txt: {e}");
+            self.sink
+                .warn(&format!("cannot fetch {origin}/robots.txt: {e}"));
             if let Some((robots, _)) = &self.robots {
-                for (job, _) in robots.known(&origin, None, |job| &job.url) {
+                for (job, _) in robots.known(&origin, None, |job| &job.url).waiting {
                     if let Some((job, slot)) = self.scheduler.offer(job) {
                         self.start(job, slot);
                     }
@@ -807,12 +888,13 @@ pub fn run(settings: &Settings, signals: &Receiver<()>) -> anyhow::Result<Exit> 
         for key in crawled.seen {
             crawl.mark_seen(key);
         }
-        for (url, depth, parent) in crawled.frontier {
-            if let Ok(url) = Url::parse(&url) {
+        for (url, depth, parent, hops) in crawled.frontier {
+            if let Ok(url) = crate::fetch::parse_url(&url) {
                 crawl.requeue(Found {
                     url,
                     depth,
                     parent: parent.into(),
+                    hops,
                 });
             }
         }
@@ -937,12 +1019,8 @@ impl Run {
         if settings.summary {
             eprintln!("{}", tally.summary(Some(started.elapsed())));
         }
-        if let Some(dropped) = self.crawl.as_ref().map(Crawl::dropped).filter(|&n| n > 0) {
-            eprintln!(
-                "fetchpool: warning: {dropped} link(s) in scope were not followed (--max-urls, \
-                 or the frontier's limit of {} pages)",
-                crate::crawl::FRONTIER_MAX
-            );
+        for warning in self.crawl.iter().flat_map(Crawl::warnings) {
+            eprintln!("fetchpool: warning: {warning}");
         }
         let mismatched = self.mismatched.load(Ordering::Relaxed);
         if mismatched > 0 {

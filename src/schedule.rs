@@ -94,6 +94,13 @@ impl Limits {
     }
 }
 
+/// The longest wait for a token: the slowest rate any flag or `Crawl-delay` gives is one
+/// request every 1000 s.
+const MAX_TOKEN_WAIT: Duration = Duration::from_secs(1000);
+
+/// The slowest rate a bucket runs at, in tokens a second.
+const MIN_RATE: f64 = 1.0 / 1000.0;
+
 /// A token bucket: `rate` tokens a second, holding at most one, so starts are spaced
 /// `1 / rate` apart (no bursts).
 #[derive(Debug, Clone)]
@@ -109,7 +116,7 @@ struct Bucket {
 impl Bucket {
     fn new(rate: f64, now: Instant) -> Self {
         Bucket {
-            rate,
+            rate: clamp_rate(rate),
             tokens: 1.0,
             at: now,
         }
@@ -127,7 +134,12 @@ impl Bucket {
         if self.tokens >= 1.0 - 1e-9 {
             Ok(())
         } else {
-            Err(now + Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+            // Rates are bounded where they are set; the arithmetic is checked anyway, so no
+            // rate can make the dispatch thread panic.
+            let wait = Duration::try_from_secs_f64((1.0 - self.tokens) / self.rate)
+                .unwrap_or(MAX_TOKEN_WAIT)
+                .min(MAX_TOKEN_WAIT);
+            Err(now.checked_add(wait).unwrap_or(now + MAX_TOKEN_WAIT))
         }
     }
 
@@ -139,6 +151,16 @@ impl Bucket {
     fn is_full(&mut self, now: Instant) -> bool {
         self.refill(now);
         self.tokens >= 1.0 - 1e-9
+    }
+}
+
+/// `rate`, or the slowest rate a bucket runs at for one that is slower, zero or not a
+/// number.
+fn clamp_rate(rate: f64) -> f64 {
+    if rate.is_nan() {
+        MIN_RATE
+    } else {
+        rate.max(MIN_RATE)
     }
 }
 
@@ -413,7 +435,7 @@ impl<J: HostJob + Send + 'static> Scheduler<J> {
             h.bucket = Some(match h.bucket.take() {
                 Some(mut b) => {
                     b.refill(now);
-                    b.rate = rate;
+                    b.rate = clamp_rate(rate);
                     b
                 }
                 None => Bucket::new(rate, now),

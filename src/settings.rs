@@ -192,6 +192,7 @@ impl Settings {
                     count,
                     by: ShardBy::Host,
                 }),
+                max_redirects: u32::from(cli.max_redirects),
             }),
             format: cli.format,
             in_order: cli.order == Order::Input,
@@ -236,6 +237,8 @@ fn fetch_options(cli: &Cli, workers: usize) -> anyhow::Result<FetchOptions> {
     o.links = cli.crawl.then_some(crate::links::LinkKinds {
         requisites: cli.page_requisites,
     });
+    // A crawl follows redirects itself, each target once (crate::crawl).
+    o.follow_redirects = !cli.crawl;
     o.checksum = cli.checksum == Some(Checksum::Sha256);
     o.continue_partial = cli.continue_partial;
     o.compressed = cli.compressed;

@@ -290,10 +290,18 @@ impl<W: Write> Sink<W> {
         }
     }
 
+    /// Prints `fetchpool: warning: MESSAGE` on stderr, under the progress bar.
+    pub fn warn(&self, message: &str) {
+        let state = self.lock();
+        state
+            .progress
+            .suspend(|| eprintln!("fetchpool: warning: {message}"));
+    }
+
     /// Counts an input line skipped by `--resume` (it gets no record in this run).
     pub fn skip(&self) {
         let mut state = self.lock();
-        state.tally.skipped += 1;
+        state.tally.resumed += 1;
         state.progress.advance();
     }
 

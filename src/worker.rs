@@ -32,6 +32,8 @@ pub struct Load {
     pub deadline_in: Option<Duration>,
     /// Where the body is saved (`-d`).
     pub target: Option<PathBuf>,
+    /// `-u`, `-H` and `-b` may go with it.
+    pub credentials: bool,
 }
 
 /// The worker's initializer: builds its HTTP client.
@@ -67,7 +69,12 @@ fn load_url(load: Load) -> Result<Attempt, String> {
         Some(left) if left.is_zero() => return Ok(None),
         Some(left) => now.checked_add(left),
     };
-    let result = fetcher.fetch(&url, deadline, load.target.as_deref());
+    let result = fetcher.fetch(crate::fetch::Request {
+        url: &url,
+        deadline,
+        target: load.target.as_deref(),
+        credentials: load.credentials,
+    });
     Ok(Some((result, now.elapsed())))
 }
 

@@ -10,11 +10,11 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::site::{self, PAGES};
-use common::{MockServer, eventually, fetchpool, stderr_of, stdout_of, wait_bounded};
+use common::{MockServer, Scripted, eventually, fetchpool, stderr_of, stdout_of, wait_bounded};
 
 /// The pages the site's graph reaches from page 0 within `depth`, with their shortest
 /// depth: what a crawl of scope `host` should record (disallowed pages included: they are
-/// recorded as skipped, never requested).
+/// recorded as skipped, never requested; a redirect's target at the redirect's depth).
 fn reachable(base: &str, depth: u32) -> BTreeMap<String, u32> {
     let mut found = BTreeMap::new();
     let seed = format!("{base}/site/0.html");
@@ -33,7 +33,12 @@ fn reachable(base: &str, depth: u32) -> BTreeMap<String, u32> {
         for link in site::links(n, base) {
             if link.starts_with(base) && !found.contains_key(&link) {
                 found.insert(link.clone(), d + 1);
-                queue.push_back((link, d + 1));
+                queue.push_back((link.clone(), d + 1));
+            }
+            if link == format!("{base}/site/moved") {
+                found
+                    .entry(format!("{base}/site/target.html"))
+                    .or_insert(d + 1);
             }
         }
     }
@@ -97,6 +102,7 @@ fn a_crawl_fetches_every_reachable_page_in_scope_exactly_once() {
         let path = url.strip_prefix(&base).unwrap();
         if path.starts_with("/site/private/") {
             assert_eq!(record["result"], "skipped");
+            assert_eq!(record["ok"], false, "never fetched: not ok");
             assert_eq!(record["error_kind"], "robots");
             assert!(!asked.contains_key(path), "{path} is disallowed");
         } else {
@@ -113,8 +119,17 @@ fn a_crawl_fetches_every_reachable_page_in_scope_exactly_once() {
         Some(&1),
         "through the redirect only"
     );
+    // The redirect is its own record, and its target has one, found through it.
     let moved = &records[&format!("{base}/site/moved")];
-    assert_eq!(moved["final_url"], format!("{base}/site/target.html"));
+    assert_eq!(moved["status"], 302);
+    assert_eq!(moved["location"], format!("{base}/site/target.html"));
+    assert_eq!(moved["redirect"], "queued");
+    let target = &records[&format!("{base}/site/target.html")];
+    assert_eq!(target["parent"], format!("{base}/site/moved"));
+    assert_eq!(
+        target["depth"], moved["depth"],
+        "a redirect is no step deeper"
+    );
     // The broken link names the page it is on.
     let broken = &records[&format!("{base}/site/missing.html")];
     assert_eq!(broken["result"], "failed");
@@ -126,6 +141,8 @@ fn a_crawl_fetches_every_reachable_page_in_scope_exactly_once() {
     assert!(records.values().filter(|r| r["line"] == 0).all(|r| {
         r["depth"].as_u64().unwrap() >= 1 && r["parent"].as_str().unwrap().starts_with(&base)
     }));
+    // Disallowed pages are not ok: the exit code says the crawl did not fetch them all.
+    assert!(stderr_of(&out).is_empty() || !stderr_of(&out).contains("panicked"));
 }
 
 #[test]
@@ -146,12 +163,17 @@ fn depth_is_honoured_and_each_page_says_where_it_was_found() {
         let Some(parent) = record["parent"].as_str() else {
             continue;
         };
-        let n: usize = parent
+        let n = parent
             .strip_prefix(&format!("{base}/site/"))
             .and_then(|r| r.strip_suffix(".html"))
-            .unwrap()
-            .parse()
-            .unwrap();
+            .unwrap_or("")
+            .parse::<usize>();
+        let Ok(n) = n else {
+            // Found through a redirect: at the redirect's depth.
+            assert!(parent.ends_with("/site/moved"), "{parent}");
+            assert_eq!(got[parent], got[url]);
+            continue;
+        };
         assert!(
             site::links(n, &base).contains(url),
             "{parent} links to {url}"
@@ -200,33 +222,29 @@ fn robots_txt_is_obeyed_its_crawl_delay_spaces_requests_and_ignore_robots_turns_
     let server = MockServer::start();
     server.set_robots("User-agent: fetchpool\nDisallow: /site/private/\nCrawl-delay: 0.1\n");
     let started = Instant::now();
-    let (out, records) = crawl(&server, &["-w", "4", "--max-urls", "6"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    assert_eq!(records.len(), 6, "--max-urls 6");
+    let (out, records) = crawl(&server, &["-w", "4", "--max-urls", "8"]);
+    let elapsed = started.elapsed();
+    // The seed links to a disallowed page: it is recorded, not ok, so the exit code is 1.
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_eq!(records.len(), 8, "--max-urls 8");
+    let private = &records[&server.url("/site/private/p0.html")];
+    assert_eq!(
+        (&private["result"], &private["ok"], &private["error_kind"]),
+        (&"skipped".into(), &false.into(), &"robots".into())
+    );
     let times: Vec<Instant> = server
         .log()
         .into_iter()
         .filter(|(_, p)| p.starts_with("/site/"))
         .map(|(t, _)| t)
         .collect();
-    let fetched = records
-        .values()
-        .filter(|r| r["result"] == "fetched")
-        .count();
-    assert_eq!(times.len(), fetched, "disallowed pages are not requested");
-    assert!(fetched >= 5);
-    // 0.1 s apart at the client; at the server each arrival also carries its own connect
-    // time, so a gap may look shorter, never much.
-    for pair in times.windows(2) {
-        let gap = pair[1].duration_since(pair[0]);
-        assert!(gap >= Duration::from_millis(40), "{gap:?}");
-    }
+    assert_eq!(times.len(), 7, "every allowed page requested once");
+    // The starts are 0.1 s apart at the client, so the run lasts at least 0.6 s whatever
+    // the load (a busy machine only makes it longer). At the server, a busy machine can
+    // delay when one arrival is seen, so only the whole span is checked, with room.
+    assert!(elapsed >= Duration::from_millis(600), "{elapsed:?}");
     let span = times[times.len() - 1].duration_since(times[0]);
-    assert!(
-        span >= Duration::from_millis(70 * (times.len() as u64 - 1)),
-        "{span:?}"
-    );
-    assert!(started.elapsed() >= Duration::from_millis(320));
+    assert!(span >= Duration::from_millis(300), "{span:?}");
 
     let (out, records) = crawl(
         &server,
@@ -461,4 +479,268 @@ fn shards_by_host_each_crawl_their_own_hosts() {
         .map(|s| reachable(&s.base_url(), 1).len())
         .sum();
     assert_eq!(seen.len(), expected, "every host crawled, by one shard");
+}
+
+/// Runs a crawl from `seed` with `args`: the output and the records by URL.
+fn crawl_from(
+    seed: &str,
+    args: &[&str],
+) -> (std::process::Output, BTreeMap<String, serde_json::Value>) {
+    let out = fetchpool()
+        .arg(seed)
+        .args(["--crawl", "--no-proxy", "-f", "jsonl", "--timeout", "20"])
+        .args(args)
+        .output()
+        .unwrap();
+    let records = stdout_of(&out)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["url"].as_str().unwrap().to_string(), v)
+        })
+        .collect();
+    (out, records)
+}
+
+#[test]
+fn character_references_in_links_are_decoded_before_they_are_fetched() {
+    let server = MockServer::start();
+    server.script(
+        "/amp.html",
+        Scripted::html(
+            "<a href=\"/a.html?x=1&amp;y=2\">a</a><a href=\"/b.html?p=1&copy=2\">b</a>\
+             <a href=\"/c&#x2E;html\">c</a>",
+        ),
+    );
+    let (out, records) = crawl_from(&server.url("/amp.html"), &["--depth", "1"]);
+    assert_eq!(out.status.code(), Some(1), "the links are 404s");
+    let asked: BTreeSet<String> = server.log().into_iter().map(|(_, p)| p).collect();
+    for path in ["/a.html?x=1&y=2", "/b.html?p=1&copy=2", "/c.html"] {
+        assert!(asked.contains(path), "{path} in {asked:?}");
+        assert!(records.contains_key(&server.url(path)), "{path}");
+    }
+    assert!(
+        !asked
+            .iter()
+            .any(|p| p.contains("&amp;") || p.contains("&#")),
+        "{asked:?}"
+    );
+}
+
+#[test]
+fn a_redirect_to_a_page_already_fetched_does_not_fetch_it_again() {
+    let server = MockServer::start();
+    server.script(
+        "/p/0.html",
+        Scripted::html("<a href=\"/p/1.html\">one</a><a href=\"/r/1\">again</a>"),
+    );
+    server.script("/p/1.html", Scripted::html("<p>one</p>"));
+    server.script("/r/1", Scripted::new(302, "Location: /p/1.html\r\n", ""));
+    for workers in ["1", "4"] {
+        let before = server.log().len();
+        let (out, records) = crawl_from(&server.url("/p/0.html"), &["-w", workers]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        let asked: Vec<String> = server.log()[before..]
+            .iter()
+            .map(|(_, p)| p.clone())
+            .collect();
+        let once = |path: &str| asked.iter().filter(|p| *p == path).count();
+        assert_eq!(once("/p/1.html"), 1, "-w {workers}: {asked:?}");
+        assert_eq!(once("/r/1"), 1);
+        assert_eq!(records.len(), 3, "{records:?}");
+        let redirect = &records[&server.url("/r/1")];
+        assert_eq!(redirect["location"], server.url("/p/1.html"));
+        assert_eq!(redirect["status"], 302);
+        assert_eq!(redirect["result"], "fetched");
+        if workers == "1" {
+            assert_eq!(redirect["redirect"], "seen", "{redirect}");
+        }
+    }
+    // The text output says so.
+    let out = fetchpool()
+        .arg(server.url("/p/0.html"))
+        .args(["--crawl", "--no-proxy", "-w", "1"])
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert!(
+        text.contains(&format!(
+            "'{}' redirected to '{}' (seen before: not fetched again)",
+            server.url("/r/1"),
+            server.url("/p/1.html")
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_seed_that_redirects_to_another_origin_brings_that_origin_into_scope() {
+    let old = MockServer::start();
+    let new = MockServer::start();
+    old.script(
+        "/",
+        Scripted::new(301, &format!("Location: {}\r\n", new.url("/home.html")), ""),
+    );
+    new.script(
+        "/home.html",
+        Scripted::html("<a href=\"/next.html\">next</a>"),
+    );
+    new.script("/next.html", Scripted::html("<p>the end</p>"));
+    let (out, records) = crawl_from(&old.url("/"), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(records.contains_key(&new.url("/home.html")));
+    assert!(
+        records.contains_key(&new.url("/next.html")),
+        "the crawl goes on at the new origin: {records:?}"
+    );
+    assert_eq!(records[&new.url("/home.html")]["depth"], 0);
+}
+
+#[test]
+fn credentials_go_only_to_the_seeds_origins() {
+    let seed = MockServer::start();
+    let other = MockServer::start();
+    seed.script(
+        "/",
+        Scripted::html(&format!(
+            "<a href=\"/own.html\">own</a><a href=\"{}\">elsewhere</a>",
+            other.url("/collect.html")
+        )),
+    );
+    seed.script("/own.html", Scripted::html("<p>own</p>"));
+    other.script("/collect.html", Scripted::html("<p>thanks</p>"));
+    let (out, records) = crawl_from(
+        &seed.url("/"),
+        &[
+            "--scope",
+            "any",
+            "--ignore-robots",
+            "-u",
+            "me:s3cret",
+            "-H",
+            "X-Token: t0ken",
+            "-b",
+            "sid=c00kie",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(records.len(), 3);
+    for request in seed.requests() {
+        let lower = request.to_lowercase();
+        assert!(lower.contains("authorization: basic"), "{request}");
+        assert!(
+            lower.contains("x-token: t0ken") && lower.contains("sid=c00kie"),
+            "{request}"
+        );
+    }
+    let elsewhere = other.requests();
+    assert_eq!(elsewhere.len(), 1);
+    let lower = elsewhere[0].to_lowercase();
+    for secret in ["authorization", "t0ken", "c00kie"] {
+        assert!(
+            !lower.contains(secret),
+            "{secret} went elsewhere: {}",
+            elsewhere[0]
+        );
+    }
+}
+
+#[test]
+fn a_huge_or_endless_crawl_delay_is_clamped_and_stops_nothing() {
+    for delay in ["1e20", "inf", "1e9"] {
+        let server = MockServer::start();
+        server.set_robots(&format!("User-agent: *\nCrawl-delay: {delay}\n"));
+        server.script(
+            "/",
+            Scripted::html("<a href=\"/a.html\">a</a><a href=\"/b.html\">b</a>"),
+        );
+        let started = Instant::now();
+        let (out, records) = crawl_from(&server.url("/"), &["--deadline", "2"]);
+        let err = stderr_of(&out);
+        assert!(
+            started.elapsed() < Duration::from_secs(25),
+            "{delay}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{delay}: {err}");
+        assert!(
+            err.contains("Crawl-delay") && err.contains("30 s apart"),
+            "{delay}: {err}"
+        );
+        // The seed is fetched at once; the next pages wait 30 s, past the deadline.
+        assert_eq!(records[&server.url("/")]["result"], "fetched", "{delay}");
+        assert_eq!(records.len(), 3, "{delay}: every page has its record");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{delay}: cut short by --deadline"
+        );
+    }
+}
+
+#[test]
+fn links_a_page_has_beyond_what_is_read_are_counted_in_a_warning() {
+    let server = MockServer::start();
+    let mut page = String::new();
+    for i in 0..10_005 {
+        page.push_str(&format!("<a href=\"/l/{i}\"></a>"));
+    }
+    page.push_str(&format!("<a href=\"/{}\"></a>", "x".repeat(3000)));
+    server.script("/", Scripted::html(&page));
+    let (out, records) = crawl_from(&server.url("/"), &["--depth", "0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(records.len(), 1);
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("6 link(s) on 1 page(s) were not read"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_resumed_crawl_checks_the_scope_and_depth_of_the_queued_lines_it_reads() {
+    let server = MockServer::start();
+    let mut elsewhere = MockServer::start();
+    elsewhere.expect_no_hits();
+    server.script("/", Scripted::html("<a href=\"/a.html\">a</a>"));
+    server.script("/a.html", Scripted::html("<p>a</p>"));
+    server.script("/deep.html", Scripted::html("<p>deep</p>"));
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("crawl.jsonl");
+    let queued = |url: String, depth: u32| {
+        format!(r#"{{"url":"{url}","line":0,"result":"queued","depth":{depth},"parent":"x"}}"#)
+    };
+    std::fs::write(
+        &record,
+        [
+            queued(elsewhere.url("/planted.html"), 1),
+            queued(server.url("/deep.html"), 9),
+            queued(server.url("/a.html"), 1),
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    let (out, records) = crawl_from(
+        &server.url("/"),
+        &[
+            "--depth",
+            "2",
+            "--record",
+            record.to_str().unwrap(),
+            "--resume",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let asked: Vec<String> = server.log().into_iter().map(|(_, p)| p).collect();
+    assert!(
+        !asked.contains(&"/deep.html".to_string()),
+        "past --depth: {asked:?}"
+    );
+    assert!(asked.contains(&"/a.html".to_string()));
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert!(
+        stderr_of(&out).contains("2 queued page(s) of the record file are out of scope"),
+        "{}",
+        stderr_of(&out)
+    );
 }

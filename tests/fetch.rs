@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{MockServer, full_backlog, refused_url};
-use fetchpool::fetch::{FetchError, FetchOptions, Fetcher, Page};
+use fetchpool::fetch::{FetchError, FetchOptions, Fetcher, Page, Request};
 
 fn fetcher(timeout: Duration) -> Fetcher {
     let mut options = FetchOptions::with_timeout(timeout);
@@ -177,7 +177,10 @@ fn a_deadline_already_passed_fails_without_connecting() {
     server.expect_no_hits();
     let url = url::Url::parse(&server.url("/bytes/1")).unwrap();
     let err = fetcher(Duration::from_secs(10))
-        .fetch(&url, Some(Instant::now()), None)
+        .fetch(Request {
+            deadline: Some(Instant::now()),
+            ..Request::new(&url)
+        })
         .unwrap_err();
     assert_eq!(err, FetchError::Deadline);
 }
@@ -187,11 +190,10 @@ fn a_fetch_cut_by_the_run_deadline_fails_as_past_the_deadline() {
     let server = MockServer::start();
     let url = url::Url::parse(&server.url("/delay/3000")).unwrap();
     let err = fetcher(Duration::from_secs(10))
-        .fetch(
-            &url,
-            Some(Instant::now() + Duration::from_millis(200)),
-            None,
-        )
+        .fetch(Request {
+            deadline: Some(Instant::now() + Duration::from_millis(200)),
+            ..Request::new(&url)
+        })
         .unwrap_err();
     assert_eq!(err, FetchError::Deadline);
 }
