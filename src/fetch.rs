@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::error::Error as StdError;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, Response};
@@ -15,7 +15,7 @@ use url::Url;
 use crate::links::LinkExtractor;
 use crate::netrc::Netrc;
 use crate::proxy::ProxyRules;
-use crate::save::{BodySink, Saved};
+use crate::save::{BodySink, Saved, Target};
 
 /// How long to wait for a connection at most, whatever `--timeout` says.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -405,7 +405,7 @@ pub struct Request<'a> {
     /// [`FetchError::Deadline`].
     pub deadline: Option<Instant>,
     /// Where the body is saved, atomically (`-d`).
-    pub target: Option<&'a Path>,
+    pub target: Option<&'a Target>,
     /// `-u`, `-H` and `-b` may go to the URL's origin (a crawl gives them to the seeds'
     /// origins only).
     pub credentials: bool,
@@ -688,7 +688,7 @@ impl Fetcher {
         &self,
         mut response: Resp<'_>,
         last_url: &Url,
-        target: Option<&Path>,
+        target: Option<&Target>,
         budget: Budget,
         resume: Option<(u64, String)>,
     ) -> Result<Page, FetchError> {
@@ -755,13 +755,14 @@ impl Fetcher {
     fn read_body_of(
         &self,
         response: &mut Resp<'_>,
-        target: Option<&Path>,
+        target: Option<&Target>,
         from: u64,
         expected: Option<u64>,
         links: Option<LinkExtractor>,
         classify: &dyn Fn(&reqwest::Error) -> FetchError,
     ) -> Result<Body, FetchError> {
-        let shown = |p: &Path| crate::redact::redact_url(&p.display().to_string()).into_owned();
+        let shown =
+            |t: &Target| crate::redact::redact_url(&t.path().display().to_string()).into_owned();
         let save_error = |e: io::Error| {
             FetchError::Save(format!("{}: {e}", target.map(shown).unwrap_or_default()))
         };

@@ -1,5 +1,10 @@
 //! The file name each saved body gets under `-d DIR`: from the list line (`URL<TAB>name`)
 //! or the URL, made safe, and made unique in input order so reruns agree.
+//!
+//! Unique means more than distinct names: a name is never a folder another name needs
+//! (`/docs` and `/docs/intro` in the host layout: the first one keeps `docs`, a later one
+//! that needs it as a folder gets `docs.1/intro`, a later file named like a folder gets
+//! `docs.1`), and names ending like a temporary file (`.fetchpool-part`) get a `_`.
 
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -27,22 +32,36 @@ pub enum Layout {
 /// Hands out file names in input order; two lines that would get the same name get
 /// numeric suffixes (`a.html`, `a.1.html`, ...), the first line keeping the name.
 ///
-/// Memory: a 64-bit hash per name handed out (a hash collision costs a needless suffix,
-/// never a shared file).
+/// Memory: a 64-bit hash per name and per folder handed out (a hash collision costs a
+/// needless suffix, never a shared file).
 #[derive(Debug, Default)]
 pub struct Namer {
-    /// Hashes of the relative paths handed out so far.
-    taken: HashSet<u64>,
+    /// Hashes of the files handed out so far.
+    files: HashSet<u64>,
+    /// Hashes of the folders the files handed out are in.
+    folders: HashSet<u64>,
     /// The layout.
     layout: Layout,
+    /// With `--crawl` in the flat layout: the folder, whose files from before the run are
+    /// never replaced, so a name that is there takes the next suffix (as wget `-nd` does).
+    keep_existing: Option<PathBuf>,
 }
 
 impl Namer {
     /// Names files in `layout`.
     pub fn new(layout: Layout) -> Self {
         Namer {
-            taken: HashSet::new(),
             layout,
+            ..Namer::default()
+        }
+    }
+
+    /// Names files in `layout` under `dir`, never one that is there already.
+    pub fn keeping_existing(layout: Layout, dir: PathBuf) -> Self {
+        Namer {
+            layout,
+            keep_existing: Some(dir),
+            ..Namer::default()
         }
     }
 
@@ -57,12 +76,39 @@ impl Namer {
             Some(name) => given_path(name)?,
             None => url_path(url, self.layout),
         };
+        let path = self.folders_for(&path);
         Ok(self.unique(path))
     }
 
-    /// `path`, or the first of `path` with suffixes `.1`, `.2`, ... not handed out yet.
+    /// `path` with each folder it needs that is a file handed out replaced by the first
+    /// of `NAME.1`, `NAME.2`, ... that is not; the folders are then taken as folders.
+    fn folders_for(&mut self, path: &Path) -> PathBuf {
+        let mut out = PathBuf::new();
+        let parts: Vec<String> = path
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let Some((file, folders)) = parts.split_last() else {
+            return path.to_path_buf();
+        };
+        for folder in folders {
+            let mut candidate = out.join(folder);
+            let mut n = 0u64;
+            while self.files.contains(&hash(&candidate)) {
+                n += 1;
+                candidate = out.join(format!("{folder}.{n}"));
+            }
+            self.folders.insert(hash(&candidate));
+            out = candidate;
+        }
+        out.join(file)
+    }
+
+    /// `path`, or the first of `path` with suffixes `.1`, `.2`, ... not handed out yet (as
+    /// a file or a folder) and, when keeping existing files, not there already.
     fn unique(&mut self, path: PathBuf) -> PathBuf {
-        if self.taken.insert(hash(&path)) {
+        if self.free(&path) {
+            self.files.insert(hash(&path));
             return path;
         }
         let file = path
@@ -72,11 +118,23 @@ impl Namer {
         let (stem, ext) = split_extension(&file);
         for n in 1u64.. {
             let candidate = path.with_file_name(format!("{stem}.{n}{ext}"));
-            if self.taken.insert(hash(&candidate)) {
+            if self.free(&candidate) {
+                self.files.insert(hash(&candidate));
                 return candidate;
             }
         }
         unreachable!("some suffix is free")
+    }
+
+    /// Whether `path` may be handed out as a file.
+    fn free(&self, path: &Path) -> bool {
+        let key = hash(path);
+        !self.files.contains(&key)
+            && !self.folders.contains(&key)
+            && self
+                .keep_existing
+                .as_ref()
+                .is_none_or(|dir| std::fs::symlink_metadata(dir.join(path)).is_err())
     }
 }
 
@@ -166,6 +224,16 @@ pub fn safe_component(name: &str) -> String {
     }
     if out == "." || out == ".." {
         out.insert(0, '_');
+    }
+    // The temporary files' names are reserved: no body may be saved as one.
+    if out.ends_with(crate::save::PARTIAL_SUFFIX)
+        || out.ends_with(&format!(
+            "{}{}",
+            crate::save::PARTIAL_SUFFIX,
+            crate::save::VALIDATOR_SUFFIX
+        ))
+    {
+        out.push('_');
     }
     if out.len() > MAX_COMPONENT {
         let (stem, ext) = split_extension(&out);
@@ -278,5 +346,51 @@ mod tests {
             name(&mut n, "http://h/a%2F..%2F..%2Fb", None).unwrap(),
             "h/a_.._.._b"
         );
+    }
+
+    #[test]
+    fn a_name_is_never_a_folder_another_name_needs() {
+        let mut n = Namer::new(Layout::Host);
+        assert_eq!(name(&mut n, "http://h/docs", None).unwrap(), "h/docs");
+        assert_eq!(
+            name(&mut n, "http://h/docs/intro", None).unwrap(),
+            "h/docs.1/intro"
+        );
+        assert_eq!(
+            name(&mut n, "http://h/docs/more", None).unwrap(),
+            "h/docs.1/more"
+        );
+        assert_eq!(name(&mut n, "http://h/a/b", None).unwrap(), "h/a/b");
+        assert_eq!(
+            name(&mut n, "http://h/a", None).unwrap(),
+            "h/a.1",
+            "a is a folder"
+        );
+    }
+
+    #[test]
+    fn temporary_names_are_reserved() {
+        let mut n = Namer::new(Layout::Flat);
+        assert_eq!(
+            name(&mut n, "http://h/.x.fetchpool-part", None).unwrap(),
+            ".x.fetchpool-part_"
+        );
+        assert_eq!(
+            name(&mut n, "http://h/.x.fetchpool-part.validator", None).unwrap(),
+            ".x.fetchpool-part.validator_"
+        );
+        assert_eq!(
+            name(&mut n, "http://h/x", Some("d/.y.fetchpool-part")).unwrap(),
+            "d/.y.fetchpool-part_"
+        );
+    }
+
+    #[test]
+    fn keeping_existing_files_takes_the_next_suffix() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".bashrc"), b"mine").unwrap();
+        let mut n = Namer::keeping_existing(Layout::Flat, dir.path().to_path_buf());
+        assert_eq!(name(&mut n, "http://h/.bashrc", None).unwrap(), ".bashrc.1");
+        assert_eq!(name(&mut n, "http://h/new", None).unwrap(), "new");
     }
 }

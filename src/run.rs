@@ -58,6 +58,7 @@ use crate::redact::secrets_of;
 use crate::report::{Outcome, Printer, Record};
 use crate::resume::{CrawlState, Fetched, Resumed, open_output};
 use crate::robots::{Gate, MAX_ROBOTS, Robots};
+use crate::save::Target;
 use crate::schedule::{HostJob, HostSlot, RetryPolicy, Scheduler};
 use crate::settings::{Executor, SaveTo, Settings, Source};
 use crate::shard::Shard;
@@ -141,7 +142,7 @@ struct UrlJob {
     /// no such limit is set).
     host: String,
     /// Where its body is saved (`-d`).
-    target: Option<PathBuf>,
+    target: Option<Target>,
     /// Attempts made so far.
     attempts: u32,
     /// The last attempt's failure and duration, once one failed.
@@ -272,7 +273,7 @@ impl Run {
                     let result = fetcher.fetch(Request {
                         url: &url,
                         deadline: run.deadline,
-                        target: target.as_deref(),
+                        target: target.as_ref(),
                         credentials,
                     });
                     Ok(Some((result, start.elapsed())))
@@ -300,9 +301,11 @@ impl Run {
             Err(FutureError::Cancelled) => None,
             // A worker process killed at the hard limit: the fetch outlived its timeout.
             Err(FutureError::Task(TaskError::TimedOut(after))) => {
+                self.discard_orphan(&job);
                 Some((Err(FetchError::Timeout(self.timeout)), after))
             }
             Err(FutureError::Task(TaskError::WorkerDied(why) | TaskError::Broken(why))) => {
+                self.discard_orphan(&job);
                 Some((Err(FetchError::Worker(why)), Duration::ZERO))
             }
             Err(FutureError::Task(TaskError::Panicked(msg))) => {
@@ -332,6 +335,14 @@ impl Run {
                 self.deliver(&job, Outcome::Failed(error), elapsed);
             }
             None => self.give_up(job),
+        }
+    }
+
+    /// A worker process killed while it saved `job`'s body left its partial file: removed
+    /// unless a validator was kept with it (then a rerun with `--continue` continues it).
+    fn discard_orphan(&self, job: &UrlJob) {
+        if let Some(target) = &job.target {
+            crate::save::discard_orphan(target);
         }
     }
 
@@ -454,11 +465,15 @@ impl Run {
         keyed: bool,
     ) -> Option<io::Error> {
         let mut error = None;
-        let mut namer = Namer::new(
-            self.save
-                .as_ref()
-                .map_or_else(Layout::default, |s| s.layout),
-        );
+        let mut namer = match &self.save {
+            // A crawl names files after what servers send: in the flat layout they must
+            // not replace what the folder held before the run.
+            Some(save) if self.crawl.is_some() && save.layout == Layout::Flat => {
+                Namer::keeping_existing(save.layout, save.dir.clone())
+            }
+            Some(save) => Namer::new(save.layout),
+            None => Namer::new(Layout::default()),
+        };
         let mut list_done = false;
         while !self.stopped() {
             // Pages the crawl found come before more lines of the list (the frontier stays
@@ -472,10 +487,11 @@ impl Run {
                 None => None,
             };
             if let Some(found) = found {
-                let target = self
-                    .save
-                    .as_ref()
-                    .map(|save| namer.name(&found.url, None).map(|rel| save.dir.join(rel)));
+                let target = self.save.as_ref().map(|save| {
+                    namer
+                        .name(&found.url, None)
+                        .map(|rel| self.target(save, rel))
+                });
                 self.sink.reserve();
                 let Some(seq) = self.admit() else { break };
                 let entry = Entry {
@@ -514,7 +530,7 @@ impl Run {
                 (Some(save), Ok(url)) => Some(
                     namer
                         .name(url, entry.name.as_deref())
-                        .map(|rel| save.dir.join(rel)),
+                        .map(|rel| self.target(save, rel)),
                 ),
                 _ => None,
             };
@@ -544,6 +560,15 @@ impl Run {
         error
     }
 
+    /// Where a body named `rel` is saved under `save`'s folder.
+    fn target(&self, save: &SaveTo, rel: PathBuf) -> Target {
+        Target {
+            dir: save.dir.clone(),
+            rel,
+            no_replace: self.crawl.is_some() && save.layout == Layout::Flat,
+        }
+    }
+
     /// Admits one more entry: its number, or `None` once the run stopped.
     fn admit(&self) -> Option<u64> {
         let seq = self.sink.admit()?;
@@ -559,7 +584,7 @@ impl Run {
         self: &Arc<Self>,
         seq: u64,
         entry: Entry,
-        target: Option<Result<PathBuf, String>>,
+        target: Option<Result<Target, String>>,
         keyed: bool,
         found_on: FoundOn,
     ) {
@@ -593,18 +618,28 @@ impl Run {
             Ok(_) if self.stopped() => return self.finish(seq, record(Outcome::Cancelled)),
             Ok(url) => url,
         };
-        if let Some(path) = target.as_ref()
-            && let Ok(meta) = std::fs::metadata(path)
-        {
-            if self.protected.contains(&(meta.dev(), meta.ino())) {
-                let why = format!(
-                    "{} is the input list or the record file; it is not replaced",
-                    path.display()
-                );
-                return self.finish(seq, record(Outcome::Invalid(FetchError::BadName(why))));
+        if let Some(target) = target.as_ref() {
+            // Neither the file nor its temporary ones may be the list or the record file.
+            for path in [
+                target.path(),
+                target.partial_path(),
+                target.validator_path(),
+            ] {
+                if let Ok(meta) = std::fs::metadata(&path)
+                    && self.protected.contains(&(meta.dev(), meta.ino()))
+                {
+                    let why = format!(
+                        "{} is the input list or the record file; it is not replaced",
+                        path.display()
+                    );
+                    return self.finish(seq, record(Outcome::Invalid(FetchError::BadName(why))));
+                }
             }
-            if self.save.as_ref().is_some_and(|s| s.no_clobber) {
-                return self.finish(seq, record(Outcome::Kept(path.clone())));
+            let path = target.path();
+            if self.save.as_ref().is_some_and(|s| s.no_clobber)
+                && std::fs::symlink_metadata(&path).is_ok()
+            {
+                return self.finish(seq, record(Outcome::Kept(path)));
             }
         }
         let host = if keyed {

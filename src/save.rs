@@ -2,55 +2,228 @@
 //! with `-d` written to a temporary file beside the final one, renamed into place only
 //! once the body is complete. A body that fails (404, truncated, timeout, a full disk)
 //! never leaves a file under its final name.
+//!
+//! Files are reached from the opened `-d` folder one name at a time (`openat`), never
+//! through a symbolic link: a link planted inside the folder (`out/sub -> /elsewhere`, or
+//! `out/HOST -> /elsewhere`) is refused, not followed. A name that needs a folder where a
+//! file is (or the other way round) is refused too: nothing is removed to make room.
+//! Temporary names (`.NAME.fetchpool-part`) are reserved: no URL or list name can be one
+//! ([`crate::names`]).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{self, Read, Seek, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
 
+use rustix::fs::{AtFlags, Mode, OFlags};
 use sha2::{Digest, Sha256};
 
-/// The temporary name a body is written under until it is complete: hidden, beside the
-/// final file, and the same on every run (so `--continue` finds it).
-pub fn partial_path(target: &Path) -> PathBuf {
-    let name = target
+/// The suffix of a body's temporary name; names ending in it are reserved.
+pub const PARTIAL_SUFFIX: &str = ".fetchpool-part";
+
+/// The suffix of a partial body's validator, after [`PARTIAL_SUFFIX`].
+pub const VALIDATOR_SUFFIX: &str = ".validator";
+
+/// Where one body is saved: a file under the `-d` folder.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Target {
+    /// The `-d` folder (followed if it is itself a link: the user named it).
+    pub dir: PathBuf,
+    /// The file's path under it, normal components only ([`crate::names`] makes them).
+    pub rel: PathBuf,
+    /// Never replace a file that is already there (`--crawl` in the flat layout: a page
+    /// must not replace what the folder held before); the body fails as `save` instead.
+    pub no_replace: bool,
+}
+
+impl Target {
+    /// The file's whole path, as records show it.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(&self.rel)
+    }
+
+    /// The temporary file's whole path.
+    pub fn partial_path(&self) -> PathBuf {
+        self.dir.join(sibling(&self.rel, PARTIAL_SUFFIX))
+    }
+
+    /// The validator's whole path.
+    pub fn validator_path(&self) -> PathBuf {
+        self.dir.join(sibling(
+            &self.rel,
+            &format!("{PARTIAL_SUFFIX}{VALIDATOR_SUFFIX}"),
+        ))
+    }
+
+    /// The file's name and the folders above it (under `dir`).
+    fn split(&self) -> io::Result<(Vec<&std::ffi::OsStr>, &std::ffi::OsStr)> {
+        let mut parts = Vec::new();
+        for component in self.rel.components() {
+            match component {
+                Component::Normal(part) => parts.push(part),
+                _ => return Err(io::Error::other("not a plain relative name")),
+            }
+        }
+        let name = parts
+            .pop()
+            .ok_or_else(|| io::Error::other("an empty name"))?;
+        Ok((parts, name))
+    }
+
+    /// Opens the folder the file goes in, walking down from `dir` without following a
+    /// link; with `create`, missing folders are made.
+    fn open_parent(&self, create: bool) -> io::Result<(OwnedFd, String)> {
+        let (folders, name) = self.split()?;
+        let mut fd = rustix::fs::open(
+            &self.dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let mut walked = PathBuf::new();
+        for folder in folders {
+            walked.push(folder);
+            fd = open_folder(&fd, folder, create)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", walked.display())))?;
+        }
+        let name = name
+            .to_str()
+            .ok_or_else(|| io::Error::other("a name that is not UTF-8"))?
+            .to_string();
+        Ok((fd, name))
+    }
+}
+
+/// `rel` with its file name turned into `.NAME` + `suffix`.
+fn sibling(rel: &Path, suffix: &str) -> PathBuf {
+    let name = rel
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    target.with_file_name(format!(".{name}.fetchpool-part"))
+    rel.with_file_name(format!(".{name}{suffix}"))
 }
 
-/// Where the validator of a partial body is kept (`--continue`): the response's ETag or
-/// Last-Modified, one line, beside the partial file.
-pub fn validator_path(target: &Path) -> PathBuf {
-    let mut name = partial_path(target).into_os_string();
-    name.push(".validator");
-    PathBuf::from(name)
+/// Opens folder `name` inside `parent`, never through a link; with `create`, makes it if
+/// it is missing.
+fn open_folder(parent: &OwnedFd, name: &std::ffi::OsStr, create: bool) -> io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    match rustix::fs::openat(parent, name, flags, Mode::empty()) {
+        Ok(fd) => Ok(fd),
+        Err(e) if e == rustix::io::Errno::NOENT && create => {
+            match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o777)) {
+                Ok(()) => {}
+                // Another worker made it first.
+                Err(e) if e == rustix::io::Errno::EXIST => {}
+                Err(e) => return Err(e.into()),
+            }
+            Ok(rustix::fs::openat(parent, name, flags, Mode::empty())?)
+        }
+        Err(e) if e == rustix::io::Errno::LOOP || e == rustix::io::Errno::NOTDIR => {
+            let what = match rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode).is_symlink() => {
+                    "is a symbolic link, which is not followed"
+                }
+                _ => "is a file where a folder is needed",
+            };
+            Err(io::Error::other(what))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What an entry in a folder is, without following a link: `None` if there is none.
+fn kind_at(dir: &OwnedFd, name: &str) -> io::Result<Option<rustix::fs::FileType>> {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(rustix::fs::FileType::from_raw_mode(st.st_mode))),
+        Err(e) if e == rustix::io::Errno::NOENT => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes `name` from `dir` if it is there (a file or a link, never what a link points
+/// to; a folder is left alone and reported).
+fn remove_at(dir: &OwnedFd, name: &str) -> io::Result<()> {
+    match kind_at(dir, name)? {
+        None => Ok(()),
+        Some(kind) if kind.is_dir() => Err(io::Error::other(format!("{name} is a folder"))),
+        Some(_) => match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+            Err(e) if e != rustix::io::Errno::NOENT => Err(e.into()),
+            _ => Ok(()),
+        },
+    }
+}
+
+/// Creates `name` in `dir` new (`O_EXCL`, never following or reusing what is there);
+/// whatever has the name (a stale partial, a planted link) is removed first.
+fn create_fresh(dir: &OwnedFd, name: &str) -> io::Result<File> {
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mode = Mode::from_raw_mode(0o666);
+    let fd = match rustix::fs::openat(dir, name, flags, mode) {
+        Err(e) if e == rustix::io::Errno::EXIST => {
+            remove_at(dir, name)?;
+            rustix::fs::openat(dir, name, flags, mode)?
+        }
+        other => other?,
+    };
+    Ok(File::from(fd))
 }
 
 /// A partial body a previous run left for `target`, and what validates it: its length
-/// and the `If-Range` value to send. `None` when there is no partial, it is empty, or no
-/// usable validator was kept (then the body is fetched whole).
-pub fn resumable(target: &Path) -> Option<(u64, String)> {
-    // Regular files only: a symbolic link is not followed (its target's first line would
-    // go to the server as If-Range).
-    let regular = |p: &Path| fs::symlink_metadata(p).ok().filter(|m| m.is_file());
-    let len = regular(&partial_path(target))?.len();
-    regular(&validator_path(target))?;
-    if len == 0 {
+/// and the `If-Range` value to send. `None` when there is no partial, it is empty, it is
+/// not a plain file of its own (a link, or hard-linked elsewhere), or no usable validator
+/// was kept (then the body is fetched whole).
+pub fn resumable(target: &Target) -> Option<(u64, String)> {
+    let (dir, name) = target.open_parent(false).ok()?;
+    let partial = format!(".{name}{PARTIAL_SUFFIX}");
+    let validator = format!("{partial}{VALIDATOR_SUFFIX}");
+    let st = rustix::fs::statat(&dir, partial.as_str(), AtFlags::SYMLINK_NOFOLLOW).ok()?;
+    let plain = rustix::fs::FileType::from_raw_mode(st.st_mode).is_file() && st.st_nlink == 1;
+    let len = u64::try_from(st.st_size).ok()?;
+    if !plain || len == 0 {
         return None;
     }
-    // Untrusted: at most one short line.
-    let mut text = String::new();
-    io::Read::read_to_string(
-        &mut io::Read::take(File::open(validator_path(target)).ok()?, 1024),
-        &mut text,
+    // Untrusted: at most one short line, never through a link.
+    let fd = rustix::fs::openat(
+        &dir,
+        validator.as_str(),
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
     )
     .ok()?;
+    let mut text = String::new();
+    File::from(fd).take(1024).read_to_string(&mut text).ok()?;
     let validator = text.lines().next()?.trim().to_string();
     let usable = !validator.is_empty()
         && !validator.starts_with("W/")
         && validator.bytes().all(|b| (0x20..0x7f).contains(&b));
     usable.then_some((len, validator))
+}
+
+/// Removes the partial body `target` left if it cannot be continued (no validator was
+/// kept for it): what a worker process killed mid-body leaves behind.
+pub fn discard_orphan(target: &Target) {
+    let Ok((dir, name)) = target.open_parent(false) else {
+        return;
+    };
+    let partial = format!(".{name}{PARTIAL_SUFFIX}");
+    let validator = format!("{partial}{VALIDATOR_SUFFIX}");
+    if !matches!(kind_at(&dir, &validator), Ok(Some(_))) {
+        let _ = remove_at(&dir, &partial);
+    }
+}
+
+/// A body's file on its way: the folder it is in (opened), its temporary and final names.
+struct Open {
+    file: File,
+    dir: OwnedFd,
+    partial: String,
+    name: String,
+    target: Target,
+}
+
+impl Open {
+    fn validator(&self) -> String {
+        format!("{}{VALIDATOR_SUFFIX}", self.partial)
+    }
 }
 
 /// One body on its way: its byte count, its digest, its temporary file.
@@ -59,8 +232,8 @@ pub struct BodySink {
     bytes: u64,
     /// The running SHA-256, with `--checksum sha256`.
     hasher: Option<Sha256>,
-    /// The open temporary file and the final path, with `-d`.
-    file: Option<(File, PathBuf, PathBuf)>,
+    /// The open temporary file, with `-d`.
+    file: Option<Open>,
     /// Leave the temporary file (and its validator) for a later `--continue` if the body
     /// fails.
     keep_partial: bool,
@@ -69,7 +242,8 @@ pub struct BodySink {
     pending_validator: Option<String>,
     /// `--crawl`: the page's links, found as the body goes by.
     links: Option<crate::links::LinkExtractor>,
-    /// This sink wrote a validator beside the partial file (to remove when it is whole).
+    /// This sink wrote a validator beside the partial file (to remove when it is whole;
+    /// without one a partial cannot be continued, so it is not kept).
     wrote_validator: bool,
     /// The body's first bytes, kept in memory (at most the capacity it was given).
     captured: Option<Vec<u8>>,
@@ -102,10 +276,10 @@ impl BodySink {
     /// `keep_partial` the partial file outlives a failure, for the next `--continue`.
     ///
     /// # Errors
-    /// The folder or the temporary file cannot be created, or the partial file cannot be
-    /// read back (to hash it) or is not `from` bytes long.
+    /// A folder or the temporary file cannot be created (or is a link), or the partial
+    /// file cannot be read back (to hash it) or is not `from` bytes long.
     pub fn open(
-        target: Option<&Path>,
+        target: Option<&Target>,
         checksum: bool,
         resume: Option<(u64, Option<&str>)>,
         keep_partial: bool,
@@ -115,28 +289,25 @@ impl BodySink {
         let file = match target {
             None => None,
             Some(target) => {
-                let parent = target.parent().unwrap_or(Path::new(""));
-                ensure_dir(parent)?;
-                let partial = partial_path(target);
+                let (dir, name) = target.open_parent(true)?;
+                let partial = format!(".{name}{PARTIAL_SUFFIX}");
                 let from = resume.map_or(0, |(from, _)| from);
                 let mut file = if from == 0 {
-                    // A fresh file, never one found there: whatever has the temporary name
-                    // (a stale partial, or a symlink planted in a shared folder) is removed,
-                    // not followed, and O_EXCL makes sure nothing took its place.
-                    match create_fresh(&partial) {
-                        // The folder went away since it was made: make it again.
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                            forget_dir(parent);
-                            ensure_dir(parent)?;
-                            create_fresh(&partial)?
-                        }
-                        other => other?,
-                    }
+                    create_fresh(&dir, &partial)?
                 } else {
-                    if fs::symlink_metadata(&partial)?.file_type().is_symlink() {
-                        return Err(io::Error::other("the partial file is a symbolic link"));
+                    let fd = rustix::fs::openat(
+                        &dir,
+                        partial.as_str(),
+                        OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )?;
+                    let st = rustix::fs::fstat(&fd)?;
+                    if st.st_nlink != 1 {
+                        return Err(io::Error::other(
+                            "the partial file has other names (a hard link): not continued",
+                        ));
                     }
-                    OpenOptions::new().read(true).write(true).open(&partial)?
+                    File::from(fd)
                 };
                 if from > 0 {
                     if file.metadata()?.len() != from {
@@ -145,18 +316,25 @@ impl BodySink {
                     if let Some(h) = hasher.as_mut() {
                         let mut buf = vec![0u8; 64 * 1024];
                         loop {
-                            let n = io::Read::read(&mut file, &mut buf)?;
+                            let n = file.read(&mut buf)?;
                             if n == 0 {
                                 break;
                             }
                             h.update(&buf[..n]);
                         }
                     }
-                    io::Seek::seek(&mut file, io::SeekFrom::Start(from))?;
+                    file.seek(io::SeekFrom::Start(from))?;
                     bytes = from;
                 }
-                remove_if_there(&validator_path(target))?;
-                Some((file, partial, target.to_path_buf()))
+                let open = Open {
+                    file,
+                    dir,
+                    partial,
+                    name,
+                    target: target.clone(),
+                };
+                remove_at(&open.dir, &open.validator())?;
+                Some(open)
             }
         };
         let mut sink = BodySink {
@@ -204,8 +382,8 @@ impl BodySink {
         if let Some(h) = self.hasher.as_mut() {
             h.update(chunk);
         }
-        if let Some((file, _, _)) = self.file.as_mut() {
-            file.write_all(chunk)?;
+        if let Some(open) = self.file.as_mut() {
+            open.file.write_all(chunk)?;
         }
         if let Some(links) = self.links.as_mut() {
             links.write(chunk);
@@ -223,14 +401,8 @@ impl BodySink {
     /// Writes the pending validator beside the partial file, once (a new file: never one
     /// found there).
     fn keep_validator(&mut self) -> io::Result<()> {
-        if let (Some(v), Some((_, _, target))) = (self.pending_validator.take(), &self.file) {
-            let path = validator_path(target);
-            remove_if_there(&path)?;
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)?
-                .write_all(v.as_bytes())?;
+        if let (Some(v), Some(open)) = (self.pending_validator.take(), &self.file) {
+            create_fresh(&open.dir, &open.validator())?.write_all(v.as_bytes())?;
             self.wrote_validator = true;
         }
         Ok(())
@@ -244,24 +416,69 @@ impl BodySink {
     /// The body is complete and verified: the temporary file becomes the final one.
     ///
     /// # Errors
-    /// Flushing or renaming failed; the temporary file is removed.
+    /// Flushing or renaming failed (or, with no-replace, a file is there already); the
+    /// temporary file is removed.
     pub fn finish(mut self) -> io::Result<Saved> {
         let sha256 = self.hasher.take().map(|h| hex(&h.finalize()));
         let path = match self.file.take() {
             None => None,
-            Some((file, partial, target)) => {
+            Some(open) => {
                 // No fsync: the rename is what guarantees that a crash never leaves a
                 // partial body under the final name (see the README).
+                let Open {
+                    file,
+                    dir,
+                    partial,
+                    name,
+                    target,
+                } = open;
                 drop(file);
                 // A validator from an earlier run was removed when this body began.
                 if self.wrote_validator {
-                    let _ = remove_if_there(&validator_path(&target));
+                    let _ = remove_at(&dir, &format!("{partial}{VALIDATOR_SUFFIX}"));
                 }
-                if let Err(e) = fs::rename(&partial, &target) {
-                    let _ = fs::remove_file(&partial);
+                let placed = if target.no_replace {
+                    // A new name only: linking fails if something has it.
+                    rustix::fs::linkat(
+                        &dir,
+                        partial.as_str(),
+                        &dir,
+                        name.as_str(),
+                        AtFlags::empty(),
+                    )
+                    .map_err(|e| {
+                        if e == rustix::io::Errno::EXIST {
+                            io::Error::other(format!(
+                                "{} is already there and is not replaced",
+                                target.path().display()
+                            ))
+                        } else {
+                            e.into()
+                        }
+                    })
+                    .and_then(|()| {
+                        Ok(rustix::fs::unlinkat(
+                            &dir,
+                            partial.as_str(),
+                            AtFlags::empty(),
+                        )?)
+                    })
+                } else {
+                    if matches!(kind_at(&dir, &name), Ok(Some(kind)) if kind.is_dir()) {
+                        let _ = remove_at(&dir, &partial);
+                        return Err(io::Error::other(format!(
+                            "{} is a folder",
+                            target.path().display()
+                        )));
+                    }
+                    rustix::fs::renameat(&dir, partial.as_str(), &dir, name.as_str())
+                        .map_err(Into::into)
+                };
+                if let Err(e) = placed {
+                    let _ = remove_at(&dir, &partial);
                     return Err(e);
                 }
-                Some(target)
+                Some(target.path())
             }
         };
         Ok(Saved {
@@ -276,81 +493,18 @@ impl BodySink {
 
 impl Drop for BodySink {
     /// A body dropped before `finish` failed: its temporary file goes too, unless it is
-    /// kept for `--continue` (and has something in it). A killed run drops nothing: its
-    /// partial file stays, with its validator if the body got far enough.
+    /// kept for `--continue` (it has something in it, and a validator to continue it
+    /// with). A killed run drops nothing: its partial file stays, with its validator if the
+    /// body got far enough.
     fn drop(&mut self) {
-        if let Some((file, partial, target)) = self.file.take() {
-            drop(file);
-            if !(self.keep_partial && self.bytes > 0) {
-                let _ = fs::remove_file(partial);
-                let _ = fs::remove_file(validator_path(&target));
+        if let Some(open) = self.file.take() {
+            let continuable = self.keep_partial && self.bytes > 0 && self.wrote_validator;
+            if !continuable {
+                let _ = remove_at(&open.dir, &open.partial);
+                let _ = remove_at(&open.dir, &open.validator());
             }
+            drop(open.file);
         }
-    }
-}
-
-/// Removes `path` (a file or a symbolic link, never what a link points to) if it exists.
-fn remove_if_there(path: &Path) -> io::Result<()> {
-    // Looking first is cheaper when nothing is there (the usual case): an unlink takes the
-    // folder's lock even for a name that does not exist, and serialises every worker
-    // saving into that folder.
-    match fs::symlink_metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        _ => {}
-    }
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
-/// Folders this process made or found, so that saving many files into one folder does
-/// not ask the kernel for it every time (a `mkdir` takes the parent folder's lock). At most
-/// [`KNOWN_DIRS`] are remembered; then the set starts afresh.
-static DIRS: std::sync::Mutex<Option<std::collections::HashSet<PathBuf>>> =
-    std::sync::Mutex::new(None);
-
-/// How many folders [`DIRS`] remembers at most.
-const KNOWN_DIRS: usize = 65_536;
-
-/// Makes `dir` (and its parents) unless this process already did.
-fn ensure_dir(dir: &Path) -> io::Result<()> {
-    if dir.as_os_str().is_empty() {
-        return Ok(());
-    }
-    let known = |dirs: &mut Option<std::collections::HashSet<PathBuf>>| {
-        dirs.as_ref().is_some_and(|d| d.contains(dir))
-    };
-    if known(&mut DIRS.lock().unwrap_or_else(|p| p.into_inner())) {
-        return Ok(());
-    }
-    fs::create_dir_all(dir)?;
-    let mut dirs = DIRS.lock().unwrap_or_else(|p| p.into_inner());
-    let set = dirs.get_or_insert_with(Default::default);
-    if set.len() >= KNOWN_DIRS {
-        set.clear();
-    }
-    set.insert(dir.to_path_buf());
-    Ok(())
-}
-
-/// Forgets `dir` (it was removed behind our back).
-fn forget_dir(dir: &Path) {
-    if let Some(set) = DIRS.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-        set.remove(dir);
-    }
-}
-
-/// Creates `path` new (`O_EXCL`: never following or reusing what is there); whatever has
-/// the name (a stale partial, a symlink planted in a shared folder) is removed first.
-fn create_fresh(path: &Path) -> io::Result<File> {
-    let create = || OpenOptions::new().write(true).create_new(true).open(path);
-    match create() {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            remove_if_there(path)?;
-            create()
-        }
-        other => other,
     }
 }
 
@@ -365,52 +519,106 @@ fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// Whether `fd` and `other` are the same open folder (for the tests).
+#[cfg(test)]
+fn same(fd: &impl std::os::fd::AsFd, other: &impl std::os::fd::AsFd) -> bool {
+    let (a, b) = (
+        rustix::fs::fstat(fd).unwrap(),
+        rustix::fs::fstat(other).unwrap(),
+    );
+    (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn target(dir: &Path, rel: &str) -> Target {
+        Target {
+            dir: dir.to_path_buf(),
+            rel: PathBuf::from(rel),
+            no_replace: false,
+        }
+    }
+
     #[test]
     fn a_folder_removed_after_it_was_made_is_made_again() {
         let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("host").join("page.html");
+        let t = target(dir.path(), "host/page.html");
         for _ in 0..2 {
-            let mut sink = BodySink::open(Some(&target), false, None, false).unwrap();
+            let mut sink = BodySink::open(Some(&t), false, None, false).unwrap();
             sink.write(b"x").unwrap();
-            assert_eq!(
-                sink.finish().unwrap().path.as_deref(),
-                Some(target.as_path())
-            );
-            // Removed behind the run's back: the remembered folder is not trusted blindly.
-            fs::remove_dir_all(dir.path().join("host")).unwrap();
+            assert_eq!(sink.finish().unwrap().path, Some(t.path()));
+            std::fs::remove_dir_all(dir.path().join("host")).unwrap();
         }
     }
 
     #[test]
     fn a_finished_body_is_renamed_into_place_with_its_digest() {
-        let dir = std::env::temp_dir().join(format!("fetchpool-save-{}", std::process::id()));
-        let target = dir.join("sub").join("a.txt");
-        let mut sink = BodySink::open(Some(&target), true, None, false).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let t = target(dir.path(), "sub/a.txt");
+        let mut sink = BodySink::open(Some(&t), true, None, false).unwrap();
         sink.write(b"ab").unwrap();
         sink.write(b"c").unwrap();
-        assert!(partial_path(&target).exists() && !target.exists());
+        assert!(t.partial_path().exists() && !t.path().exists());
         let saved = sink.finish().unwrap();
-        assert_eq!(std::fs::read(&target).unwrap(), b"abc");
-        assert!(!partial_path(&target).exists());
+        assert_eq!(std::fs::read(t.path()).unwrap(), b"abc");
+        assert!(!t.partial_path().exists());
         assert_eq!(
             saved.sha256.as_deref(),
             Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_dropped_body_leaves_no_file() {
-        let dir = std::env::temp_dir().join(format!("fetchpool-drop-{}", std::process::id()));
-        let target = dir.join("a.txt");
-        let mut sink = BodySink::open(Some(&target), false, None, false).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let t = target(dir.path(), "a.txt");
+        let mut sink = BodySink::open(Some(&t), false, None, true).unwrap();
         sink.write(b"partial").unwrap();
         drop(sink);
-        assert!(!target.exists() && !partial_path(&target).exists());
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            !t.path().exists() && !t.partial_path().exists(),
+            "no validator: not kept"
+        );
+    }
+
+    #[test]
+    fn a_link_inside_the_folder_is_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("sub")).unwrap();
+        let err = BodySink::open(Some(&target(dir.path(), "sub/x")), false, None, false)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn no_replace_never_replaces_what_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".bashrc"), b"mine").unwrap();
+        let mut t = target(dir.path(), ".bashrc");
+        t.no_replace = true;
+        let mut sink = BodySink::open(Some(&t), false, None, false).unwrap();
+        sink.write(b"theirs").unwrap();
+        assert!(
+            sink.finish()
+                .unwrap_err()
+                .to_string()
+                .contains("not replaced")
+        );
+        assert_eq!(std::fs::read(dir.path().join(".bashrc")).unwrap(), b"mine");
+        assert!(!t.partial_path().exists());
+    }
+
+    #[test]
+    fn the_parent_is_opened_from_the_folder_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let (fd, name) = target(dir.path(), "a/b/c.html").open_parent(true).unwrap();
+        assert_eq!(name, "c.html");
+        let b = rustix::fs::open(dir.path().join("a/b"), OFlags::RDONLY, Mode::empty()).unwrap();
+        assert!(same(&fd, &b));
     }
 }

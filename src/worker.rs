@@ -9,7 +9,6 @@
 //! Each worker has its own client, so connections and the `--cookies` jar are per worker
 //! process rather than shared by the whole run.
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -31,7 +30,7 @@ pub struct Load {
     /// Time left before the run's deadline when the attempt was sent.
     pub deadline_in: Option<Duration>,
     /// Where the body is saved (`-d`).
-    pub target: Option<PathBuf>,
+    pub target: Option<crate::save::Target>,
     /// `-u`, `-H` and `-b` may go with it.
     pub credentials: bool,
 }
@@ -72,7 +71,7 @@ fn load_url(load: Load) -> Result<Attempt, String> {
     let result = fetcher.fetch(crate::fetch::Request {
         url: &url,
         deadline,
-        target: load.target.as_deref(),
+        target: load.target.as_ref(),
         credentials: load.credentials,
     });
     Ok(Some((result, now.elapsed())))

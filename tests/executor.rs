@@ -205,6 +205,50 @@ fn a_worker_killed_from_outside_mid_fetch_fails_only_its_url() {
     assert_eq!(records[&3]["result"], "fetched");
 }
 
+#[test]
+fn a_worker_killed_mid_body_leaves_no_partial_file_that_cannot_be_continued() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    // 1,000 bytes a byte every 20 ms, no validator: a partial nothing could continue.
+    let list = temp_file(format!("{}\n", server.url("/drip/20")));
+    let mut child = fetchpool()
+        .arg(list.path())
+        .args([
+            "-f",
+            "jsonl",
+            "--executor",
+            "process",
+            "--workers",
+            "1",
+            "-d",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = dir.path().join(".20.fetchpool-part");
+    eventually("the body is being saved", || {
+        std::fs::metadata(&partial)
+            .is_ok_and(|m| m.len() > 0)
+            .then_some(())
+    });
+    let workers = children_of(child.id());
+    assert_eq!(workers.len(), 1, "{workers:?}");
+    kill(Pid::from_raw(workers[0] as i32), Signal::SIGKILL).unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let status = wait_bounded(child);
+    let text = std::io::read_to_string(stdout).unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(jsonl_by_line(&text)[&1]["error_kind"], "worker", "{text}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "no orphan partial: {left:?}");
+}
+
 /// Stops a slow process run with `stop` once the workers are busy; checks no worker
 /// process is left and (unless the stop is a second Ctrl-C, which exits without waiting
 /// for running fetches) that every line has one record.

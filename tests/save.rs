@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use assert_cmd::prelude::OutputAssertExt;
-use common::{MockServer, fetchpool, jsonl_by_line, stdout_of, temp_file};
+use common::{MockServer, Scripted, fetchpool, jsonl_by_line, stderr_of, stdout_of, temp_file};
 use sha2::{Digest, Sha256};
 
 /// Every file under `dir` (relative path, size), hidden ones included.
@@ -447,4 +447,206 @@ fn a_cacert_that_never_ends_is_read_no_further_than_a_bundle_can_be() {
         .timeout(std::time::Duration::from_secs(60))
         .assert()
         .code(2);
+}
+
+/// Runs fetchpool with `args` and `-d dir`, in JSONL: the exit code and the records by
+/// line (a crawl's found pages, line 0, by URL instead).
+fn run_saving(dir: &Path, args: &[&str]) -> (Option<i32>, Vec<serde_json::Value>, String) {
+    let out = fetchpool()
+        .args(["-f", "jsonl", "--no-progress"])
+        .args(args)
+        .arg("-d")
+        .arg(dir)
+        .output()
+        .unwrap();
+    let records = stdout_of(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (out.status.code(), records, stderr_of(&out))
+}
+
+#[test]
+fn a_crawl_in_the_flat_layout_never_replaces_a_file_that_was_there() {
+    let server = MockServer::start();
+    server.script("/", Scripted::html("<a href=\"/.bashrc\">rc</a>"));
+    server.script("/.bashrc", Scripted::new(200, "", "theirs"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".bashrc"), "mine").unwrap();
+    let (code, records, err) = run_saving(
+        dir.path(),
+        &[
+            &server.url("/"),
+            "--crawl",
+            "--layout",
+            "flat",
+            "--ignore-robots",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(records.len(), 2);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(".bashrc")).unwrap(),
+        "mine"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(".bashrc.1")).unwrap(),
+        "theirs"
+    );
+}
+
+#[test]
+fn in_the_host_layout_a_page_and_a_folder_of_the_same_name_are_both_saved() {
+    let server = MockServer::start();
+    server.script("/docs", Scripted::html("<a href=\"/docs/intro\">intro</a>"));
+    server.script("/docs/intro", Scripted::html("<p>intro</p>"));
+    let dir = tempfile::tempdir().unwrap();
+    let (code, records, err) = run_saving(
+        dir.path(),
+        &[&server.url("/docs"), "--crawl", "--ignore-robots"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let host = server.base_url().trim_start_matches("http://").to_string();
+    let saved = files(dir.path());
+    assert!(saved.contains_key(&format!("{host}/docs")), "{saved:?}");
+    assert!(
+        saved.contains_key(&format!("{host}/docs.1/intro")),
+        "{saved:?}"
+    );
+    for record in &records {
+        assert!(
+            Path::new(record["path"].as_str().unwrap()).is_file(),
+            "{record}"
+        );
+    }
+}
+
+#[test]
+fn a_url_cannot_name_another_urls_temporary_file() {
+    let server = MockServer::start();
+    server.script(
+        "/file/.x.fetchpool-part",
+        Scripted::new(200, "", "first body"),
+    );
+    server.script("/file/x", Scripted::new(200, "", "second body, longer"));
+    let dir = tempfile::tempdir().unwrap();
+    let list = temp_file(format!(
+        "{}\n{}\n",
+        server.url("/file/.x.fetchpool-part"),
+        server.url("/file/x")
+    ));
+    let (code, records, err) = run_saving(
+        dir.path(),
+        &[
+            list.path().to_str().unwrap(),
+            "--checksum",
+            "sha256",
+            "-w",
+            "1",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(files(dir.path()).len(), 2, "{:?}", files(dir.path()));
+    for record in &records {
+        let path = Path::new(record["path"].as_str().unwrap());
+        assert_eq!(
+            record["sha256"],
+            sha256_of(path),
+            "the record states the file's digest"
+        );
+        assert_eq!(record["bytes"], std::fs::metadata(path).unwrap().len());
+    }
+}
+
+#[test]
+fn a_record_file_with_a_temporary_files_name_is_never_removed() {
+    let mut server = MockServer::start();
+    server.expect_no_hits();
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join(".r.fetchpool-part");
+    let url = server.url("/status/200");
+    let list = temp_file(format!("{url}\tr\n"));
+    let (code, records, err) = run_saving(
+        dir.path(),
+        &[
+            list.path().to_str().unwrap(),
+            "--record",
+            record.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(records[0]["error_kind"], "invalid_name", "{}", records[0]);
+    let kept = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        kept.contains("invalid_name"),
+        "the record file is intact: {kept}"
+    );
+}
+
+#[test]
+fn a_link_to_a_folder_inside_dir_is_never_followed() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("sub")).unwrap();
+    let host = server.base_url().trim_start_matches("http://").to_string();
+    std::os::unix::fs::symlink(elsewhere.path(), dir.path().join(&host)).unwrap();
+    let list = temp_file(format!("{}\tsub/x\n", server.url("/bytes/10")));
+    let (code, records, _) = run_saving(dir.path(), &[list.path().to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert_eq!(records[0]["error_kind"], "save", "{}", records[0]);
+    assert!(
+        records[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("symbolic link")
+    );
+    let (code, records, _) =
+        run_saving(dir.path(), &[&server.url("/bytes/20"), "--layout", "host"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(records[0]["error_kind"], "save", "{}", records[0]);
+    assert_eq!(
+        std::fs::read_dir(elsewhere.path()).unwrap().count(),
+        0,
+        "nothing written there"
+    );
+}
+
+#[test]
+fn continue_never_appends_to_a_partial_that_has_another_name() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let len = 20_000;
+    plant_partial(dir.path(), len, "\"v1\"");
+    let linked = other.path().join("precious");
+    std::fs::hard_link(dir.path().join(format!(".{len}.fetchpool-part")), &linked).unwrap();
+    let (code, records, err) = run_saving(
+        dir.path(),
+        &[
+            &server.url(&format!("/ranged/{len}")),
+            "--continue",
+            "--checksum",
+            "sha256",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(records[0].get("resumed_from").is_none(), "{}", records[0]);
+    assert_eq!(records[0]["sha256"], pattern_digest(len));
+    assert_eq!(
+        std::fs::read(&linked).unwrap(),
+        vec![b'?'; 5000],
+        "the other name is untouched"
+    );
+}
+
+#[test]
+fn a_partial_body_that_cannot_be_continued_is_not_kept() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    // A truncated body without ETag or Last-Modified: nothing could continue it.
+    let (code, records, _) = run_saving(dir.path(), &[&server.url("/truncate"), "--continue"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(records[0]["error_kind"], "truncated_body");
+    assert!(files(dir.path()).is_empty(), "{:?}", files(dir.path()));
 }
