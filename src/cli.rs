@@ -490,11 +490,11 @@ pub fn demo_cli(options: &[std::ffi::OsString], list: &std::path::Path) -> Resul
         .chain(options.iter().cloned())
         .chain([std::ffi::OsString::from("--"), list.into()]);
     let matches = command().try_get_matches_from(args).map_err(|e| {
-        eprint!("{}", usage_error(&e.render().to_string()));
+        eprint!("{}", usage_error(&masked(&e)));
         Exit::Usage
     })?;
     let mut cli = Cli::from_arg_matches(&matches).map_err(|e| {
-        eprint!("{}", usage_error(&e.render().to_string()));
+        eprint!("{}", usage_error(&masked(&e)));
         Exit::Usage
     })?;
     if cli.inputs.len() > 1 {
@@ -675,9 +675,10 @@ pub fn parse_cookie(s: &str) -> Result<String, String> {
 /// # Errors
 /// A message for clap.
 pub fn parse_header(s: &str) -> Result<(HeaderName, HeaderValue), String> {
+    // The value may be a secret (Authorization): no message shows it.
     let (name, value) = s
         .split_once(':')
-        .ok_or_else(|| format!("'{s}' is not a header: expected \"Name: value\""))?;
+        .ok_or_else(|| "not a header: expected \"Name: value\"".to_string())?;
     let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
         format!(
             "'{}' is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)",
@@ -748,7 +749,7 @@ pub fn parse_args() -> Result<Cli, Exit> {
                     Exit::Success
                 }
                 _ => {
-                    eprint!("{}", usage_error(&e.render().to_string()));
+                    eprint!("{}", usage_error(&masked(&e)));
                     Exit::Usage
                 }
             }
@@ -786,6 +787,36 @@ fn check(cli: &Cli) -> Result<(), Exit> {
         return Err(Exit::Usage);
     }
     Ok(())
+}
+
+/// The flags whose values may hold a secret: a usage error about one never shows its
+/// value (a proxy's password is masked; a header, cookie or login is not shown at all).
+const SECRET_FLAGS: [&str; 4] = ["--proxy", "--header", "--cookie", "--user"];
+
+/// clap's error rendered, with the value it quotes masked when it belongs to one of
+/// [`SECRET_FLAGS`] (given on the command line or in its `FETCHPOOL_*` variable).
+fn masked(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let rendered = e.render().to_string();
+    let flag = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(flag)) => flag.as_str(),
+        _ => return rendered,
+    };
+    let Some(secret) = SECRET_FLAGS.iter().find(|f| flag.contains(**f)) else {
+        return rendered;
+    };
+    let shown = match e.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(value)) if *secret == "--proxy" => {
+            crate::redact::redact_url(value).into_owned()
+        }
+        _ => crate::redact::MASK.to_string(),
+    };
+    // Rebuilt around clap's own words after the value ("for '--header <HEADER>': ..."),
+    // so no form of the value (escaped, cut) can slip through.
+    match rendered.find(&format!("for '{flag}'")) {
+        Some(at) => format!("error: invalid value '{shown}' {}", &rendered[at..]),
+        None => format!("error: invalid value for {flag}\n"),
+    }
 }
 
 /// clap's rendered error, shortened: the lines before its `Usage:` block, blank lines

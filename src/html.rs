@@ -25,6 +25,14 @@ const TOP: usize = 10;
 /// Bars of the bytes-over-time chart.
 const TIME_BUCKETS: usize = 60;
 
+/// The longest URL and error listed, in characters (a record may hold a megabyte of
+/// either); longer ones are cut with an ellipsis.
+const MAX_SHOWN_URL: usize = 2000;
+const MAX_SHOWN_ERROR: usize = 1000;
+
+/// The longest host name kept apart (DNS names have at most 253).
+const MAX_HOST: usize = 255;
+
 /// One host's figures.
 #[derive(Debug, Default, Clone)]
 struct HostStats {
@@ -92,6 +100,7 @@ impl Picture {
         let host = url::Url::parse(r.url)
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
+            .filter(|h| h.len() <= MAX_HOST)
             .unwrap_or_else(|| "(not a URL)".to_string());
         let full = self.hosts.len() >= MAX_HOSTS;
         let stats = match self.hosts.get_mut(&host) {
@@ -108,9 +117,9 @@ impl Picture {
         if r.failed {
             if self.failures.len() < MAX_FAILURES {
                 self.failures.push(Failure {
-                    url: r.url.to_string(),
-                    error: r.error.unwrap_or("").to_string(),
-                    parent: r.parent.map(str::to_string),
+                    url: ellipsis(r.url, MAX_SHOWN_URL),
+                    error: ellipsis(r.error.unwrap_or(""), MAX_SHOWN_ERROR),
+                    parent: r.parent.map(|p| ellipsis(p, MAX_SHOWN_URL)),
                 });
             } else {
                 self.more_failures += 1;
@@ -429,11 +438,11 @@ fn column_chart(bars: &[(String, f64)], unit: &str, fmt: impl Fn(f64) -> String)
     svg
 }
 
+/// `s`, or its first `max - 1` characters and an ellipsis.
 fn ellipsis(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        s.chars().take(max - 1).chain(['…']).collect()
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some(_) => s.chars().take(max - 1).chain(['…']).collect(),
     }
 }
 
@@ -492,5 +501,33 @@ mod tests {
         assert_eq!(p.other_hosts.records, 5);
         assert_eq!(p.failures.len(), MAX_FAILURES);
         assert_eq!(p.more_failures, (MAX_HOSTS + 5 - MAX_FAILURES) as u64);
+    }
+
+    #[test]
+    fn a_huge_url_or_error_is_cut_in_the_failure_list() {
+        let mut p = Picture::new(None);
+        let url = format!("http://{}.test/{}", "h".repeat(300), "x".repeat(100_000));
+        let error = "e".repeat(100_000);
+        for _ in 0..10 {
+            p.add(&Shown {
+                url: &url,
+                failed: true,
+                error: Some(&error),
+                parent: Some(&url),
+                bytes: 0,
+                elapsed: None,
+                at: None,
+            });
+        }
+        let html = p.render(&Tally::default(), "t");
+        assert!(
+            html.len() < 64 * 1024 + 10 * 6 * (MAX_SHOWN_URL + MAX_SHOWN_ERROR),
+            "{}",
+            html.len()
+        );
+        assert!(
+            p.hosts.contains_key("(not a URL)"),
+            "a host name over 255 bytes is not kept"
+        );
     }
 }

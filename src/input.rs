@@ -122,7 +122,6 @@ impl<R: BufRead> Iterator for UrlList<R> {
                 ),
                 None => (text, None),
             };
-            let shown = crate::redact::redact_url(&text).into_owned();
             let url = if too_long {
                 Err(FetchError::InvalidUrl(format!(
                     "line longer than {MAX_LINE} bytes"
@@ -134,6 +133,7 @@ impl<R: BufRead> Iterator for UrlList<R> {
             } else {
                 parse_url(&text)
             };
+            let shown = crate::redact::shown(&text, url.as_ref().ok());
             return Some(Ok(Entry {
                 line: self.line,
                 text: shown,

@@ -30,7 +30,7 @@ use crate::fetch::parse_url;
 use crate::html::{Picture, Shown};
 use crate::input::UrlList;
 use crate::report::{ResultKind, Tally, py_repr};
-use crate::resume::{MAX_RECORD_LINE, for_each_whole_line};
+use crate::resume::{MAX_RECORD_LINE, for_each_whole_line, open_regular};
 use crate::shard::{Shard, ShardBy, parse_shard};
 
 /// Problems of each kind named one by one; the rest are counted.
@@ -174,18 +174,9 @@ impl Problems {
 pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
     let mut inputs = Vec::with_capacity(args.records.len());
     for path in &args.records {
-        // Looked at before opening: opening a FIFO would wait for a writer forever.
-        let not_regular = || anyhow::anyhow!("{} is not a regular file", path.display());
-        let meta =
-            std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
-        if !meta.is_file() {
-            return Err(not_regular());
-        }
-        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        // A FIFO or a device is refused, never waited on (or read forever).
+        let file = open_regular(path).with_context(|| format!("cannot open {}", path.display()))?;
         let meta = file.metadata()?;
-        if !meta.is_file() {
-            return Err(not_regular());
-        }
         inputs.push(Input {
             path: path.clone(),
             file,
@@ -196,13 +187,14 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
     }
     let list = match &args.list {
         Some(path) => Some(
-            File::open(path).with_context(|| format!("cannot open the list {}", path.display()))?,
+            open_regular(path)
+                .with_context(|| format!("cannot open the list {}", path.display()))?,
         ),
         None => None,
     };
 
     let html_file = match &args.html {
-        Some(path) => Some(open_html(path, &inputs)?),
+        Some(path) => Some(open_html(path, &inputs, list.as_ref())?),
         None => None,
     };
 
@@ -379,15 +371,28 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
 }
 
 /// A temporary file beside `path` for the HTML page, renamed over it once written whole;
-/// `path` must not be one of the record files.
-fn open_html(path: &Path, inputs: &[Input]) -> anyhow::Result<tempfile::NamedTempFile> {
+/// `path` must not be one of the record files or the list, and if something has that name
+/// it must be a regular file (a link, a FIFO or a device is never replaced).
+fn open_html(
+    path: &Path,
+    inputs: &[Input],
+    list: Option<&File>,
+) -> anyhow::Result<tempfile::NamedTempFile> {
     use std::os::unix::fs::MetadataExt;
-    if let Ok(target) = std::fs::metadata(path) {
-        for input in inputs {
-            let meta = input.file.metadata()?;
-            if (meta.dev(), meta.ino()) == (target.dev(), target.ino()) {
+    if let Ok(there) = std::fs::symlink_metadata(path) {
+        if !there.is_file() {
+            anyhow::bail!(
+                "--html {} exists and is not a regular file (a link, a folder, a FIFO or a \
+                 device); it is not replaced: name another file",
+                path.display()
+            );
+        }
+        let files = inputs.iter().map(|input| &input.file).chain(list);
+        for file in files {
+            let meta = file.metadata()?;
+            if (meta.dev(), meta.ino()) == (there.dev(), there.ino()) {
                 anyhow::bail!(
-                    "--html {} is one of the record files; name another file",
+                    "--html {} is one of the record files or the list; name another file",
                     path.display()
                 );
             }

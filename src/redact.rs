@@ -10,18 +10,28 @@ pub const MASK: &str = "***";
 /// `http://user:secret@host/` becomes `http://user:***@host/`.
 ///
 /// Works on the text as typed (it need not be a valid URL), so every line of a list,
-/// invalid ones included, can be shown. The authority is what follows `://` up to the
-/// first `/`, `\`, `?` or `#`; its user info is what precedes the last `@` in it, as the
-/// URL standard reads it.
+/// invalid ones included, can be shown. As the URL standard reads `http` and `https`, the
+/// authority starts after the scheme's `:` and any number of `/` and `\` (`http:u:p@h/`
+/// and `http:\\u:p@h/` have a password too) and ends at the first `/`, `\`, `?` or `#`;
+/// its user info is what precedes the last `@` in it.
 pub fn redact_url(text: &str) -> Cow<'_, str> {
     // Most lines hold no `@` at all: nothing to look for then.
     if !text.as_bytes().contains(&b'@') {
         return Cow::Borrowed(text);
     }
-    let Some(scheme_end) = text.find("://") else {
+    let Some(scheme_end) = text.find(':') else {
         return Cow::Borrowed(text);
     };
-    let start = scheme_end + 3;
+    let scheme = text[..scheme_end].trim_start();
+    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !is_scheme {
+        return Cow::Borrowed(text);
+    }
+    let after = &text[scheme_end + 1..];
+    let start = scheme_end + 1 + (after.len() - after.trim_start_matches(['/', '\\']).len());
     let rest = &text[start..];
     let authority_len = rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len());
     let Some(at) = rest[..authority_len].rfind('@') else {
@@ -40,6 +50,23 @@ pub fn redact_url(text: &str) -> Cow<'_, str> {
         &text[..password_start],
         &text[password_end..]
     ))
+}
+
+/// What to show for a line of a list: its text with the password masked
+/// ([`redact_url`]), and, if the parsed `url` has a password that the text still shows
+/// (a form the text rules do not catch), the parsed URL with its password masked instead.
+pub fn shown(text: &str, url: Option<&url::Url>) -> String {
+    let masked = redact_url(text);
+    let Some(url) = url else {
+        return masked.into_owned();
+    };
+    let secrets = secrets_of(url);
+    if secrets.iter().any(|s| masked.contains(s.as_str())) {
+        let mut url = url.clone();
+        let _ = url.set_password(Some(MASK));
+        return url.to_string();
+    }
+    masked.into_owned()
 }
 
 /// The password of `url` in the forms it may appear in a message (as written, percent-
@@ -84,6 +111,37 @@ mod tests {
         assert_eq!(redact_url("https://u:p@ss@h/"), "https://u:***@h/");
         assert_eq!(redact_url("http://u:s@h\\path"), "http://u:***@h\\path");
         assert_eq!(redact_url("ftp://u:s@h"), "ftp://u:***@h");
+    }
+
+    #[test]
+    fn the_forms_the_url_standard_reads_as_an_authority_are_masked_too() {
+        for (text, want) in [
+            ("http:user:PASS@host/", "http:user:***@host/"),
+            ("http:/user:PASS@host/", "http:/user:***@host/"),
+            ("http:\\\\user:PASS@host/", "http:\\\\user:***@host/"),
+            ("HTTPS:///u:PASS@host", "HTTPS:///u:***@host"),
+            ("  http://u:PASS@host", "  http://u:***@host"),
+        ] {
+            assert_eq!(redact_url(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn what_is_shown_never_holds_the_parsed_password() {
+        for text in [
+            "http:user:PASS@host/",
+            "http:\\\\user:PASS@host/x",
+            "http://u:PA\rSS@host/",
+            "http://u:p%41SS@host/",
+        ] {
+            let url = url::Url::parse(text).unwrap();
+            let shown = shown(text, Some(&url));
+            assert!(
+                !shown.contains("PASS") && !shown.contains("pASS"),
+                "{text}: {shown}"
+            );
+            assert!(shown.contains("***"), "{shown}");
+        }
     }
 
     #[test]

@@ -307,13 +307,28 @@ pub fn py_repr(s: &str) -> String {
     };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
+    escape_into(&mut out, s, Some(quote));
+    out.push(quote);
+    out
+}
+
+/// `s` with what [`py_repr`] escapes escaped, without quotes: text from a record file
+/// (an error kind, say) that must not reach the terminal as control sequences.
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    escape_into(&mut out, s, None);
+    out
+}
+
+/// Appends `s` to `out`, escaped as [`py_repr`] does inside `quote`.
+fn escape_into(out: &mut String, s: &str, quote: Option<char>) {
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c == quote => {
+            c if Some(c) == quote => {
                 out.push('\\');
                 out.push(c);
             }
@@ -328,8 +343,6 @@ pub fn py_repr(s: &str) -> String {
             c => out.push(c),
         }
     }
-    out.push(quote);
-    out
 }
 
 /// Python's `str.isprintable` for one character: false for the categories Cc, Cf, Cs, Co,
@@ -592,6 +605,10 @@ impl ResultKind {
 /// counted as `other`.
 const MAX_ERROR_KINDS: usize = 64;
 
+/// The longest error kind a tally keeps (kinds are short names; a record file may hold
+/// anything).
+const MAX_ERROR_KIND_LEN: usize = 64;
+
 /// Running totals for the summary; constant memory whatever the input size.
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
@@ -668,6 +685,10 @@ impl Tally {
             ResultKind::Invalid => self.invalid += 1,
         }
         if let Some(kind) = error_kind {
+            let kind = match kind.char_indices().nth(MAX_ERROR_KIND_LEN) {
+                Some((cut, _)) => &kind[..cut],
+                None => kind,
+            };
             if let Some(n) = self.failures.get_mut(kind) {
                 *n += 1;
             } else if self.failures.len() < MAX_ERROR_KINDS {
@@ -698,7 +719,8 @@ impl Tally {
             }
         }
         for (kind, n) in &self.failures {
-            b.push_record([format!("not ok: {kind}"), n.to_string()]);
+            // From a record file, for `fetchpool report`: escaped for the terminal.
+            b.push_record([format!("not ok: {}", printable(kind)), n.to_string()]);
         }
         b.push_record(["total".to_string(), self.total.to_string()]);
         if self.retries > 0 {

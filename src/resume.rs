@@ -5,7 +5,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::fs::{File, OpenOptions};
 use std::hash::{Hash, Hasher};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 /// Record-file lines longer than this are not records (a record's URL is at most 64 KiB);
@@ -85,8 +85,11 @@ struct Seen {
 }
 
 /// Opens `path` to append records to; a file it creates gets mode 0600 (records may name
-/// private URLs). Without `resume` the file is created or emptied.
-/// With `resume` it must be a regular file and is read first: every whole line that
+/// private URLs). It must be a regular file (a FIFO or a device is refused, never waited
+/// on), and no other run may be writing it: an advisory lock is taken, and a second
+/// writer is refused before the file is changed. Without `resume` the file is then
+/// emptied.
+/// With `resume` it is read first: every whole line that
 /// parses as a record with `ok: true` marks its input line as fetched; other lines
 /// (failed records, garbage, over-long lines) are skipped; a torn last line (no newline:
 /// the previous run died mid-write) is cut off so that the next record starts on a line
@@ -100,21 +103,45 @@ pub fn open_output(
     resume: bool,
     crawl: bool,
 ) -> io::Result<(File, Fetched, CrawlState)> {
-    let mut options = OpenOptions::new();
-    options.create(true).mode(0o600);
-    if !resume {
-        return Ok((
-            options.write(true).truncate(true).open(path)?,
-            Fetched::default(),
-            CrawlState::default(),
-        ));
-    }
-    let mut file = options.read(true).append(true).open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::new(
+    let refused = |what| {
+        Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "--resume needs a regular file",
-        ));
+            format!("it is {what}, not a regular file"),
+        ))
+    };
+    // A FIFO is refused before it is opened (opening it would wait for a reader); a
+    // device such as /dev/null may take the records, but cannot be resumed from.
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::FileTypeExt as _;
+        let kind = meta.file_type();
+        if kind.is_fifo() || kind.is_socket() {
+            return refused("a FIFO or a socket");
+        }
+        if kind.is_dir() {
+            return refused("a folder");
+        }
+        if resume && !kind.is_file() {
+            return refused("a device (--resume reads the record file back)");
+        }
+    }
+    let mut options = OpenOptions::new();
+    options.create(true).mode(0o600).custom_flags(NONBLOCK);
+    if resume {
+        options.read(true).append(true);
+    } else {
+        options.write(true);
+    }
+    let mut file = options.open(path)?;
+    let regular = file.metadata()?.is_file();
+    if resume && !regular {
+        return refused("something other than a file");
+    }
+    lock(&file)?;
+    if !resume {
+        if regular {
+            file.set_len(0)?;
+        }
+        return Ok((file, Fetched::default(), CrawlState::default()));
     }
     let mut fetched = Vec::new();
     let mut scan = crawl.then(CrawlScan::default);
@@ -140,6 +167,42 @@ pub fn open_output(
     };
     file.seek(SeekFrom::End(0))?;
     Ok((file, Fetched::from_records(fetched), crawled))
+}
+
+/// `O_NONBLOCK`: opening a FIFO or a device must never wait (for a writer, a reader).
+const NONBLOCK: i32 = rustix::fs::OFlags::NONBLOCK.bits() as i32;
+
+/// Opens `path` for reading if it is a regular file, without ever waiting on a FIFO.
+///
+/// # Errors
+/// It cannot be opened, or it is not a regular file (a FIFO, a device, a folder).
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(NONBLOCK)
+        .open(path)?;
+    if file.metadata()?.is_file() {
+        Ok(file)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, a device or a folder)",
+        ))
+    }
+}
+
+/// Takes the record file's advisory lock: one run writes it at a time.
+fn lock(file: &File) -> io::Result<()> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "another fetchpool run is writing it (two writers would tear each other's lines)",
+        )),
+        // A file system without locks (some network ones): go on, as before.
+        Err(std::fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => Ok(()),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
 }
 
 /// What a killed crawl's record file says: the pages it had queued and not fetched (its

@@ -121,6 +121,15 @@ impl Pool {
     }
 }
 
+/// What stopped a run before it was done, if anything.
+#[derive(Debug, Default, Clone, Copy)]
+struct Ended {
+    /// Ctrl-C or SIGTERM.
+    interrupted: bool,
+    /// `--deadline` passed.
+    by_deadline: bool,
+}
+
 /// The output the sink writes to: stdout, buffered (flushed by the sink).
 type Out = BufWriter<io::Stdout>;
 
@@ -944,14 +953,14 @@ pub fn run(settings: &Settings, signals: &Receiver<()>) -> anyhow::Result<Exit> 
     if settings.progress && settings.crawl.is_none() {
         count_for_progress(&run, &settings.inputs, settings.shard);
     }
-    let interrupted = run.wait_for_end(&events, signals)?;
+    let ended = run.wait_for_end(&events, signals)?;
     let read_error = if input_thread.is_finished() || !run.stopped() {
         input_thread.join().unwrap_or(None)
     } else {
         None
     };
     run.executor.shutdown(true, false);
-    run.conclude(settings, started, interrupted, read_error)
+    run.conclude(settings, started, ended, read_error)
 }
 
 impl Run {
@@ -995,14 +1004,14 @@ impl Run {
 
     /// The main thread's part: runs the dispatch thread and waits for the end (every
     /// admitted entry delivered), stopping the run on Ctrl-C/SIGTERM, at the deadline or
-    /// when the output fails; flushes the output on a timer meanwhile. Returns whether a
-    /// signal stopped the run.
+    /// when the output fails; flushes the output on a timer meanwhile. Returns what
+    /// stopped the run, if anything did.
     fn wait_for_end(
         self: &Arc<Self>,
         events: &Receiver<Event>,
         signals: &Receiver<()>,
-    ) -> anyhow::Result<bool> {
-        let mut interrupted = false;
+    ) -> anyhow::Result<Ended> {
+        let mut ended = Ended::default();
         thread::scope(|scope| -> anyhow::Result<()> {
             let dispatcher = Arc::clone(self);
             let dispatch_thread = thread::Builder::new()
@@ -1026,10 +1035,13 @@ impl Run {
                         Ok(Event::OutputFailed) => self.stop(),
                     },
                     recv(signals) -> _ => {
-                        interrupted = true;
+                        ended.interrupted = true;
                         self.stop();
                     },
-                    recv(deadline_timer) -> _ => self.stop(),
+                    recv(deadline_timer) -> _ => {
+                        ended.by_deadline = true;
+                        self.stop();
+                    },
                     recv(ticker) -> _ => self.sink.tick(),
                 }
             }
@@ -1037,17 +1049,17 @@ impl Run {
             let _ = dispatch_thread.join();
             Ok(())
         })?;
-        Ok(interrupted)
+        Ok(ended)
     }
 
     /// Ends the output, prints the summary and warnings, and decides the exit code: an
     /// error for a failed read or write, else 130 if interrupted, 1 if any entry was not
-    /// fetched, 0 otherwise.
+    /// fetched or the deadline cut the run short, 0 otherwise.
     fn conclude(
         &self,
         settings: &Settings,
         started: Instant,
-        interrupted: bool,
+        ended: Ended,
         read_error: Option<io::Error>,
     ) -> anyhow::Result<Exit> {
         let (tally, output_error, record_error) = self.sink.finish();
@@ -1079,9 +1091,15 @@ impl Run {
         {
             return Err(anyhow::Error::new(e).context("cannot write the output"));
         }
-        Ok(if interrupted {
+        if ended.by_deadline {
+            eprintln!(
+                "fetchpool: warning: --deadline passed before the run was done: lines not \
+                 read by then have no record"
+            );
+        }
+        Ok(if ended.interrupted {
             Exit::Interrupted
-        } else if tally.not_ok() > 0 {
+        } else if tally.not_ok() > 0 || ended.by_deadline {
             Exit::Failures
         } else {
             Exit::Success

@@ -536,3 +536,297 @@ fn no_proxy_star_sends_ip_address_urls_direct() {
         .code(0);
     assert_eq!(server.hits(), 1);
 }
+
+// ---- the defects issue: report, record files, secrets, the deadline ----
+
+/// Makes a FIFO at `path` (coreutils' mkfifo).
+fn mkfifo(path: &std::path::Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+}
+
+/// A record file of one fetched line for `url`.
+fn one_record(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
+    let path = dir.join("records.jsonl");
+    std::fs::write(
+        &path,
+        format!(
+            "{{\"url\":\"{url}\",\"line\":1,\"ok\":true,\"result\":\"fetched\",\"bytes\":1}}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn report_html_never_replaces_the_list_a_link_a_fifo_or_a_device() {
+    let dir = temp_dir();
+    let list = dir.path().join("urls.txt");
+    std::fs::write(&list, "http://a.test/\n").unwrap();
+    let record = one_record(dir.path(), "http://a.test/");
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    let link = dir.path().join("link.html");
+    let target = dir.path().join("precious.html");
+    std::fs::write(&target, "precious").unwrap();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for html in [&list, &fifo, &link, &std::path::PathBuf::from("/dev/null")] {
+        let out = fetchpool()
+            .arg("report")
+            .arg("--list")
+            .arg(&list)
+            .arg("--html")
+            .arg(html)
+            .arg(&record)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}: {}",
+            html.display(),
+            stderr_of(&out)
+        );
+        assert_eq!(stderr_of(&out).lines().count(), 1, "{}", stderr_of(&out));
+    }
+    assert_eq!(std::fs::read_to_string(&list).unwrap(), "http://a.test/\n");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    use std::os::unix::fs::FileTypeExt as _;
+    assert!(
+        std::fs::symlink_metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+}
+
+#[test]
+fn report_refuses_a_list_or_record_file_that_is_a_fifo_or_a_device_at_once() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let dir = temp_dir();
+    let record = one_record(dir.path(), "http://a.test/");
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    for list in [fifo.as_path(), std::path::Path::new("/dev/zero")] {
+        let child = fetchpool()
+            .arg("report")
+            .arg("--list")
+            .arg(list)
+            .arg(&record)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (code, _) = exits_within(child, Duration::from_secs(20));
+        assert_eq!(code, Some(2), "{}", list.display());
+    }
+    let child = fetchpool()
+        .arg("report")
+        .arg(&fifo)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert_eq!(exits_within(child, Duration::from_secs(20)).0, Some(2));
+}
+
+#[test]
+fn a_record_file_that_is_a_fifo_is_refused_at_once() {
+    let mut server = MockServer::start();
+    server.expect_no_hits();
+    let dir = temp_dir();
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    for resume in [false, true] {
+        let mut cmd = fetchpool();
+        cmd.arg(server.url("/bytes/1")).arg("--record").arg(&fifo);
+        if resume {
+            cmd.arg("--resume");
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (code, _) = exits_within(child, Duration::from_secs(20));
+        assert_eq!(code, Some(2), "resume {resume}");
+    }
+}
+
+#[test]
+fn a_second_run_writing_the_same_record_file_is_refused_and_changes_nothing() {
+    let server = MockServer::start();
+    let dir = temp_dir();
+    let record = dir.path().join("records.jsonl");
+    let list = temp_file(format!("{}\n", server.url("/delay/3000")));
+    let first = fetchpool()
+        .arg(list.path())
+        .arg("--record")
+        .arg(&record)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    common::eventually("the first run is fetching", || server.hits() > 0);
+    for resume in [false, true] {
+        let mut cmd = fetchpool();
+        cmd.arg(server.url("/bytes/1")).arg("--record").arg(&record);
+        if resume {
+            cmd.arg("--resume");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "resume {resume}");
+        let err = stderr_of(&out);
+        assert!(err.contains("another fetchpool run is writing it"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    let (code, _) = exits_within(first, Duration::from_secs(30));
+    assert_eq!(code, Some(0));
+    let records = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(
+        records.lines().count(),
+        1,
+        "only the first run's record: {records}"
+    );
+    assert_eq!(server.hits(), 1, "the second run fetched nothing");
+}
+
+#[test]
+fn a_password_in_any_form_the_url_parser_reads_is_never_shown() {
+    let server = MockServer::start();
+    let authority = server.base_url().trim_start_matches("http://").to_string();
+    let dir = temp_dir();
+    let record = dir.path().join("records.jsonl");
+    let html = dir.path().join("report.html");
+    for form in ["http:", "http:/", "http:\\\\", "HTTP:///"] {
+        let url = format!("{form}user:S3CRET@{authority}/status/404");
+        let list = temp_file(format!("{url}\n"));
+        let out = fetchpool()
+            .arg(list.path())
+            .args(["-f", "jsonl", "--summary", "--record"])
+            .arg(&record)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{form}");
+        let report = fetchpool()
+            .arg("report")
+            .arg("--html")
+            .arg(&html)
+            .arg(&record)
+            .output()
+            .unwrap();
+        for text in [
+            stdout_of(&out),
+            stderr_of(&out),
+            std::fs::read_to_string(&record).unwrap(),
+            stdout_of(&report),
+            std::fs::read_to_string(&html).unwrap(),
+        ] {
+            assert!(!text.contains("S3CRET"), "{form}: {text}");
+        }
+        assert!(
+            stdout_of(&out).contains("***"),
+            "{form}: {}",
+            stdout_of(&out)
+        );
+    }
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| r.to_lowercase().contains("authorization: basic"))
+    );
+}
+
+#[test]
+fn usage_errors_never_echo_a_secret_value() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["--proxy", "ftp://user:S3CRET@proxy.test:3128"], "S3CRET"),
+        (&["-H", "Authorization Bearer S3CRET"], "S3CRET"),
+        (&["-H", "Authorization: Bearer S3CRET\u{7}"], "S3CRET"),
+        (&["-b", "S3CRET"], "S3CRET"),
+    ];
+    for (args, secret) in cases {
+        let err = common::assert_usage_error(args);
+        assert!(!err.contains(secret), "{args:?}: {err}");
+    }
+    // The same from the environment.
+    let out = fetchpool()
+        .env("FETCHPOOL_PROXY", "ftp://user:S3CRET@proxy.test:3128")
+        .arg("http://127.0.0.1:9/")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!stderr_of(&out).contains("S3CRET"), "{}", stderr_of(&out));
+    let out = fetchpool()
+        .env("FETCHPOOL_HEADER", "Authorization Bearer S3CRET")
+        .arg("http://127.0.0.1:9/")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!stderr_of(&out).contains("S3CRET"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn report_escapes_what_a_record_file_would_send_to_the_terminal() {
+    let dir = temp_dir();
+    let path = dir.path().join("records.jsonl");
+    let kind = format!("evil\u{1b}]0;pwned\u{7}\u{1b}[2J{}", "x".repeat(5000));
+    std::fs::write(
+        &path,
+        format!(
+            "{}\n",
+            serde_json::json!({
+                "url": "http://a.test/", "line": 1, "ok": false, "result": "failed",
+                "error_kind": kind, "error": "boom"
+            })
+        ),
+    )
+    .unwrap();
+    let out = fetchpool().arg("report").arg(&path).output().unwrap();
+    let text = stdout_of(&out);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text:?}"
+    );
+    assert!(text.contains("evil\\x1b]0;pwned\\x07"), "{text}");
+    assert!(text.len() < 4000, "the kind is cut: {}", text.len());
+}
+
+#[test]
+fn a_deadline_that_passes_while_the_input_is_open_does_not_exit_0() {
+    let server = MockServer::start();
+    let url = server.url("/bytes/1");
+    // One URL, then the input stays open past the deadline.
+    let mut child = fetchpool()
+        .args(["--deadline", "1", "-f", "jsonl"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{url}").unwrap();
+    let (code, _) = exits_within(child, Duration::from_secs(20));
+    drop(stdin);
+    assert_eq!(code, Some(1), "cut short by --deadline");
+    // Before the first line: nothing read, still not a success.
+    let child = fetchpool()
+        .args(["--deadline", "0.2"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert_eq!(exits_within(child, Duration::from_secs(20)).0, Some(1));
+}
