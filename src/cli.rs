@@ -775,6 +775,13 @@ fn check(cli: &Cli) -> Result<(), Exit> {
         );
         return Err(Exit::Usage);
     }
+    if cfg!(not(process_pool)) && cli.executor == ExecutorKind::Process {
+        eprintln!(
+            "fetchpool: error: --executor process needs Linux (worker processes die with \
+             their parent there); use the default, --executor thread"
+        );
+        return Err(Exit::Usage);
+    }
     if cli.max_tasks_per_child.is_some() && cli.executor != ExecutorKind::Process {
         eprintln!("fetchpool: error: --max-tasks-per-child needs --executor process");
         return Err(Exit::Usage);

@@ -261,7 +261,7 @@ pub struct FetchOptions {
     /// Redirects followed before [`FetchError::TooManyRedirects`] (default 10).
     pub max_redirects: usize,
     /// Extra request headers.
-    #[serde(with = "crate::worker::headers")]
+    #[serde(with = "headers")]
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The `User-Agent` header.
     pub user_agent: String,
@@ -292,7 +292,7 @@ pub struct FetchOptions {
     /// Keep the cookies servers set, for the whole run (`--cookies`).
     pub cookie_store: bool,
     /// A `Cookie` header for the URL's own origin (`-b`).
-    #[serde(with = "crate::worker::header_value")]
+    #[serde(with = "header_value")]
     pub cookie: Option<HeaderValue>,
     /// Send `headers` after a redirect to another origin too (curl's
     /// `--location-trusted`); by default they go to the URL's own origin only.
@@ -348,6 +348,58 @@ impl FetchOptions {
             links: None,
             follow_redirects: true,
         }
+    }
+}
+
+/// Serde for `-H` headers: (name, value bytes) pairs, checked again when read.
+mod headers {
+    use reqwest::header::{HeaderName, HeaderValue};
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(
+        headers: &[(HeaderName, HeaderValue)],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, D::Error> {
+        let raw: Vec<(String, Vec<u8>)> = Vec::deserialize(d)?;
+        raw.into_iter()
+            .map(|(name, value)| {
+                let name = HeaderName::from_bytes(name.as_bytes()).map_err(D::Error::custom)?;
+                let value = HeaderValue::from_bytes(&value).map_err(D::Error::custom)?;
+                Ok((name, value))
+            })
+            .collect()
+    }
+}
+
+/// Serde for an optional header value (`-b`).
+mod header_value {
+    use reqwest::header::HeaderValue;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(
+        value: &Option<HeaderValue>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => s.serialize_some(v.as_bytes()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<HeaderValue>, D::Error> {
+        Option::<Vec<u8>>::deserialize(d)?
+            .map(|v| HeaderValue::from_bytes(&v).map_err(D::Error::custom))
+            .transpose()
     }
 }
 

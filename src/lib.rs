@@ -42,4 +42,5 @@ pub mod schedule;
 pub mod settings;
 pub mod shard;
 pub mod sink;
+#[cfg(process_pool)]
 pub mod worker;

@@ -8,6 +8,7 @@ use fetchpool::cli::{self, Exit};
 fn main() -> ExitCode {
     // `--executor process` runs this program again as its workers: in one, this serves
     // fetches and never returns (Python's `if __name__ == '__main__':`).
+    #[cfg(process_pool)]
     fetchpool::futures::process::guard(fetchpool::worker::registry());
     let cli = match cli::parse_args() {
         Ok(cli) => cli,

@@ -47,10 +47,10 @@ use url::Url;
 
 use crate::cli::Exit;
 use crate::crawl::{Crawl, Found, Redirected};
-use crate::fetch::{FetchError, Fetcher, Request};
-use crate::futures::{
-    FutureError, PoolFuture, ProcessPoolExecutor, SubmitError, TaskError, ThreadPoolExecutor,
-};
+use crate::fetch::{FetchError, Fetcher, Page, Request};
+#[cfg(process_pool)]
+use crate::futures::ProcessPoolExecutor;
+use crate::futures::{FutureError, PoolFuture, SubmitError, TaskError, ThreadPoolExecutor};
 use crate::input::{Chained, Entry, UrlList, count_entries};
 use crate::links::PageLinks;
 use crate::names::{Layout, Namer};
@@ -63,7 +63,12 @@ use crate::schedule::{HostJob, HostSlot, RetryPolicy, Scheduler};
 use crate::settings::{Executor, SaveTo, Settings, Source};
 use crate::shard::Shard;
 use crate::sink::{Event, Sink, SinkOptions};
-use crate::worker::{Attempt, LOAD_URL, Load, SET_UP};
+#[cfg(process_pool)]
+use crate::worker::{LOAD_URL, Load, SET_UP};
+
+/// One attempt's outcome and duration, or `None` if the run was stopped (or its deadline
+/// passed) before the attempt could start.
+pub type Attempt = Option<(Result<Page, FetchError>, Duration)>;
 
 /// The future of one attempt: its outcome and how long it took, or `None` if the run was
 /// stopped before a worker got to it. A fetch error is data; the task itself fails only
@@ -72,6 +77,7 @@ type AttemptFuture = PoolFuture<Attempt, String>;
 
 /// How long past `--timeout` a worker process may run one fetch before it is killed: the
 /// fetch ends itself at its timeout, so this catches only a hang no timeout reaches.
+#[cfg(process_pool)]
 const HARD_LIMIT_GRACE: Duration = Duration::from_secs(5);
 
 /// The pool the attempts run on (`--executor`).
@@ -82,6 +88,7 @@ enum Pool {
         fetcher: Arc<Fetcher>,
     },
     /// Worker processes, each with its own client.
+    #[cfg(process_pool)]
     Processes(ProcessPoolExecutor),
 }
 
@@ -98,6 +105,7 @@ impl Pool {
                     .context("cannot build the thread pool")?,
                 fetcher: Arc::new(fetcher),
             },
+            #[cfg(process_pool)]
             Executor::Processes {
                 max_tasks_per_child,
             } => {
@@ -116,6 +124,7 @@ impl Pool {
     fn shutdown(&self, wait: bool, cancel_futures: bool) {
         match self {
             Pool::Threads { pool, .. } => pool.shutdown(wait, cancel_futures),
+            #[cfg(process_pool)]
             Pool::Processes(pool) => pool.shutdown(wait, cancel_futures),
         }
     }
@@ -288,6 +297,7 @@ impl Run {
                     Ok(Some((result, start.elapsed())))
                 })
             }
+            #[cfg(process_pool)]
             Pool::Processes(pool) => {
                 let load = Load {
                     url: job.url.as_str().to_string(),

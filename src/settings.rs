@@ -72,7 +72,9 @@ pub struct RecordFile {
 pub enum Executor {
     /// Worker threads.
     Threads,
-    /// Worker processes, each replaced after `max_tasks_per_child` fetches if set.
+    /// Worker processes, each replaced after `max_tasks_per_child` fetches if set (Linux
+    /// only).
+    #[cfg(process_pool)]
     Processes {
         /// `--max-tasks-per-child`.
         max_tasks_per_child: Option<usize>,
@@ -164,9 +166,13 @@ impl Settings {
             workers,
             executor: match cli.executor {
                 ExecutorKind::Thread => Executor::Threads,
+                #[cfg(process_pool)]
                 ExecutorKind::Process => Executor::Processes {
                     max_tasks_per_child: cli.max_tasks_per_child.map(|n| n as usize),
                 },
+                // `cli::check` refused it already.
+                #[cfg(not(process_pool))]
+                ExecutorKind::Process => anyhow::bail!("--executor process needs Linux"),
             },
             limits,
             retry: RetryPolicy {

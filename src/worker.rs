@@ -15,12 +15,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::fetch::{FetchError, FetchOptions, Fetcher, Page};
+use crate::fetch::{FetchOptions, Fetcher};
 use crate::futures::{Registry, Task};
-
-/// One attempt's outcome and duration, or `None` if the run's deadline had passed before
-/// it could start.
-pub type Attempt = Option<(Result<Page, FetchError>, Duration)>;
+use crate::run::Attempt;
 
 /// One attempt at one URL, as it crosses to a worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,58 +72,6 @@ fn load_url(load: Load) -> Result<Attempt, String> {
         credentials: load.credentials,
     });
     Ok(Some((result, now.elapsed())))
-}
-
-/// Serde for `-H` headers: (name, value bytes) pairs, checked again when read.
-pub(crate) mod headers {
-    use reqwest::header::{HeaderName, HeaderValue};
-    use serde::de::Error as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(
-        headers: &[(HeaderName, HeaderValue)],
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.collect_seq(headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Vec<(HeaderName, HeaderValue)>, D::Error> {
-        let raw: Vec<(String, Vec<u8>)> = Vec::deserialize(d)?;
-        raw.into_iter()
-            .map(|(name, value)| {
-                let name = HeaderName::from_bytes(name.as_bytes()).map_err(D::Error::custom)?;
-                let value = HeaderValue::from_bytes(&value).map_err(D::Error::custom)?;
-                Ok((name, value))
-            })
-            .collect()
-    }
-}
-
-/// Serde for an optional header value (`-b`).
-pub(crate) mod header_value {
-    use reqwest::header::HeaderValue;
-    use serde::de::Error as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(
-        value: &Option<HeaderValue>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(v) => s.serialize_some(v.as_bytes()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<HeaderValue>, D::Error> {
-        Option::<Vec<u8>>::deserialize(d)?
-            .map(|v| HeaderValue::from_bytes(&v).map_err(D::Error::custom))
-            .transpose()
-    }
 }
 
 #[cfg(test)]

@@ -599,3 +599,27 @@ fn a_failure_after_the_headers_keeps_the_status_and_is_still_retried() {
     assert_eq!(record["error_kind"], "truncated_body");
     assert_eq!(record["attempts"], 2, "a truncated body is transient");
 }
+
+#[test]
+fn the_process_executor_is_there_on_linux_and_a_clear_usage_error_elsewhere() {
+    let mut server = MockServer::start();
+    if !cfg!(process_pool) {
+        server.expect_no_hits();
+    }
+    let out = fetchpool()
+        .args(["--executor", "process", &server.url("/bytes/3")])
+        .output()
+        .unwrap();
+    // `process_pool`: Linux (build.rs), unless FETCHPOOL_NO_PROCESS_POOL builds it as
+    // elsewhere.
+    if cfg!(process_pool) {
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    } else {
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            stderr_of(&out).contains("needs Linux"),
+            "{}",
+            stderr_of(&out)
+        );
+    }
+}

@@ -302,6 +302,7 @@ fn regex_like_odd(url: &str) -> bool {
 }
 
 #[test]
+#[cfg(process_pool)]
 fn a_crawl_runs_the_same_with_worker_processes_and_saves_pages_by_host_and_path() {
     let server = MockServer::start();
     let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,7 @@
 //! `--executor process`: the same records as with threads, a worker killed from outside
-//! fails only its URL, and no worker process outlives the run, however it stops.
+//! fails only its URL, and no worker process outlives the run, however it stops. Linux
+//! only, as `--executor process` is.
+#![cfg(process_pool)]
 
 mod common;
 
