@@ -125,12 +125,15 @@ impl MockServer {
                             break;
                         }
                         let Ok(stream) = stream else { continue };
+                        // When the request began: taken here, not in the connection's
+                        // thread, which a busy machine may start late.
+                        let accepted = Instant::now();
                         hits.fetch_add(1, Ordering::SeqCst);
                         let state = state.clone();
                         let _ = thread::Builder::new()
                             .name("mock-conn".into())
                             .spawn(move || {
-                                serve(stream, &state);
+                                serve(stream, &state, accepted);
                             });
                     }
                 })
@@ -170,7 +173,8 @@ impl MockServer {
         self.state.requests.lock().unwrap().clone()
     }
 
-    /// (arrival time, path with query) of every request so far.
+    /// (arrival time, path with query) of every request so far, in the order their heads
+    /// were read; the time is when the connection was accepted.
     pub fn log(&self) -> Vec<(Instant, String)> {
         self.state.log.lock().unwrap().clone()
     }
@@ -218,8 +222,9 @@ impl Drop for MockServer {
     }
 }
 
-/// Reads the request head (bounded in size and time) and answers by path.
-fn serve(mut stream: TcpStream, state: &ServerState) {
+/// Reads the request head (bounded in size and time) and answers by path; `accepted` is
+/// when its connection was accepted (each request has a connection of its own).
+fn serve(mut stream: TcpStream, state: &ServerState, accepted: Instant) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
     let mut head = String::new();
@@ -244,7 +249,7 @@ fn serve(mut stream: TcpStream, state: &ServerState) {
         .log
         .lock()
         .unwrap()
-        .push((Instant::now(), full_path.clone()));
+        .push((accepted, full_path.clone()));
     let path = full_path.split('?').next().unwrap_or("/");
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
     let route = parts.next().unwrap_or("");
