@@ -36,7 +36,7 @@ use crate::links::normalize;
 /// URLs the frontier holds at most.
 pub const FRONTIER_MAX: usize = 1_000_000;
 
-/// Bytes the frontier's URLs take at most (each URL counted with [`ENTRY_OVERHEAD`]).
+/// Bytes the frontier's URLs take at most (each URL counted with what an entry costs besides).
 pub const FRONTIER_BYTES: usize = 256 << 20;
 
 /// What a frontier entry costs besides its URL's text: the parsed URL's offsets, the
