@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use fetchpool::fetch::{FetchOptions, Fetcher};
 use fetchpool::futures::{ThreadPoolExecutor, as_completed};
-use fetchpool::report::py_repr;
+use fetchpool::record::py_repr;
 
 /// The document's list: two news sites and a domain that does not exist.
 const URLS: [&str; 3] = [

@@ -3,15 +3,18 @@
 //! library is `fetchpool-futures` (re-exported here as [`futures`]); the document's URL
 //! example built on both is `examples/load_url.rs`.
 //!
-//! Modules: [`cli`] holds the arguments and [`settings`] the configuration made from them
-//! once; [`run`] is one run; [`input`] reads URL lists lazily; [`schedule`] decides when
-//! each attempt may start (per-host limits, rates, retries); [`fetch`] fetches one URL,
-//! through the proxy [`proxy`] picks; [`report`] formats records; [`sink`] collects them
-//! from many threads; [`resume`] reads the record file back; [`redact`] keeps passwords
-//! out of all output; [`shard`] deals a list's lines to `--shard K/N`; [`merge`] is
-//! `fetchpool report`, which merges record files and checks coverage; [`crawl`] is
-//! `--crawl` (scope, the visited set, the frontier), with [`links`] finding a page's links
-//! as it streams and [`robots`] keeping each host's robots.txt.
+//! The parts, one folder a concern (ARCHITECTURE.md shows how one URL goes through them):
+//! - [`cli`]: the command line (the clap model, its value parsers, the exit codes);
+//! - [`run`]: one run: its settings, reading the list, scheduling attempts, delivering
+//!   exactly one record per entry, the worker processes' tasks;
+//! - [`fetch`]: fetching one URL: the client and its options, errors, reading and
+//!   decoding bodies, saving and naming files, proxies, netrc;
+//! - [`crawl`]: `--crawl`: scope, the visited set, the frontier, links, robots.txt;
+//! - [`record`]: the record model and its formats, the tally, and the readers of record
+//!   files;
+//! - [`report`]: `fetchpool report` (and `--html`); [`demo`]: `fetchpool demo`;
+//! - leaves: [`shard`] deals a list's lines to `--shard K/N`, [`redact`] keeps passwords
+//!   out of all output.
 
 #![forbid(unsafe_code)]
 
@@ -24,23 +27,9 @@ pub mod cli;
 pub mod crawl;
 pub mod demo;
 pub mod fetch;
-pub mod html;
 pub use fetchpool_futures as futures;
-pub mod input;
-pub mod links;
-pub mod merge;
-pub mod names;
-pub mod netrc;
-pub mod proxy;
+pub mod record;
 pub mod redact;
 pub mod report;
-pub mod resume;
-pub mod robots;
 pub mod run;
-pub mod save;
-pub mod schedule;
-pub mod settings;
 pub mod shard;
-pub mod sink;
-#[cfg(process_pool)]
-pub mod worker;

@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     // `--executor process` runs this program again as its workers: in one, this serves
     // fetches and never returns (Python's `if __name__ == '__main__':`).
     #[cfg(process_pool)]
-    fetchpool::futures::process::guard(fetchpool::worker::registry());
+    fetchpool::futures::process::guard(fetchpool::run::worker::registry());
     let cli = match cli::parse_args() {
         Ok(cli) => cli,
         Err(exit) => return exit.into(),
@@ -76,7 +76,7 @@ fn run(cli: &cli::Cli) -> ExitCode {
     if let Err(e) = handler {
         eprintln!("fetchpool: warning: cannot handle Ctrl-C: {e}");
     }
-    let settings = match fetchpool::settings::Settings::from_cli(cli) {
+    let settings = match fetchpool::run::settings::Settings::from_cli(cli) {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("fetchpool: error: {e:#}");

@@ -226,11 +226,11 @@ pub fn safe_component(name: &str) -> String {
         out.insert(0, '_');
     }
     // The temporary files' names are reserved: no body may be saved as one.
-    if out.ends_with(crate::save::PARTIAL_SUFFIX)
+    if out.ends_with(crate::fetch::save::PARTIAL_SUFFIX)
         || out.ends_with(&format!(
             "{}{}",
-            crate::save::PARTIAL_SUFFIX,
-            crate::save::VALIDATOR_SUFFIX
+            crate::fetch::save::PARTIAL_SUFFIX,
+            crate::fetch::save::VALIDATOR_SUFFIX
         ))
     {
         out.push('_');

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::report::{Tally, py_repr};
+use crate::record::{Tally, py_repr};
 
 /// Hosts kept apart; the others are summed as one.
 const MAX_HOSTS: usize = 10_000;

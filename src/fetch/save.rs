@@ -8,7 +8,7 @@
 //! `out/HOST -> /elsewhere`) is refused, not followed. A name that needs a folder where a
 //! file is (or the other way round) is refused too: nothing is removed to make room.
 //! Temporary names (`.NAME.fetchpool-part`) are reserved: no URL or list name can be one
-//! ([`crate::names`]).
+//! ([`crate::fetch::names`]).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
@@ -29,7 +29,7 @@ pub const VALIDATOR_SUFFIX: &str = ".validator";
 pub struct Target {
     /// The `-d` folder (followed if it is itself a link: the user named it).
     pub dir: PathBuf,
-    /// The file's path under it, normal components only ([`crate::names`] makes them).
+    /// The file's path under it, normal components only ([`crate::fetch::names`] makes them).
     pub rel: PathBuf,
     /// Never replace a file that is already there (`--crawl` in the flat layout: a page
     /// must not replace what the folder held before); the body fails as `save` instead.
@@ -241,7 +241,7 @@ pub struct BodySink {
     /// passes [`KEEP_VALIDATOR_AFTER`] bytes (a smaller partial is fetched again whole).
     pending_validator: Option<String>,
     /// `--crawl`: the page's links, found as the body goes by.
-    links: Option<crate::links::LinkExtractor>,
+    links: Option<crate::crawl::links::LinkExtractor>,
     /// This sink wrote a validator beside the partial file (to remove when it is whole;
     /// without one a partial cannot be continued, so it is not kept).
     wrote_validator: bool,
@@ -354,7 +354,7 @@ impl BodySink {
     }
 
     /// Also looks for links in the body (an HTML page, `--crawl`).
-    pub fn find_links(&mut self, extractor: crate::links::LinkExtractor) {
+    pub fn find_links(&mut self, extractor: crate::crawl::links::LinkExtractor) {
         self.links = Some(extractor);
     }
 
@@ -369,7 +369,7 @@ impl BodySink {
     }
 
     /// The link finder, to end it once the body is whole.
-    pub fn take_links(&mut self) -> Option<crate::links::LinkExtractor> {
+    pub fn take_links(&mut self) -> Option<crate::crawl::links::LinkExtractor> {
         self.links.take()
     }
 

@@ -31,6 +31,13 @@
 //! is blocked in a read (a pipe that stays open, `/dev/zero`). A line that thread was
 //! still reading when the run stopped is not part of the run and gets no record.
 
+pub mod input;
+pub mod schedule;
+pub mod settings;
+pub mod sink;
+#[cfg(process_pool)]
+pub mod worker;
+
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read};
 use std::os::fd::AsFd;
@@ -46,25 +53,25 @@ use crossbeam_channel::{Receiver, select};
 use url::Url;
 
 use crate::cli::Exit;
+use crate::crawl::links::PageLinks;
+use crate::crawl::robots::{Gate, MAX_ROBOTS, Robots};
 use crate::crawl::{Crawl, Found, Redirected};
+use crate::fetch::names::{Layout, Namer};
+use crate::fetch::save::Target;
 use crate::fetch::{FetchError, Fetcher, Page, Request};
 #[cfg(process_pool)]
 use crate::futures::ProcessPoolExecutor;
 use crate::futures::{FutureError, PoolFuture, SubmitError, TaskError, ThreadPoolExecutor};
-use crate::input::{Chained, Entry, UrlList, count_entries};
-use crate::links::PageLinks;
-use crate::names::{Layout, Namer};
+use crate::record::resume::{CrawlState, Fetched, Resumed, open_output};
+use crate::record::{Outcome, Printer, Record};
 use crate::redact::secrets_of;
-use crate::report::{Outcome, Printer, Record};
-use crate::resume::{CrawlState, Fetched, Resumed, open_output};
-use crate::robots::{Gate, MAX_ROBOTS, Robots};
-use crate::save::Target;
-use crate::schedule::{HostJob, HostSlot, RetryPolicy, Scheduler};
-use crate::settings::{Executor, SaveTo, Settings, Source};
-use crate::shard::Shard;
-use crate::sink::{Event, Sink, SinkOptions};
+use crate::run::input::{Chained, Entry, UrlList, count_entries};
+use crate::run::schedule::{HostJob, HostSlot, RetryPolicy, Scheduler};
+use crate::run::settings::{Executor, SaveTo, Settings, Source};
+use crate::run::sink::{Event, Sink, SinkOptions};
 #[cfg(process_pool)]
-use crate::worker::{LOAD_URL, Load, SET_UP};
+use crate::run::worker::{LOAD_URL, Load, SET_UP};
+use crate::shard::Shard;
 
 /// One attempt's outcome and duration, or `None` if the run was stopped (or its deadline
 /// passed) before the attempt could start.
@@ -361,7 +368,7 @@ impl Run {
     /// unless a validator was kept with it (then a rerun with `--continue` continues it).
     fn discard_orphan(&self, job: &UrlJob) {
         if let Some(target) = &job.target {
-            crate::save::discard_orphan(target);
+            crate::fetch::save::discard_orphan(target);
         }
     }
 
@@ -441,7 +448,7 @@ impl Run {
             ),
         };
         for found in queued {
-            self.sink.note(&crate::report::queued_json(
+            self.sink.note(&crate::record::queued_json(
                 &crate::redact::redact_url(found.url.as_str()),
                 found.depth,
                 &found.parent,

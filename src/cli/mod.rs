@@ -8,8 +8,8 @@ use clap::Parser;
 use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::crawl::Scope;
-use crate::names::Layout;
-use crate::report::Format;
+use crate::fetch::names::Layout;
+use crate::record::Format;
 use crate::shard::ShardBy;
 
 /// The process exit codes, in one place.
@@ -460,7 +460,7 @@ pub fn run_command(command: &Command) -> anyhow::Result<Exit> {
     let written = match command {
         // The demo is a run: `main` starts it, with Ctrl-C wired.
         Command::Demo { .. } => anyhow::bail!("the demo is started by fetchpool's main"),
-        Command::Report(args) => return crate::merge::report(args),
+        Command::Report(args) => return crate::report::report(args),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(*shell, &mut command_for_docs(), "fetchpool", &mut script);

@@ -27,7 +27,7 @@ pub struct Load {
     /// Time left before the run's deadline when the attempt was sent.
     pub deadline_in: Option<Duration>,
     /// Where the body is saved (`-d`).
-    pub target: Option<crate::save::Target>,
+    pub target: Option<crate::fetch::save::Target>,
     /// `-u`, `-H` and `-b` may go with it.
     pub credentials: bool,
 }

@@ -14,7 +14,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use crossbeam_channel::Sender;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::report::{Format, Printer, Record, Tally};
+use crate::record::{Format, Printer, Record, Tally};
 
 /// What the sink tells the main thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,11 +10,11 @@ use anyhow::Context as _;
 use reqwest::header::HeaderValue;
 
 use crate::crawl::CrawlOptions;
+use crate::fetch::names::Layout;
+use crate::fetch::netrc::Netrc;
 use crate::fetch::{FetchOptions, HttpVersion};
-use crate::names::Layout;
-use crate::netrc::Netrc;
-use crate::report::Format;
-use crate::schedule::{Limits, RetryPolicy};
+use crate::record::Format;
+use crate::run::schedule::{Limits, RetryPolicy};
 use crate::shard::{Shard, ShardBy};
 
 /// Where entries come from: the positional arguments, in order.
@@ -240,7 +240,7 @@ fn fetch_options(cli: &Cli, workers: usize) -> anyhow::Result<FetchOptions> {
             .clamp(1, MAX_SHARED_CLIENTS);
     }
     o.head = cli.head || cli.method == Some(Method::Head);
-    o.links = cli.crawl.then_some(crate::links::LinkKinds {
+    o.links = cli.crawl.then_some(crate::crawl::links::LinkKinds {
         requisites: cli.page_requisites,
     });
     // A crawl follows redirects itself, each target once (crate::crawl).

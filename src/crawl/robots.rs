@@ -38,7 +38,7 @@ const MAX_SITEMAPS: usize = 1000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Rule {
     allow: bool,
-    /// The path pattern, percent-escapes normalised as URLs are ([`crate::links`]); `*`
+    /// The path pattern, percent-escapes normalised as URLs are ([`crate::crawl::links`]); `*`
     /// matches any run of bytes, a final `$` ends the match at the end of the path.
     pattern: Box<str>,
 }
@@ -201,7 +201,7 @@ fn parse_delay(value: &str) -> Option<f64> {
 }
 
 /// A rule's pattern in the form URLs are compared in: characters outside ASCII
-/// percent-encoded, escapes normalised as [`crate::links::normalize`] does.
+/// percent-encoded, escapes normalised as [`crate::crawl::links::normalize`] does.
 fn normalize_pattern(pattern: &str) -> String {
     let encoded: String = pattern
         .chars()
@@ -217,7 +217,7 @@ fn normalize_pattern(pattern: &str) -> String {
             }
         })
         .collect();
-    crate::links::normalize_escapes(&encoded)
+    crate::crawl::links::normalize_escapes(&encoded)
 }
 
 /// Whether `path` starts with something `pattern` matches: `*` matches any run of bytes,

@@ -2,7 +2,7 @@
 //! in scope, each URL at most once per run: the `as_completed` + `submit` loop
 //! `concurrent.futures` users write by hand.
 //!
-//! How it fits the run: a page's links are found while its body streams ([`crate::links`]);
+//! How it fits the run: a page's links are found while its body streams ([`crate::crawl::links`]);
 //! when its fetch ends, the thread that delivers its record first offers the links here
 //! ([`Crawl::discover`]): those in scope, within `--depth` and `--max-urls`, and never seen
 //! before join the frontier, and only then is the page's record delivered. The input thread
@@ -22,6 +22,9 @@
 //! is full are not followed (they are counted, and not marked as seen, so a later page may
 //! still bring them in).
 
+pub mod links;
+pub mod robots;
+
 use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,7 +34,7 @@ use std::time::Duration;
 use regex::Regex;
 use url::Url;
 
-use crate::links::normalize;
+use crate::crawl::links::normalize;
 
 /// URLs the frontier holds at most.
 pub const FRONTIER_MAX: usize = 1_000_000;
@@ -196,7 +199,7 @@ pub struct Crawl {
     queued: AtomicU64,
     /// Links in scope not followed because the frontier was full or `--max-urls` reached.
     dropped: AtomicU64,
-    /// Links pages had beyond what a page gives ([`crate::links::MAX_LINKS_PER_PAGE`], its
+    /// Links pages had beyond what a page gives ([`crate::crawl::links::MAX_LINKS_PER_PAGE`], its
     /// bytes, over-long links), and the pages that had them.
     dropped_on_pages: AtomicU64,
     pages_with_dropped: AtomicU64,
@@ -541,9 +544,9 @@ impl Crawl {
                 "{on_pages} link(s) on {} page(s) were not read: a page gives at most {} \
                  links ({} MiB of them), each at most {} bytes",
                 self.pages_with_dropped.load(Ordering::Relaxed),
-                crate::links::MAX_LINKS_PER_PAGE,
-                crate::links::MAX_LINK_BYTES_PER_PAGE >> 20,
-                crate::links::MAX_LINK_LEN
+                crate::crawl::links::MAX_LINKS_PER_PAGE,
+                crate::crawl::links::MAX_LINK_BYTES_PER_PAGE >> 20,
+                crate::crawl::links::MAX_LINK_LEN
             ));
         }
         let stale = self.not_resumed.load(Ordering::Relaxed);

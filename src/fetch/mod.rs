@@ -1,6 +1,11 @@
 //! Fetching one URL: `load_url`, with a total deadline, streamed byte counting and
 //! classified errors.
 
+pub mod names;
+pub mod netrc;
+pub mod proxy;
+pub mod save;
+
 use std::cell::Cell;
 use std::error::Error as StdError;
 use std::io::{self, Read};
@@ -12,10 +17,10 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::links::LinkExtractor;
-use crate::netrc::Netrc;
-use crate::proxy::ProxyRules;
-use crate::save::{BodySink, Saved, Target};
+use crate::crawl::links::LinkExtractor;
+use crate::fetch::netrc::Netrc;
+use crate::fetch::proxy::ProxyRules;
+use crate::fetch::save::{BodySink, Saved, Target};
 
 /// How long to wait for a connection at most, whatever `--timeout` says.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -311,7 +316,7 @@ pub struct FetchOptions {
     /// section h).
     pub shared_clients: usize,
     /// `--crawl`: find the links of every HTML page fetched (in [`Page::links`]).
-    pub links: Option<crate::links::LinkKinds>,
+    pub links: Option<crate::crawl::links::LinkKinds>,
     /// Follow redirects (the default). `--crawl` does not: a 3xx is the page's record, its
     /// target in [`Page::location`], and the crawl decides whether to fetch it.
     pub follow_redirects: bool,
@@ -439,7 +444,7 @@ pub struct Page {
     /// With `--compressed` and an encoded body: its size on the wire (`bytes` is decoded).
     pub wire_bytes: Option<u64>,
     /// With [`FetchOptions::links`] and an HTML page: its links, absolute and normalised.
-    pub links: crate::links::PageLinks,
+    pub links: crate::crawl::links::PageLinks,
     /// From a fetcher made by [`Fetcher::capturing`]: the body's first bytes.
     #[serde(skip)]
     pub body: Option<Vec<u8>>,
@@ -533,7 +538,7 @@ pub struct Fetcher {
     /// Error statuses accepted as success.
     accept: AcceptedStatuses,
     /// Find the links of HTML pages.
-    links: Option<crate::links::LinkKinds>,
+    links: Option<crate::crawl::links::LinkKinds>,
     /// Keep the first bytes of bodies, up to this many ([`Page::body`]).
     capture: Option<usize>,
     /// Follow redirects (else a 3xx is the answer, its target in [`Page::location`]).
@@ -689,7 +694,7 @@ impl Fetcher {
         // validator was kept; a server that cannot continue it sends it whole.
         let mut resume = target
             .filter(|_| self.continue_partial)
-            .and_then(crate::save::resumable);
+            .and_then(crate::fetch::save::resumable);
         let budget = Budget {
             limit,
             until,
@@ -728,7 +733,7 @@ impl Fetcher {
             .read_response(response, &last_url, target, budget, resume)
             .map_err(|e| e.after_response(status.as_u16()))?;
         if let Some(location) = location {
-            page.links = crate::links::PageLinks::default();
+            page.links = crate::crawl::links::PageLinks::default();
             page.location = Some(location.into());
         }
         Ok(page)

@@ -16,6 +16,8 @@
 //! lines seen. Record files are untrusted input: lines that are not records are counted
 //! and skipped, and a file that grows while it is read is read up to its first length.
 
+pub mod html;
+
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
@@ -27,10 +29,10 @@ use roaring::RoaringTreemap;
 
 use crate::cli::{Exit, ReportArgs, ReportFormat};
 use crate::fetch::parse_url;
-use crate::html::{Picture, Shown};
-use crate::input::UrlList;
-use crate::report::{ResultKind, Tally, py_repr};
-use crate::resume::{MAX_RECORD_LINE, for_each_whole_line, open_regular};
+use crate::record::resume::{MAX_RECORD_LINE, for_each_whole_line, open_regular};
+use crate::record::{ResultKind, Tally, py_repr};
+use crate::report::html::{Picture, Shown};
+use crate::run::input::UrlList;
 use crate::shard::{Shard, ShardBy, parse_shard};
 
 /// Problems of each kind named one by one; the rest are counted.

@@ -1,6 +1,8 @@
 //! Result records and how they are shown: the document's lines, JSONL, a table, and the
 //! summary.
 
+pub mod resume;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
