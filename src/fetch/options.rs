@@ -24,7 +24,7 @@ pub struct FetchOptions {
     pub timeout: Duration,
     /// Connect timeout; `None` means `min(timeout, 10s)`.
     pub connect_timeout: Option<Duration>,
-    /// Redirects followed before [`FetchError::TooManyRedirects`] (default 10).
+    /// Redirects followed before [`FetchError::TooManyRedirects`](crate::fetch::FetchError::TooManyRedirects) (default 10).
     #[default(10)]
     pub max_redirects: usize,
     /// Extra request headers.
@@ -80,10 +80,10 @@ pub struct FetchOptions {
     /// section h).
     #[default(1)]
     pub shared_clients: usize,
-    /// `--crawl`: find the links of every HTML page fetched (in [`Page::links`]).
+    /// `--crawl`: find the links of every HTML page fetched (in [`Page::links`](crate::fetch::Page::links)).
     pub links: Option<crate::crawl::links::LinkKinds>,
     /// Follow redirects (the default). `--crawl` does not: a 3xx is the page's record, its
-    /// target in [`Page::location`], and the crawl decides whether to fetch it.
+    /// target in [`Page::location`](crate::fetch::Page::location), and the crawl decides whether to fetch it.
     #[default(true)]
     pub follow_redirects: bool,
 }
