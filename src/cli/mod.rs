@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::crawl::Scope;
 use crate::fetch::names::Layout;
+use crate::fetch::options::Method;
 use crate::record::Format;
 use crate::shard::ShardBy;
 
@@ -48,17 +48,6 @@ impl From<Exit> for ExitCode {
 pub enum Checksum {
     /// SHA-256, in lowercase hex (the record's `sha256`).
     Sha256,
-}
-
-/// The request method (`-X`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Method {
-    /// GET: the page (the default).
-    #[value(name = "GET", alias = "get")]
-    Get,
-    /// HEAD: the status and headers only.
-    #[value(name = "HEAD", alias = "head")]
-    Head,
 }
 
 /// Order of the output records (`--order`).
@@ -149,70 +138,9 @@ pub struct Cli {
     #[arg(long)]
     pub no_progress: bool,
 
-    /// Extra request header, "Name: value" (repeatable).
-    #[arg(short = 'H', long = "header", value_name = "HEADER", value_parser = parse_header, help_heading = "HTTP")]
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-
-    /// User-Agent header [default: fetchpool/VERSION].
-    #[arg(short = 'A', long, value_name = "TEXT", value_parser = parse_user_agent, help_heading = "HTTP")]
-    pub user_agent: Option<String>,
-
-    /// Redirects to follow before failing (at most 1000).
-    #[arg(long, value_name = "N", default_value_t = 10,
-          value_parser = clap::value_parser!(u16).range(0..=1000), help_heading = "HTTP")]
-    pub max_redirects: u16,
-
-    /// Send the -H headers after a redirect to another host too (by default they go to
-    /// the URL's own scheme, host and port only, as curl does).
-    #[arg(long, help_heading = "HTTP")]
-    pub location_trusted: bool,
-
-    /// Error statuses to count as success, e.g. "404" or "400-499,503" (repeatable).
-    #[arg(long, value_name = "CODES", value_delimiter = ',', value_parser = parse_status_range, help_heading = "HTTP")]
-    pub accept: Vec<(u16, u16)>,
-
-    /// Basic authentication for each URL's own host: USER:PASS, or USER with the password
-    /// in FETCHPOOL_PASSWORD (nothing is prompted).
-    #[arg(short = 'u', long, value_name = "USER[:PASS]", help_heading = "HTTP")]
-    pub user: Option<String>,
-
-    /// Logins from ~/.netrc (or the file NETRC names) for the hosts it lists.
-    #[arg(long, help_heading = "HTTP")]
-    pub netrc: bool,
-
-    /// The proxy for every URL, instead of http_proxy/https_proxy/all_proxy (no_proxy
-    /// still applies).
-    #[arg(long, value_name = "URL", value_parser = parse_proxy, help_heading = "HTTP")]
-    pub proxy: Option<url::Url>,
-
-    /// Also trust the certificates of this PEM file.
-    #[arg(long, value_name = "FILE", help_heading = "HTTP")]
-    pub cacert: Option<PathBuf>,
-
-    /// Speak HTTP/1.1 only.
-    #[arg(long = "http1.1", conflicts_with = "http2", help_heading = "HTTP")]
-    pub http1_1: bool,
-
-    /// Speak HTTP/2 only, without negotiating (also on http://).
-    #[arg(long, help_heading = "HTTP")]
-    pub http2: bool,
-
-    /// Keep the cookies servers set and send them back, for the whole run.
-    #[arg(long, help_heading = "HTTP")]
-    pub cookies: bool,
-
-    /// Send this cookie to each URL's own host (repeatable).
-    #[arg(short = 'b', long = "cookie", value_name = "NAME=VALUE",
-          value_parser = parse_cookie, help_heading = "HTTP")]
-    pub cookie: Vec<String>,
-
-    /// Do not verify TLS certificates (off by default).
-    #[arg(short = 'k', long, help_heading = "HTTP")]
-    pub insecure: bool,
-
-    /// Ignore http_proxy, https_proxy and all_proxy from the environment.
-    #[arg(long, help_heading = "HTTP")]
-    pub no_proxy: bool,
+    /// The HTTP flags: what each request sends and accepts.
+    #[command(flatten)]
+    pub http: crate::fetch::options::HttpArgs,
 
     /// Retries after a transient failure (connect error, timeout, reset, truncated body,
     /// HTTP 408, 429, 500, 502, 503, 504).
@@ -331,16 +259,6 @@ pub struct Cli {
     )]
     pub continue_partial: bool,
 
-    /// Ask for gzip, br, zstd or deflate and decode: the record has the decoded size and
-    /// the size on the wire.
-    #[arg(long, conflicts_with = "continue_partial", help_heading = "HTTP")]
-    pub compressed: bool,
-
-    /// Fail a body larger than SIZE bytes (decoded, with --compressed): "10M", "512k",
-    /// "1G" or a number.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = "HTTP")]
-    pub max_size: Option<u64>,
-
     /// Put each body's digest in its record (saved or only counted).
     #[arg(long, value_name = "ALGORITHM", value_enum, help_heading = "Saving")]
     pub checksum: Option<Checksum>,
@@ -352,16 +270,6 @@ pub struct Cli {
     /// Send HEAD instead of GET: the status and headers, no body.
     #[arg(short = 'I', long, conflicts_with_all = ["method", "dir"])]
     pub head: bool,
-
-    /// The request method.
-    #[arg(
-        short = 'X',
-        long = "request",
-        value_name = "METHOD",
-        value_enum,
-        help_heading = "HTTP"
-    )]
-    pub method: Option<Method>,
 }
 
 /// What `fetchpool COMMAND` does instead of a run.
@@ -587,49 +495,6 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Parses a size: a number of bytes, or one with a suffix `k`, `M`, `G`, `T` (powers of
-/// 1024; `KiB`, `MB` and the like are read the same way), at most 2^60.
-///
-/// # Errors
-/// A message for clap.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(digits);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| "expected a number of bytes, such as 1000, 512k or 10M".to_string())?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        "t" | "tb" | "tib" => 40,
-        other => return Err(format!("unknown size unit '{other}' (use k, M, G or T)")),
-    };
-    number
-        .checked_mul(1u64 << shift)
-        .filter(|&n| n <= 1 << 60)
-        .ok_or_else(|| "must be at most 1024 P (2^60 bytes)".to_string())
-}
-
-/// Parses a proxy URL (`http://` or `https://`; `host:port` means `http://host:port`).
-///
-/// # Errors
-/// A message for clap.
-pub fn parse_proxy(s: &str) -> Result<url::Url, String> {
-    let text = if s.contains("://") {
-        s.to_string()
-    } else {
-        format!("http://{s}")
-    };
-    let url = url::Url::parse(&text).map_err(|e| format!("not a URL: {e}"))?;
-    match url.scheme() {
-        "http" | "https" if url.host_str().is_some() => Ok(url),
-        _ => Err("a proxy is http://HOST:PORT or https://HOST:PORT".to_string()),
-    }
-}
-
 /// Parses a regular expression (`--include`, `--exclude`), at most 10 KB long.
 ///
 /// # Errors
@@ -647,87 +512,6 @@ pub fn parse_regex(s: &str) -> Result<regex::Regex, String> {
             }
             other => other.to_string(),
         })
-}
-
-/// Parses `NAME=VALUE` for `-b`.
-///
-/// # Errors
-/// A message for clap.
-pub fn parse_cookie(s: &str) -> Result<String, String> {
-    let (name, value) = s
-        .split_once('=')
-        .ok_or_else(|| "expected NAME=VALUE".to_string())?;
-    let token = |c: char| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}".contains(c);
-    if name.is_empty() || !name.chars().all(token) {
-        return Err(format!("'{}' is not a cookie name", name.escape_debug()));
-    }
-    if !value
-        .chars()
-        .all(|c| c.is_ascii_graphic() && c != ';' && c != ',' && c != '\\')
-    {
-        return Err("a cookie value is printable ASCII without ; , \\ or spaces".to_string());
-    }
-    Ok(format!("{name}={value}"))
-}
-
-/// Parses `Name: value`.
-///
-/// # Errors
-/// A message for clap.
-pub fn parse_header(s: &str) -> Result<(HeaderName, HeaderValue), String> {
-    // The value may be a secret (Authorization): no message shows it.
-    let (name, value) = s
-        .split_once(':')
-        .ok_or_else(|| "not a header: expected \"Name: value\"".to_string())?;
-    let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
-        format!(
-            "'{}' is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)",
-            name.trim().escape_debug()
-        )
-    })?;
-    let value = parse_header_value(value.trim())
-        .map_err(|why| format!("the value of header '{name}' {why}"))?;
-    Ok((name, value))
-}
-
-/// A header value, or why it cannot be one.
-fn parse_header_value(s: &str) -> Result<HeaderValue, &'static str> {
-    if s.chars().any(|c| c.is_control() && c != '\t') {
-        return Err("contains a control character (such as a newline), which HTTP forbids");
-    }
-    HeaderValue::from_str(s).map_err(|_| "is not a valid HTTP header value")
-}
-
-/// Parses `--user-agent`: any text that is a valid header value.
-///
-/// # Errors
-/// A message for clap.
-pub fn parse_user_agent(s: &str) -> Result<String, String> {
-    parse_header_value(s)
-        .map(|_| s.to_string())
-        .map_err(|why| format!("the User-Agent {why}"))
-}
-
-/// Parses `404` or `400-499`.
-///
-/// # Errors
-/// A message for clap.
-pub fn parse_status_range(s: &str) -> Result<(u16, u16), String> {
-    let code = |t: &str| {
-        t.trim()
-            .parse::<u16>()
-            .ok()
-            .filter(|c| (100..=999).contains(c))
-            .ok_or_else(|| format!("'{t}' is not an HTTP status code"))
-    };
-    let (lo, hi) = match s.split_once('-') {
-        Some((a, b)) => (code(a)?, code(b)?),
-        None => (code(s)?, code(s)?),
-    };
-    if lo > hi {
-        return Err(format!("'{s}' is an empty range"));
-    }
-    Ok((lo, hi))
 }
 
 /// Parses the arguments; on a usage error prints clap's message without the usage block
@@ -760,11 +544,11 @@ pub fn parse_args() -> Result<Cli, Exit> {
 
 /// What clap cannot say about the flags together: each a one-line usage error.
 fn check(cli: &Cli) -> Result<(), Exit> {
-    if cli.method == Some(Method::Head) && cli.dir.is_some() {
+    if cli.http.method == Some(Method::Head) && cli.dir.is_some() {
         eprintln!("fetchpool: error: -X HEAD fetches no body to save in --dir");
         return Err(Exit::Usage);
     }
-    if cli.crawl && (cli.head || cli.method == Some(Method::Head)) {
+    if cli.crawl && (cli.head || cli.http.method == Some(Method::Head)) {
         eprintln!("fetchpool: error: --crawl reads pages for their links: it cannot go with HEAD");
         return Err(Exit::Usage);
     }

@@ -2,8 +2,10 @@
 //! place. Serialisable, so that `--executor process` hands them to each worker process;
 //! the serde helpers for its header fields are beside it.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -96,6 +98,290 @@ impl FetchOptions {
             ..FetchOptions::default()
         }
     }
+}
+
+/// The HTTP flags of the command line, flattened into the command's arguments
+/// ([`crate::cli::Cli`]): a new fetch option is a flag here, its field in
+/// [`FetchOptions`], the line of [`FetchOptions::from_args`] between them, and the code
+/// where it acts.
+#[derive(Debug, clap::Args)]
+pub struct HttpArgs {
+    /// Extra request header, "Name: value" (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER", value_parser = parse_header, help_heading = "HTTP")]
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+
+    /// User-Agent header [default: fetchpool/VERSION].
+    #[arg(short = 'A', long, value_name = "TEXT", value_parser = parse_user_agent, help_heading = "HTTP")]
+    pub user_agent: Option<String>,
+
+    /// Redirects to follow before failing (at most 1000).
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u16).range(0..=1000), help_heading = "HTTP")]
+    pub max_redirects: u16,
+
+    /// Send the -H headers after a redirect to another host too (by default they go to
+    /// the URL's own scheme, host and port only, as curl does).
+    #[arg(long, help_heading = "HTTP")]
+    pub location_trusted: bool,
+
+    /// Error statuses to count as success, e.g. "404" or "400-499,503" (repeatable).
+    #[arg(long, value_name = "CODES", value_delimiter = ',', value_parser = parse_status_range, help_heading = "HTTP")]
+    pub accept: Vec<(u16, u16)>,
+
+    /// Basic authentication for each URL's own host: USER:PASS, or USER with the password
+    /// in FETCHPOOL_PASSWORD (nothing is prompted).
+    #[arg(short = 'u', long, value_name = "USER[:PASS]", help_heading = "HTTP")]
+    pub user: Option<String>,
+
+    /// Logins from ~/.netrc (or the file NETRC names) for the hosts it lists.
+    #[arg(long, help_heading = "HTTP")]
+    pub netrc: bool,
+
+    /// The proxy for every URL, instead of http_proxy/https_proxy/all_proxy (no_proxy
+    /// still applies).
+    #[arg(long, value_name = "URL", value_parser = parse_proxy, help_heading = "HTTP")]
+    pub proxy: Option<url::Url>,
+
+    /// Also trust the certificates of this PEM file.
+    #[arg(long, value_name = "FILE", help_heading = "HTTP")]
+    pub cacert: Option<PathBuf>,
+
+    /// Speak HTTP/1.1 only.
+    #[arg(long = "http1.1", conflicts_with = "http2", help_heading = "HTTP")]
+    pub http1_1: bool,
+
+    /// Speak HTTP/2 only, without negotiating (also on http://).
+    #[arg(long, help_heading = "HTTP")]
+    pub http2: bool,
+
+    /// Keep the cookies servers set and send them back, for the whole run.
+    #[arg(long, help_heading = "HTTP")]
+    pub cookies: bool,
+
+    /// Send this cookie to each URL's own host (repeatable).
+    #[arg(short = 'b', long = "cookie", value_name = "NAME=VALUE",
+          value_parser = parse_cookie, help_heading = "HTTP")]
+    pub cookie: Vec<String>,
+
+    /// Do not verify TLS certificates (off by default).
+    #[arg(short = 'k', long, help_heading = "HTTP")]
+    pub insecure: bool,
+
+    /// Ignore http_proxy, https_proxy and all_proxy from the environment.
+    #[arg(long, help_heading = "HTTP")]
+    pub no_proxy: bool,
+
+    /// Ask for gzip, br, zstd or deflate and decode: the record has the decoded size and
+    /// the size on the wire.
+    #[arg(long, conflicts_with = "continue_partial", help_heading = "HTTP")]
+    pub compressed: bool,
+
+    /// Fail a body larger than SIZE bytes (decoded, with --compressed): "10M", "512k",
+    /// "1G" or a number.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = "HTTP")]
+    pub max_size: Option<u64>,
+
+    /// The request method.
+    #[arg(
+        short = 'X',
+        long = "request",
+        value_name = "METHOD",
+        value_enum,
+        help_heading = "HTTP"
+    )]
+    pub method: Option<Method>,
+}
+
+impl FetchOptions {
+    /// The options the HTTP flags describe, over the defaults (the files they name, the
+    /// netrc and a CA bundle, are read here); the command sets the others (timeouts, the
+    /// method, what the run needs).
+    ///
+    /// # Errors
+    /// A file a flag names cannot be read, or a value is not usable.
+    pub fn from_args(args: &HttpArgs) -> anyhow::Result<Self> {
+        let mut o = FetchOptions {
+            max_redirects: usize::from(args.max_redirects),
+            location_trusted: args.location_trusted,
+            headers: args.headers.clone(),
+            insecure: args.insecure,
+            no_proxy: args.no_proxy,
+            accept: args.accept.clone(),
+            compressed: args.compressed,
+            max_size: args.max_size,
+            proxy: args.proxy.clone(),
+            cookie_store: args.cookies,
+            head: args.method == Some(Method::Head),
+            ..FetchOptions::default()
+        };
+        if let Some(ua) = &args.user_agent {
+            o.user_agent = ua.clone();
+        }
+        o.user = args.user.as_ref().map(|u| match u.split_once(':') {
+            Some((user, pass)) => (user.to_string(), pass.to_string()),
+            None => (
+                u.clone(),
+                std::env::var("FETCHPOOL_PASSWORD").unwrap_or_default(),
+            ),
+        });
+        if args.netrc {
+            o.netrc = Some(Netrc::load().map_err(anyhow::Error::msg)?);
+        }
+        if let Some(path) = &args.cacert {
+            // A PEM bundle is small; /dev/zero is not one.
+            let mut pem = Vec::new();
+            std::fs::File::open(path)
+                .and_then(|f| {
+                    std::io::Read::read_to_end(&mut std::io::Read::take(f, 16 << 20), &mut pem)
+                })
+                .with_context(|| format!("cannot read --cacert {}", path.display()))?;
+            o.cacert = Some(pem);
+        }
+        o.http_version = match (args.http1_1, args.http2) {
+            (true, _) => HttpVersion::Http1,
+            (_, true) => HttpVersion::Http2,
+            _ => HttpVersion::Auto,
+        };
+        if !args.cookie.is_empty() {
+            o.cookie = Some(HeaderValue::from_str(&args.cookie.join("; "))?);
+        }
+        Ok(o)
+    }
+}
+
+/// The request method (`-X`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    /// GET: the page (the default).
+    #[value(name = "GET", alias = "get")]
+    Get,
+    /// HEAD: the status and headers only.
+    #[value(name = "HEAD", alias = "head")]
+    Head,
+}
+
+/// Parses a size: a number of bytes, or one with a suffix `k`, `M`, `G`, `T` (powers of
+/// 1024; `KiB`, `MB` and the like are read the same way), at most 2^60.
+///
+/// # Errors
+/// A message for clap.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| "expected a number of bytes, such as 1000, 512k or 10M".to_string())?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        other => return Err(format!("unknown size unit '{other}' (use k, M, G or T)")),
+    };
+    number
+        .checked_mul(1u64 << shift)
+        .filter(|&n| n <= 1 << 60)
+        .ok_or_else(|| "must be at most 1024 P (2^60 bytes)".to_string())
+}
+
+/// Parses a proxy URL (`http://` or `https://`; `host:port` means `http://host:port`).
+///
+/// # Errors
+/// A message for clap.
+pub fn parse_proxy(s: &str) -> Result<url::Url, String> {
+    let text = if s.contains("://") {
+        s.to_string()
+    } else {
+        format!("http://{s}")
+    };
+    let url = url::Url::parse(&text).map_err(|e| format!("not a URL: {e}"))?;
+    match url.scheme() {
+        "http" | "https" if url.host_str().is_some() => Ok(url),
+        _ => Err("a proxy is http://HOST:PORT or https://HOST:PORT".to_string()),
+    }
+}
+
+/// Parses `NAME=VALUE` for `-b`.
+///
+/// # Errors
+/// A message for clap.
+pub fn parse_cookie(s: &str) -> Result<String, String> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| "expected NAME=VALUE".to_string())?;
+    let token = |c: char| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}".contains(c);
+    if name.is_empty() || !name.chars().all(token) {
+        return Err(format!("'{}' is not a cookie name", name.escape_debug()));
+    }
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_graphic() && c != ';' && c != ',' && c != '\\')
+    {
+        return Err("a cookie value is printable ASCII without ; , \\ or spaces".to_string());
+    }
+    Ok(format!("{name}={value}"))
+}
+
+/// Parses `Name: value`.
+///
+/// # Errors
+/// A message for clap.
+pub fn parse_header(s: &str) -> Result<(HeaderName, HeaderValue), String> {
+    // The value may be a secret (Authorization): no message shows it.
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| "not a header: expected \"Name: value\"".to_string())?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
+        format!(
+            "'{}' is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+            name.trim().escape_debug()
+        )
+    })?;
+    let value = parse_header_value(value.trim())
+        .map_err(|why| format!("the value of header '{name}' {why}"))?;
+    Ok((name, value))
+}
+
+/// A header value, or why it cannot be one.
+fn parse_header_value(s: &str) -> Result<HeaderValue, &'static str> {
+    if s.chars().any(|c| c.is_control() && c != '\t') {
+        return Err("contains a control character (such as a newline), which HTTP forbids");
+    }
+    HeaderValue::from_str(s).map_err(|_| "is not a valid HTTP header value")
+}
+
+/// Parses `--user-agent`: any text that is a valid header value.
+///
+/// # Errors
+/// A message for clap.
+pub fn parse_user_agent(s: &str) -> Result<String, String> {
+    parse_header_value(s)
+        .map(|_| s.to_string())
+        .map_err(|why| format!("the User-Agent {why}"))
+}
+
+/// Parses `404` or `400-499`.
+///
+/// # Errors
+/// A message for clap.
+pub fn parse_status_range(s: &str) -> Result<(u16, u16), String> {
+    let code = |t: &str| {
+        t.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|c| (100..=999).contains(c))
+            .ok_or_else(|| format!("'{t}' is not an HTTP status code"))
+    };
+    let (lo, hi) = match s.split_once('-') {
+        Some((a, b)) => (code(a)?, code(b)?),
+        None => (code(s)?, code(s)?),
+    };
+    if lo > hi {
+        return Err(format!("'{s}' is an empty range"));
+    }
+    Ok((lo, hi))
 }
 
 /// Serde for `-H` headers: (name, value bytes) pairs, checked again when read.

@@ -5,14 +5,11 @@ use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{Checksum, Cli, ExecutorKind, Method, Order};
-use anyhow::Context as _;
-use reqwest::header::HeaderValue;
+use crate::cli::{Checksum, Cli, ExecutorKind, Order};
 
 use crate::crawl::CrawlOptions;
+use crate::fetch::FetchOptions;
 use crate::fetch::names::Layout;
-use crate::fetch::netrc::Netrc;
-use crate::fetch::{FetchOptions, HttpVersion};
 use crate::record::Format;
 use crate::run::schedule::{Limits, RetryPolicy};
 use crate::shard::{Shard, ShardBy};
@@ -198,7 +195,7 @@ impl Settings {
                     count,
                     by: ShardBy::Host,
                 }),
-                max_redirects: u32::from(cli.max_redirects),
+                max_redirects: u32::from(cli.http.max_redirects),
             }),
             format: cli.format,
             in_order: cli.order == Order::Input,
@@ -221,17 +218,9 @@ const MAX_SHARED_CLIENTS: usize = 8;
 
 /// The HTTP client's options; idle connections kept per host match the workers.
 fn fetch_options(cli: &Cli, workers: usize) -> anyhow::Result<FetchOptions> {
-    let mut o = FetchOptions::with_timeout(cli.timeout);
+    let mut o = FetchOptions::from_args(&cli.http)?;
+    o.timeout = cli.timeout;
     o.connect_timeout = cli.connect_timeout;
-    o.max_redirects = usize::from(cli.max_redirects);
-    o.location_trusted = cli.location_trusted;
-    o.headers = cli.headers.clone();
-    if let Some(ua) = &cli.user_agent {
-        o.user_agent = ua.clone();
-    }
-    o.insecure = cli.insecure;
-    o.no_proxy = cli.no_proxy;
-    o.accept = cli.accept.clone();
     o.pool_idle_per_host = workers;
     o.own_client_per_worker = workers <= OWN_CLIENT_MAX_WORKERS;
     if !o.own_client_per_worker {
@@ -239,7 +228,7 @@ fn fetch_options(cli: &Cli, workers: usize) -> anyhow::Result<FetchOptions> {
             .map_or(1, usize::from)
             .clamp(1, MAX_SHARED_CLIENTS);
     }
-    o.head = cli.head || cli.method == Some(Method::Head);
+    o.head |= cli.head;
     o.links = cli.crawl.then_some(crate::crawl::links::LinkKinds {
         requisites: cli.page_requisites,
     });
@@ -247,38 +236,6 @@ fn fetch_options(cli: &Cli, workers: usize) -> anyhow::Result<FetchOptions> {
     o.follow_redirects = !cli.crawl;
     o.checksum = cli.checksum == Some(Checksum::Sha256);
     o.continue_partial = cli.continue_partial;
-    o.compressed = cli.compressed;
-    o.max_size = cli.max_size;
-    o.user = cli.user.as_ref().map(|u| match u.split_once(':') {
-        Some((user, pass)) => (user.to_string(), pass.to_string()),
-        None => (
-            u.clone(),
-            std::env::var("FETCHPOOL_PASSWORD").unwrap_or_default(),
-        ),
-    });
-    if cli.netrc {
-        o.netrc = Some(Netrc::load().map_err(anyhow::Error::msg)?);
-    }
-    o.proxy = cli.proxy.clone();
-    if let Some(path) = &cli.cacert {
-        // A PEM bundle is small; /dev/zero is not one.
-        let mut pem = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|f| {
-                std::io::Read::read_to_end(&mut std::io::Read::take(f, 16 << 20), &mut pem)
-            })
-            .with_context(|| format!("cannot read --cacert {}", path.display()))?;
-        o.cacert = Some(pem);
-    }
-    o.http_version = match (cli.http1_1, cli.http2) {
-        (true, _) => HttpVersion::Http1,
-        (_, true) => HttpVersion::Http2,
-        _ => HttpVersion::Auto,
-    };
-    o.cookie_store = cli.cookies;
-    if !cli.cookie.is_empty() {
-        o.cookie = Some(HeaderValue::from_str(&cli.cookie.join("; "))?);
-    }
     Ok(o)
 }
 
