@@ -8,6 +8,8 @@
 //! truncated body, and one that outlives the demo's `--timeout` (3 s unless given). The
 //! index links to them all, so `--crawl` finds them from it.
 //!
+//! [`main`] is `fetchpool demo OPTIONS`: the server, the list, then the ordinary run.
+//!
 //! The tests' mock server (`tests/common/server.rs`) stays separate: it scripts dozens of
 //! faults for the tests and counts requests; this one serves a fixed, documented site and
 //! ships in the binary.
@@ -258,4 +260,34 @@ pub fn write_list(server: &DemoServer) -> io::Result<PathBuf> {
     let path = dir.join("urls.txt");
     std::fs::write(&path, server.list())?;
     Ok(path)
+}
+
+/// `fetchpool demo OPTIONS`: starts the demo's server, writes its list, and runs OPTIONS
+/// on it as an ordinary run (Ctrl-C and SIGTERM through `signals`); the server stops
+/// with the demo.
+///
+/// # Errors
+/// The server cannot start or the list cannot be written; as [`crate::run::main`].
+pub fn main(
+    options: &[std::ffi::OsString],
+    signals: &crossbeam_channel::Receiver<()>,
+) -> anyhow::Result<crate::cli::Exit> {
+    let server =
+        DemoServer::start().map_err(|e| anyhow::anyhow!("cannot start the demo's server: {e}"))?;
+    let list =
+        write_list(&server).map_err(|e| anyhow::anyhow!("cannot write the demo's list: {e}"))?;
+    let cli = match crate::cli::demo_cli(options, &list) {
+        Ok(cli) => cli,
+        Err(exit) => return Ok(exit),
+    };
+    eprintln!(
+        "fetchpool demo: serving {} pages on {}; the list is {} (the server stops with the \
+         demo)",
+        PAGES.len(),
+        server.base(),
+        list.display()
+    );
+    let exit = crate::run::main(&cli, signals);
+    drop(server);
+    exit
 }

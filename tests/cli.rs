@@ -438,7 +438,7 @@ fn help_and_version_exit_0() {
 
 #[test]
 fn durations_accept_seconds_and_humantime() {
-    use fetchpool::cli::parse_duration;
+    use fetchpool::cli::parse::parse_duration;
     use std::time::Duration;
     assert_eq!(parse_duration("60"), Ok(Duration::from_secs(60)));
     assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));

@@ -1,10 +1,17 @@
-//! The command line: the arguments, their parsers and the exit codes.
+//! The command line: the arguments (the clap model), what clap cannot check, and the exit
+//! codes. Value parsers are in [`parse`], usage errors in [`usage`].
+
+pub mod parse;
+pub mod usage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+
+use parse::{parse_duration, parse_rate, parse_regex};
+use usage::{masked, usage_error};
 
 use crate::crawl::Scope;
 use crate::fetch::names::Layout;
@@ -358,31 +365,6 @@ pub fn command() -> clap::Command {
     })
 }
 
-/// Runs `fetchpool report`, `completions` or `man` (not `demo`: it is a run, which
-/// `main` starts).
-///
-/// # Errors
-/// A file cannot be read or the output cannot be written.
-pub fn run_command(command: &Command) -> anyhow::Result<Exit> {
-    let mut out = std::io::stdout().lock();
-    let written = match command {
-        // The demo is a run: `main` starts it, with Ctrl-C wired.
-        Command::Demo { .. } => anyhow::bail!("the demo is started by fetchpool's main"),
-        Command::Report(args) => return crate::report::report(args),
-        Command::Completions { shell } => {
-            let mut script = Vec::new();
-            clap_complete::generate(*shell, &mut command_for_docs(), "fetchpool", &mut script);
-            std::io::Write::write_all(&mut out, &script)
-        }
-        Command::Man => clap_mangen::Man::new(command_for_docs()).render(&mut out),
-    };
-    match written.and_then(|()| std::io::Write::flush(&mut out)) {
-        // `fetchpool man | head` is not an error.
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(Exit::Success),
-    }
-}
-
 /// How long a demo's fetches may take unless `--timeout` says: its stalling page then
 /// fails within seconds, not a minute.
 pub const DEMO_TIMEOUT: Duration = Duration::from_secs(3);
@@ -448,71 +430,6 @@ Examples:
   fetchpool report --list urls.txt shard-*.jsonl                    # did all 8 finish?
   fetchpool --crawl https://example.com/ --depth 2 -f jsonl        # a link checker
   fetchpool report --html run.html run.jsonl                        # a run at a glance";
-
-/// The longest duration any flag accepts: far beyond any real run, and small enough that
-/// adding it to the current time can never overflow.
-pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// The slowest and fastest rates `--rate` and `--rate-per-host` accept, in requests per
-/// second (one request every 1000 s, a million a second).
-pub const RATE_RANGE: (f64, f64) = (0.001, 1_000_000.0);
-
-/// Parses `60`, `0.5` (seconds) or humantime `1m30s`, `250ms`; zero and more than
-/// [`MAX_DURATION`] are refused.
-///
-/// # Errors
-/// A message for clap.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let too_long = || "must be at most 365 days".to_string();
-    let d = match s.trim().parse::<f64>() {
-        Ok(secs) if secs.is_nan() || secs < 0.0 => {
-            return Err("seconds must be a positive number".to_string());
-        }
-        Ok(secs) => Duration::try_from_secs_f64(secs).map_err(|_| too_long())?,
-        Err(_) => humantime::parse_duration(s.trim())
-            .map_err(|e| format!("not a duration ({e}); try 60, 0.5 or 1m30s"))?,
-    };
-    if d.is_zero() {
-        return Err("must be greater than 0".to_string());
-    }
-    if d > MAX_DURATION {
-        return Err(too_long());
-    }
-    Ok(d)
-}
-
-/// Parses a rate in requests per second, within [`RATE_RANGE`].
-///
-/// # Errors
-/// A message for clap.
-pub fn parse_rate(s: &str) -> Result<f64, String> {
-    let (lo, hi) = RATE_RANGE;
-    match s.trim().parse::<f64>() {
-        Ok(r) if (lo..=hi).contains(&r) => Ok(r),
-        _ => Err(format!(
-            "must be a number of requests per second from {lo} to {hi}"
-        )),
-    }
-}
-
-/// Parses a regular expression (`--include`, `--exclude`), at most 10 KB long.
-///
-/// # Errors
-/// A message for clap.
-pub fn parse_regex(s: &str) -> Result<regex::Regex, String> {
-    regex::RegexBuilder::new(s)
-        .size_limit(1 << 20)
-        .build()
-        .map_err(|e| match e {
-            regex::Error::Syntax(msg) => {
-                format!(
-                    "not a regular expression: {}",
-                    msg.lines().last().unwrap_or("")
-                )
-            }
-            other => other.to_string(),
-        })
-}
 
 /// Parses the arguments; on a usage error prints clap's message without the usage block
 /// (the error, then any detail clap adds: the missing argument, the valid values, a "similar
@@ -580,57 +497,33 @@ fn check(cli: &Cli) -> Result<(), Exit> {
     Ok(())
 }
 
-/// The flags whose values may hold a secret: a usage error about one never shows its
-/// value (a proxy's password is masked; a header, cookie or login is not shown at all).
-const SECRET_FLAGS: [&str; 4] = ["--proxy", "--header", "--cookie", "--user"];
-
-/// clap's error rendered, with the value it quotes masked when it belongs to one of
-/// [`SECRET_FLAGS`] (given on the command line or in its `FETCHPOOL_*` variable).
-fn masked(e: &clap::Error) -> String {
-    use clap::error::{ContextKind, ContextValue};
-    let rendered = e.render().to_string();
-    let flag = match e.get(ContextKind::InvalidArg) {
-        Some(ContextValue::String(flag)) => flag.as_str(),
-        _ => return rendered,
-    };
-    let Some(secret) = SECRET_FLAGS.iter().find(|f| flag.contains(**f)) else {
-        return rendered;
-    };
-    let shown = match e.get(ContextKind::InvalidValue) {
-        Some(ContextValue::String(value)) if *secret == "--proxy" => {
-            crate::redact::redact_url(value).into_owned()
-        }
-        _ => crate::redact::MASK.to_string(),
-    };
-    // Rebuilt around clap's own words after the value ("for '--header <HEADER>': ..."),
-    // so no form of the value (escaped, cut) can slip through.
-    match rendered.find(&format!("for '{flag}'")) {
-        Some(at) => format!("error: invalid value '{shown}' {}", &rendered[at..]),
-        None => format!("error: invalid value for {flag}\n"),
-    }
+/// `fetchpool completions SHELL`: the completion script on stdout.
+///
+/// # Errors
+/// The output cannot be written.
+pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<Exit> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command_for_docs(), "fetchpool", &mut script);
+    print_all(&script)
 }
 
-/// clap's rendered error, shortened: the lines before its `Usage:` block, blank lines
-/// dropped, the first prefixed with `fetchpool: `, then a pointer to `--help`.
-pub fn usage_error(rendered: &str) -> String {
-    let mut out = String::new();
-    let kept = rendered
-        .lines()
-        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
-        .filter(|l| !l.trim().is_empty());
-    for (i, line) in kept.enumerate() {
-        if i == 0 {
-            out.push_str("fetchpool: ");
-            if !line.starts_with("error:") {
-                out.push_str("error: ");
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
+/// `fetchpool man`: the manual page, in roff, on stdout.
+///
+/// # Errors
+/// The output cannot be written.
+pub fn man() -> anyhow::Result<Exit> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command_for_docs()).render(&mut page)?;
+    print_all(&page)
+}
+
+/// Writes `bytes` to stdout; a reader that went away (`fetchpool man | head`) is not an
+/// error.
+fn print_all(bytes: &[u8]) -> anyhow::Result<Exit> {
+    let mut out = std::io::stdout().lock();
+    match std::io::Write::write_all(&mut out, bytes).and_then(|()| std::io::Write::flush(&mut out))
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(Exit::Success),
     }
-    if out.is_empty() {
-        out.push_str("fetchpool: error: invalid arguments\n");
-    }
-    out.push_str("For more information, try '--help'.\n");
-    out
 }

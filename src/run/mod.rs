@@ -905,6 +905,18 @@ fn open_record(settings: &Settings) -> anyhow::Result<(Option<File>, Fetched, Cr
     Ok((Some(file), fetched, crawled))
 }
 
+/// An ordinary run of `cli` (a list, or the demo's): its settings made once, then
+/// [`run`]; `signals` delivers one message per Ctrl-C/SIGTERM.
+///
+/// # Errors
+/// As [`run`], and a flag's file that cannot be read.
+pub fn main(cli: &crate::cli::Cli, signals: &Receiver<()>) -> anyhow::Result<Exit> {
+    // What the pool catches and survives (a panicking callback, say) goes to stderr.
+    crate::futures::set_report_hook(|report| eprintln!("fetchpool: {report}"));
+    let settings = settings::Settings::from_cli(cli)?;
+    run(&settings, signals)
+}
+
 /// Runs the tool. `signals` delivers one message per Ctrl-C/SIGTERM.
 ///
 /// # Errors
