@@ -1,0 +1,364 @@
+//! Feeding the run: the input thread reads entries (list lines, and pages a crawl found),
+//! admits each into the sink's window, and hands it on: delivered at once (invalid,
+//! skipped, cancelled), or through the robots.txt gate to the scheduler.
+
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::Duration;
+
+use url::Url;
+
+use super::files::open_inputs;
+use super::settings::{SaveTo, Source};
+use super::{FoundOn, Run, UrlJob};
+use crate::crawl::robots::Gate;
+use crate::fetch::names::{Layout, Namer};
+use crate::fetch::save::Target;
+use crate::fetch::{FetchError, Request};
+use crate::record::resume::Resumed;
+use crate::record::{Outcome, Record};
+use crate::run::input::{Entry, UrlList, count_entries};
+use crate::shard::Shard;
+
+impl Run {
+    /// The input thread: reads entries until the input ends or the run stops, and delivers
+    /// or schedules each admitted one exactly once, then closes the sink's admission.
+    /// Returns the read error that ended the input, if any.
+    pub(super) fn feed(
+        self: &Arc<Self>,
+        mut entries: impl Iterator<Item = io::Result<Entry>>,
+        keyed: bool,
+    ) -> Option<io::Error> {
+        let mut error = None;
+        let mut namer = match &self.save {
+            // A crawl names files after what servers send: in the flat layout they must
+            // not replace what the folder held before the run.
+            Some(save) if self.crawl.is_some() && save.layout == Layout::Flat => {
+                Namer::keeping_existing(save.layout, save.dir.clone())
+            }
+            Some(save) => Namer::new(save.layout),
+            None => Namer::new(Layout::default()),
+        };
+        let mut list_done = false;
+        while !self.stopped() {
+            // Pages the crawl found come before more lines of the list (the frontier stays
+            // short); once the list is read, wait for them while pages are in flight.
+            let found = match &self.crawl {
+                Some(crawl) if list_done => match crawl.next(|| self.stopped()) {
+                    Some(found) => Some(found),
+                    None => break,
+                },
+                Some(crawl) => crawl.try_next(),
+                None => None,
+            };
+            if let Some(found) = found {
+                let target = self.save.as_ref().map(|save| {
+                    namer
+                        .name(&found.url, None)
+                        .map(|rel| self.target(save, rel))
+                });
+                self.sink.reserve();
+                let Some(seq) = self.admit() else { break };
+                let entry = Entry {
+                    line: 0,
+                    text: crate::redact::redact_url(found.url.as_str()).into_owned(),
+                    url: Ok(found.url),
+                    name: None,
+                };
+                let found_on = FoundOn {
+                    depth: found.depth,
+                    parent: Some(found.parent),
+                    hops: found.hops,
+                };
+                self.handle_entry(seq, entry, target, keyed, found_on);
+                continue;
+            }
+            let entry = match entries.next() {
+                None if self.crawl.is_some() => {
+                    // Every seed is known: what a resumed crawl had queued may join.
+                    if let Some(crawl) = &self.crawl {
+                        crawl.list_read();
+                    }
+                    list_done = true;
+                    continue;
+                }
+                None => break,
+                Some(Ok(entry)) => entry,
+                Some(Err(e)) => {
+                    error = Some(e);
+                    break;
+                }
+            };
+            // Every line gets its name in order, resumed ones and other shards' too, so
+            // reruns and shards agree.
+            let target = match (&self.save, &entry.url) {
+                (Some(save), Ok(url)) => Some(
+                    namer
+                        .name(url, entry.name.as_deref())
+                        .map(|rel| self.target(save, rel)),
+                ),
+                _ => None,
+            };
+            if !owned(self.shard, &entry) {
+                continue;
+            }
+            if let (Some(crawl), Ok(url)) = (&self.crawl, &entry.url) {
+                crawl.seed(url);
+            }
+            match self.resumed.lookup(entry.line, &entry.text) {
+                Resumed::Fetched => {
+                    self.sink.skip();
+                    continue;
+                }
+                Resumed::Mismatch => {
+                    self.mismatched.fetch_add(1, Ordering::Relaxed);
+                }
+                Resumed::No => {}
+            }
+            self.sink.reserve();
+            let Some(seq) = self.admit() else {
+                break; // the run stopped while this line was being read
+            };
+            self.handle_entry(seq, entry, target, keyed, FoundOn::default());
+        }
+        self.sink.close_input();
+        error
+    }
+
+    /// Where a body named `rel` is saved under `save`'s folder.
+    pub(super) fn target(&self, save: &SaveTo, rel: PathBuf) -> Target {
+        Target {
+            dir: save.dir.clone(),
+            rel,
+            no_replace: self.crawl.is_some() && save.layout == Layout::Flat,
+        }
+    }
+
+    /// Admits one more entry: its number, or `None` once the run stopped.
+    pub(super) fn admit(&self) -> Option<u64> {
+        let seq = self.sink.admit()?;
+        if let Some(crawl) = &self.crawl {
+            crawl.admitted();
+        }
+        Some(seq)
+    }
+
+    /// Delivers or schedules admitted entry `seq`, whose body goes to `target` (`-d`),
+    /// found where `found_on` says (`--crawl`).
+    pub(super) fn handle_entry(
+        self: &Arc<Self>,
+        seq: u64,
+        entry: Entry,
+        target: Option<Result<Target, String>>,
+        keyed: bool,
+        found_on: FoundOn,
+    ) {
+        let FoundOn {
+            depth,
+            parent,
+            hops,
+        } = found_on;
+        let Entry {
+            line, text, url, ..
+        } = entry;
+        let record = |outcome| Record {
+            line,
+            url: text.clone(),
+            outcome,
+            elapsed: Duration::ZERO,
+            attempts: 0,
+            shard: self.shard,
+            depth: self.crawl.as_ref().map(|_| depth),
+            parent: parent.clone(),
+            redirect: None,
+        };
+        let target = match target.transpose() {
+            Ok(target) => target,
+            Err(why) => {
+                return self.finish(seq, record(Outcome::Invalid(FetchError::BadName(why))));
+            }
+        };
+        let url = match url {
+            Err(e) => return self.finish(seq, record(Outcome::Invalid(e))),
+            Ok(_) if self.stopped() => return self.finish(seq, record(Outcome::Cancelled)),
+            Ok(url) => url,
+        };
+        if let Some(target) = target.as_ref() {
+            // Neither the file nor its temporary ones may be the list or the record file.
+            for path in [
+                target.path(),
+                target.partial_path(),
+                target.validator_path(),
+            ] {
+                if let Ok(meta) = std::fs::metadata(&path)
+                    && self.protected.contains(&(meta.dev(), meta.ino()))
+                {
+                    let why = format!(
+                        "{} is the input list or the record file; it is not replaced",
+                        path.display()
+                    );
+                    return self.finish(seq, record(Outcome::Invalid(FetchError::BadName(why))));
+                }
+            }
+            let path = target.path();
+            if self.save.as_ref().is_some_and(|s| s.no_clobber)
+                && std::fs::symlink_metadata(&path).is_ok()
+            {
+                return self.finish(seq, record(Outcome::Kept(path)));
+            }
+        }
+        let host = if keyed {
+            url.origin().ascii_serialization()
+        } else {
+            String::new()
+        };
+        let credentials = self.crawl.as_ref().is_none_or(|c| c.credentials_for(&url));
+        let job = UrlJob {
+            seq,
+            line,
+            text,
+            url,
+            host,
+            target,
+            attempts: 0,
+            last: None,
+            depth,
+            parent,
+            hops,
+            credentials,
+        };
+        self.admit_job(job);
+    }
+
+    /// Hands `job` to the scheduler, once its host's robots.txt (`--crawl`) allows it.
+    pub(super) fn admit_job(self: &Arc<Self>, job: UrlJob) {
+        let job = match &self.robots {
+            None => job,
+            Some((robots, _)) => {
+                let origin = job.url.origin().ascii_serialization();
+                match robots.gate(&origin, job, |job| &job.url) {
+                    Gate::Allowed(job) => job,
+                    Gate::Disallowed(job) => {
+                        return self.deliver(&job, Outcome::Disallowed, Duration::ZERO);
+                    }
+                    Gate::Parked => return,
+                    Gate::FetchFirst => return self.fetch_robots(origin),
+                }
+            }
+        };
+        if let Some((job, slot)) = self.scheduler.offer(job) {
+            self.start(job, slot);
+        }
+    }
+
+    /// Fetches host `origin`'s robots.txt on a thread of its own (the run goes on with
+    /// other hosts), then lets that host's waiting jobs through, at its `Crawl-delay`.
+    pub(super) fn fetch_robots(self: &Arc<Self>, origin: String) {
+        let (run, host) = (Arc::clone(self), origin.clone());
+        let spawned = thread::Builder::new()
+            .name("fetchpool-robots".to_string())
+            .spawn(move || {
+                let Some((robots, fetcher)) = &run.robots else {
+                    return;
+                };
+                let origin = host;
+                let answer = Url::parse(&format!("{origin}/robots.txt"))
+                    .ok()
+                    .filter(|_| !run.stopped())
+                    .map(|url| {
+                        fetcher.fetch(Request {
+                            deadline: run.deadline,
+                            ..Request::new(&url)
+                        })
+                    });
+                let rules = robots.rules(match &answer {
+                    Some(Ok(page)) => Some((page.status, page.body.as_deref().unwrap_or(&[]))),
+                    Some(Err(e)) => e.status().map(|status| (status, &[][..])),
+                    None => None,
+                });
+                let known = robots.known(&origin, rules, |job| &job.url);
+                if let Some(warning) = &known.warning {
+                    run.sink.warn(warning);
+                }
+                if let (Some(delay), true) = (known.delay, run.keyed) {
+                    run.scheduler.set_host_rate(&origin, 1.0 / delay);
+                }
+                for (job, allowed) in known.waiting {
+                    if run.stopped() {
+                        run.give_up(job);
+                    } else if !allowed {
+                        run.deliver(&job, Outcome::Disallowed, Duration::ZERO);
+                    } else if let Some((job, slot)) = run.scheduler.offer(job) {
+                        run.start(job, slot);
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            // No thread: let the host through without its rules rather than lose its jobs.
+            self.sink
+                .warn(&format!("cannot fetch {origin}/robots.txt: {e}"));
+            if let Some((robots, _)) = &self.robots {
+                for (job, _) in robots.known(&origin, None, |job| &job.url).waiting {
+                    if let Some((job, slot)) = self.scheduler.offer(job) {
+                        self.start(job, slot);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Gives the progress bar its total: counts the entries of the list files (and the URL
+/// arguments) on a thread of its own; the run does not wait for it (a list of ten million
+/// lines takes a fraction of a second). With standard input there is no total.
+pub(super) fn count_for_progress(run: &Arc<Run>, inputs: &[Source], shard: Option<Shard>) {
+    if inputs.iter().any(|s| matches!(s, Source::Stdin)) {
+        return;
+    }
+    let (run, inputs) = (Arc::clone(run), inputs.to_vec());
+    let _ = thread::Builder::new()
+        .name("fetchpool-count".to_string())
+        .spawn(move || {
+            if shard.is_some() {
+                // A share is known only entry by entry (by host, the URL decides).
+                let Ok(input) = open_inputs(&inputs) else {
+                    return;
+                };
+                let mut total = 0u64;
+                for entry in UrlList::new(input) {
+                    match entry {
+                        Ok(entry) => total += u64::from(owned(shard, &entry)),
+                        Err(_) => return,
+                    }
+                }
+                return run.sink.set_total(total);
+            }
+            let mut total = 0u64;
+            for source in &inputs {
+                total += match source {
+                    Source::Url(_) => 1,
+                    Source::Stdin => return,
+                    Source::File(path) => match File::open(path) {
+                        Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => {
+                            match count_entries(BufReader::with_capacity(64 * 1024, f)) {
+                                Ok(n) => n,
+                                Err(_) => return,
+                            }
+                        }
+                        _ => return,
+                    },
+                };
+            }
+            run.sink.set_total(total);
+        });
+}
+
+/// Whether `entry` is in this run's share of the list (always, without `--shard`).
+pub(super) fn owned(shard: Option<Shard>, entry: &Entry) -> bool {
+    shard.is_none_or(|shard| shard.owns(entry.line, entry.url.as_ref().ok()))
+}

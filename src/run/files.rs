@@ -1,0 +1,102 @@
+//! The files a run opens: its input lists (read as one, line numbers running on) and its
+//! record file (never one of the lists); both are protected from saved bodies.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use super::settings::{Settings, Source};
+use crate::record::resume::{CrawlState, Fetched, open_output};
+use crate::run::input::Chained;
+
+/// Opens the sources as one list: every file is opened now (so a missing one is an error
+/// before anything starts), read in turn; line numbers run on across them, a URL argument
+/// being one line.
+pub(super) fn open_inputs(inputs: &[Source]) -> anyhow::Result<Box<dyn BufRead + Send>> {
+    let mut readers: Vec<Box<dyn Read + Send>> = Vec::with_capacity(inputs.len());
+    for source in inputs {
+        let reader: Box<dyn Read + Send> = match source {
+            Source::Stdin => Box::new(io::stdin()),
+            Source::Url(url) => Box::new(io::Cursor::new(format!("{url}\n").into_bytes())),
+            Source::File(path) => {
+                let file =
+                    File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+                if file.metadata().is_ok_and(|m| m.is_dir()) {
+                    anyhow::bail!("cannot read {}: it is a directory", path.display());
+                }
+                Box::new(file)
+            }
+        };
+        readers.push(reader);
+    }
+    Ok(Box::new(BufReader::with_capacity(
+        64 * 1024,
+        Chained::new(readers),
+    )))
+}
+
+/// The device and inode of an input that is a regular file (a named file, or a file
+/// redirected to standard input).
+pub(super) fn input_identity(source: &Source) -> Option<(u64, u64)> {
+    let meta = match source {
+        Source::Url(_) => return None,
+        Source::Stdin => {
+            let fd = io::stdin().as_fd().try_clone_to_owned().ok()?;
+            File::from(fd).metadata().ok()?
+        }
+        Source::File(path) => std::fs::metadata(path).ok()?,
+    };
+    meta.is_file().then(|| (meta.dev(), meta.ino()))
+}
+
+/// The files no saved body may replace: the input lists and the record file.
+pub(super) fn protected_files(settings: &Settings) -> Vec<(u64, u64)> {
+    let record = settings
+        .record
+        .as_ref()
+        .and_then(|r| std::fs::metadata(&r.path).ok())
+        .map(|m| (m.dev(), m.ino()));
+    settings
+        .inputs
+        .iter()
+        .filter_map(input_identity)
+        .chain(record)
+        .collect()
+}
+
+/// Refuses a record file that is one of the input lists (by name, symlink or hard link):
+/// opening it would empty the list, and resuming would read its own records back.
+pub(super) fn check_not_the_input(inputs: &[Source], record: &Path) -> anyhow::Result<()> {
+    let Ok(meta) = std::fs::metadata(record) else {
+        return Ok(());
+    };
+    if inputs
+        .iter()
+        .any(|source| input_identity(source) == Some((meta.dev(), meta.ino())))
+    {
+        anyhow::bail!(
+            "the record file {} is the input list; name another file",
+            record.display()
+        );
+    }
+    Ok(())
+}
+
+/// Opens the record file, if any (after checking it is not the input), and reads what a
+/// previous run fetched when resuming.
+pub(super) fn open_record(
+    settings: &Settings,
+) -> anyhow::Result<(Option<File>, Fetched, CrawlState)> {
+    let Some(record) = &settings.record else {
+        return Ok((None, Fetched::default(), CrawlState::default()));
+    };
+    check_not_the_input(&settings.inputs, &record.path)?;
+    let (file, fetched, crawled) =
+        open_output(&record.path, record.resume, settings.crawl.is_some())
+            .with_context(|| format!("cannot open {}", record.path.display()))?;
+    Ok((Some(file), fetched, crawled))
+}
