@@ -35,6 +35,7 @@ use regex::Regex;
 use url::Url;
 
 use crate::crawl::links::normalize;
+use crate::sync::Recover;
 
 /// URLs the frontier holds at most.
 pub const FRONTIER_MAX: usize = 1_000_000;
@@ -259,7 +260,7 @@ impl Crawl {
     }
 
     fn queue(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+        self.queue.lock().recover()
     }
 
     /// The settings.
@@ -275,22 +276,17 @@ impl Crawl {
         self.extend_scope(&url);
         self.anchors
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .recover()
             .seed_origins
             .insert(origin(&url));
-        if self
-            .visited
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(url_key(url.as_str()))
-        {
+        if self.visited.lock().recover().insert(url_key(url.as_str())) {
             self.queued.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// `url`'s origin, registrable domain and folder join the scope.
     fn extend_scope(&self, url: &Url) {
-        let mut anchors = self.anchors.lock().unwrap_or_else(|p| p.into_inner());
+        let mut anchors = self.anchors.lock().recover();
         anchors.origins.insert(origin(url));
         if let Some(domain) = registrable(url) {
             anchors.domains.insert(domain);
@@ -308,7 +304,7 @@ impl Crawl {
     pub fn credentials_for(&self, url: &Url) -> bool {
         self.anchors
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .recover()
             .seed_origins
             .contains(&origin(url))
     }
@@ -316,12 +312,7 @@ impl Crawl {
     /// Marks a URL (by its [`url_key`]) as seen without queueing it: a page a resumed
     /// crawl had (it counts against `--max-urls`).
     pub fn mark_seen(&self, key: u128) {
-        if self
-            .visited
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key)
-        {
+        if self.visited.lock().recover().insert(key) {
             self.queued.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -374,7 +365,7 @@ impl Crawl {
         {
             return false;
         }
-        let anchors = self.anchors.lock().unwrap_or_else(|p| p.into_inner());
+        let anchors = self.anchors.lock().recover();
         match self.options.scope {
             Scope::Any => true,
             Scope::Host => anchors.origins.contains(&origin(url)),
@@ -469,7 +460,7 @@ impl Crawl {
         // Lock order: the queue, then the visited set. `queued` changes only under the
         // visited set's lock, so `--max-urls` is exact.
         let mut queue = self.queue();
-        let mut visited = self.visited.lock().unwrap_or_else(|p| p.into_inner());
+        let mut visited = self.visited.lock().recover();
         if visited.contains(&key) {
             return Err(Redirected::Seen);
         }
@@ -520,7 +511,7 @@ impl Crawl {
             queue = self
                 .changed
                 .wait_timeout(queue, Duration::from_millis(50))
-                .unwrap_or_else(|p| p.into_inner())
+                .recover()
                 .0;
         }
     }

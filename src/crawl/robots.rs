@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::sync::Recover;
 use url::Url;
 
 /// How much of a robots.txt is read (RFC 9309 asks for at least 500 KiB).
@@ -342,7 +343,7 @@ impl<J> Robots<J> {
     }
 
     fn lock(&self) -> MutexGuard<'_, State<J>> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock().recover()
     }
 
     /// Decides for `job` (`url_of` gives its URL), of host `origin`.

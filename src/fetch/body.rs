@@ -300,46 +300,17 @@ impl Fetcher {
         let result = match response {
             // A worker's own client, body not encoded: every chunk goes to the sink as it
             // arrives, inside one trip into the runtime, with no copy in between.
-            Resp::Own { rt, response, .. } if encodings.is_empty() => rt.block_on(async {
-                loop {
-                    match response.chunk().await {
-                        Ok(Some(chunk)) => {
-                            let n = chunk.len() as u64;
-                            if self
-                                .options
-                                .max_size
-                                .is_some_and(|max| sink.bytes() + n > max)
-                            {
-                                return Err(BodyError::TooLarge(
-                                    self.options.max_size.unwrap_or(0),
-                                ));
-                            }
-                            wire.set(wire.get() + n);
-                            sink.write(&chunk).map_err(BodyError::Write)?;
-                        }
-                        Ok(None) => return Ok(()),
-                        Err(e) => return Err(BodyError::Read(io::Error::other(e))),
-                    }
-                }
-            }),
+            Resp::Own { rt, response, .. } if encodings.is_empty() => {
+                rt.block_on(self.stream_chunks(response, &mut sink, &wire))
+            }
             response => {
-                let mut reader: Box<dyn Read + '_> = Box::new(Counting {
+                let counting = Counting {
                     inner: response,
                     count: &wire,
                     failed: &failed,
-                });
-                let mut decoded = Ok(());
-                for encoding in encodings.iter().rev() {
-                    match decoder(encoding, reader) {
-                        Ok(next) => reader = next,
-                        Err(e) => {
-                            decoded = Err(BodyError::Read(e));
-                            reader = Box::new(io::empty());
-                            break;
-                        }
-                    }
-                }
-                decoded.and_then(|()| read_body(&mut reader, &mut sink, self.options.max_size))
+                };
+                decoding(Box::new(counting), &encodings)
+                    .and_then(|mut reader| read_body(&mut reader, &mut sink, self.options.max_size))
             }
         };
         result.map_err(|e| match e {
@@ -377,6 +348,45 @@ impl Fetcher {
             captured,
         })
     }
+}
+
+impl Fetcher {
+    /// Writes each chunk of `response` to `sink` as it arrives (a worker's own client, an
+    /// unencoded body), counting it in `wire`, within `--max-size`.
+    async fn stream_chunks(
+        &self,
+        response: &mut reqwest::Response,
+        sink: &mut BodySink,
+        wire: &Cell<u64>,
+    ) -> Result<(), BodyError> {
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    let n = chunk.len() as u64;
+                    if let Some(max) = self.options.max_size
+                        && sink.bytes() + n > max
+                    {
+                        return Err(BodyError::TooLarge(max));
+                    }
+                    wire.set(wire.get() + n);
+                    sink.write(&chunk).map_err(BodyError::Write)?;
+                }
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(BodyError::Read(io::Error::other(e))),
+            }
+        }
+    }
+}
+
+/// `reader` with a decoder for each of `encodings` around it, the last applied first.
+fn decoding<'a>(
+    mut reader: Box<dyn Read + 'a>,
+    encodings: &[String],
+) -> Result<Box<dyn Read + 'a>, BodyError> {
+    for encoding in encodings.iter().rev() {
+        reader = decoder(encoding, reader).map_err(BodyError::Read)?;
+    }
+    Ok(reader)
 }
 
 /// The total length a `206` answer's `Content-Range: bytes FROM-END/TOTAL` gives, if it

@@ -26,6 +26,7 @@ pub use transport::install_tls_provider;
 
 use crate::fetch::proxy::ProxyRules;
 use crate::fetch::save::Target;
+use crate::sync::Recover;
 use error::error_chain;
 use transport::{NEXT_FETCHER_ID, OwnClientSpec, Resp, Transport, build_shared};
 
@@ -368,75 +369,9 @@ impl Fetcher {
                     FetchError::Timeout(limit)
                 });
             }
-            let method = if self.options.head {
-                reqwest::Method::HEAD
-            } else {
-                reqwest::Method::GET
-            };
-            // The same request for either transport (two builder types, one set of calls).
-            macro_rules! decorated {
-                ($builder:expr) => {{
-                    let mut request = $builder.timeout(left);
-                    let trusted = credentials
-                        && (self.options.location_trusted || same_origin(&current, url));
-                    // One Cookie header (RFC 6265): -b's cookies, then the jar's.
-                    let given = self.options.cookie.as_ref().filter(|_| trusted);
-                    if let Some(cookies) = self.cookie_header(given, &current) {
-                        request = request.header(reqwest::header::COOKIE, cookies);
-                    }
-                    if trusted {
-                        request = request.headers(self.headers.clone());
-                        // A login in the URL itself wins; then -u, then --netrc.
-                        if current.username().is_empty() {
-                            let netrc = || {
-                                let host = current.host_str()?;
-                                self.options.netrc.as_ref()?.for_host(host)
-                            };
-                            match (&self.options.user, netrc()) {
-                                (Some((user, pass)), _) => {
-                                    request = request.basic_auth(user, Some(pass));
-                                }
-                                (None, Some((user, pass))) => {
-                                    request = request.basic_auth(user, Some(pass));
-                                }
-                                (None, None) => {}
-                            }
-                        }
-                    }
-                    if self.options.compressed {
-                        request = request
-                            .header(reqwest::header::ACCEPT_ENCODING, "gzip, br, zstd, deflate");
-                    }
-                    if let Some((from, validator)) = resume {
-                        request = request
-                            .header(reqwest::header::RANGE, format!("bytes={from}-"))
-                            .header(reqwest::header::IF_RANGE, validator.as_str());
-                    }
-                    request
-                }};
-            }
+            let hop = self.hop(&current, url, credentials, resume);
             let classify = |e: reqwest::Error| self.classify(&e, &current, limit, by_deadline);
-            let response = match transport {
-                Transport::Shared => {
-                    let request =
-                        decorated!(self.shared_client()?.request(method, current.clone()));
-                    Resp::Shared(request.send().map_err(classify)?)
-                }
-                Transport::Own(own) => {
-                    let request = decorated!(own.client.request(method, current.clone()));
-                    // `send` arms the timeout's timer, so it runs inside the runtime.
-                    let response = own
-                        .rt
-                        .block_on(async { request.send().await })
-                        .map_err(classify)?;
-                    Resp::Own {
-                        rt: &own.rt,
-                        response,
-                        chunk: bytes::Bytes::new(),
-                        failed: None,
-                    }
-                }
-            };
+            let response = self.send(transport, &current, left, hop, classify)?;
             self.keep_cookies(&response, &current);
             let Some(next) = redirect_target(&response, &current)? else {
                 return Ok((response, current, None));
@@ -457,6 +392,103 @@ impl Fetcher {
         }
     }
 
+    /// What a request to `current` carries besides the client's own headers: the Cookie
+    /// header, the `-H` headers and a login (where `credentials` allow and the origin is
+    /// `url`'s, or `--location-trusted`), `Accept-Encoding` and `Range`.
+    fn hop<'a>(
+        &'a self,
+        current: &Url,
+        url: &Url,
+        credentials: bool,
+        resume: Option<&(u64, String)>,
+    ) -> Hop<'a> {
+        let mut headers = HeaderMap::new();
+        let trusted = credentials && (self.options.location_trusted || same_origin(current, url));
+        // One Cookie header (RFC 6265): -b's cookies, then the jar's.
+        let given = self.options.cookie.as_ref().filter(|_| trusted);
+        if let Some(cookies) = self.cookie_header(given, current) {
+            headers.insert(reqwest::header::COOKIE, cookies);
+        }
+        let mut login = None;
+        if trusted {
+            headers.extend(self.headers.clone());
+            // A login in the URL itself wins; then -u, then --netrc.
+            if current.username().is_empty() {
+                let netrc = || {
+                    let host = current.host_str()?;
+                    self.options.netrc.as_ref()?.for_host(host)
+                };
+                login = match (&self.options.user, netrc()) {
+                    (Some((user, pass)), _) => Some((user.as_str(), pass.as_str())),
+                    (None, netrc) => netrc,
+                };
+            }
+        }
+        if self.options.compressed {
+            headers.insert(
+                reqwest::header::ACCEPT_ENCODING,
+                HeaderValue::from_static("gzip, br, zstd, deflate"),
+            );
+        }
+        if let Some((from, validator)) = resume {
+            let range = HeaderValue::from_str(&format!("bytes={from}-"));
+            let if_range = HeaderValue::from_str(validator);
+            if let (Ok(range), Ok(if_range)) = (range, if_range) {
+                headers.insert(reqwest::header::RANGE, range);
+                headers.insert(reqwest::header::IF_RANGE, if_range);
+            }
+        }
+        Hop { headers, login }
+    }
+
+    /// Sends one request to `current` through `transport`, within `left`; a transport
+    /// error becomes a [`FetchError`] by `classify`.
+    fn send<'t>(
+        &self,
+        transport: Transport<'t>,
+        current: &Url,
+        left: Duration,
+        hop: Hop<'_>,
+        classify: impl Fn(reqwest::Error) -> FetchError,
+    ) -> Result<Resp<'t>, FetchError> {
+        let method = if self.options.head {
+            reqwest::Method::HEAD
+        } else {
+            reqwest::Method::GET
+        };
+        // The same calls on either transport's builder (two types, one set of methods).
+        macro_rules! decorated {
+            ($builder:expr) => {{
+                let mut request = $builder.timeout(left).headers(hop.headers);
+                if let Some((user, pass)) = hop.login {
+                    request = request.basic_auth(user, Some(pass));
+                }
+                request
+            }};
+        }
+        Ok(match transport {
+            Transport::Shared => {
+                let client = self.shared_client()?;
+                let request = decorated!(client.request(method, current.clone()));
+                Resp::Shared(request.send().map_err(classify)?)
+            }
+            Transport::Own(own) => {
+                let request = decorated!(own.client.request(method, current.clone()));
+                // `send` arms the timeout's timer, so it runs inside the runtime.
+                let response = own
+                    .rt
+                    .block_on(async { request.send().await })
+                    .map_err(classify)?;
+                Resp::Own {
+                    rt: &own.rt,
+                    response,
+                    chunk: bytes::Bytes::new(),
+                    failed: None,
+                }
+            }
+        })
+    }
+
     /// The one `Cookie` header for a request to `url`: the `-b` cookies `given` (when they
     /// go to this origin), then those the jar holds for `url` (`--cookies`); `None` if
     /// there are none.
@@ -467,7 +499,7 @@ impl Fetcher {
             .into_iter()
             .collect();
         if let Some(jar) = &self.jar {
-            let jar = jar.lock().unwrap_or_else(|p| p.into_inner());
+            let jar = jar.lock().recover();
             pairs.extend(
                 jar.get_request_values(url)
                     .map(|(name, value)| format!("{name}={value}")),
@@ -482,7 +514,7 @@ impl Fetcher {
     /// Puts the cookies `response` sets into the jar (`--cookies`).
     fn keep_cookies(&self, response: &Resp<'_>, url: &Url) {
         let Some(jar) = &self.jar else { return };
-        let mut jar = jar.lock().unwrap_or_else(|p| p.into_inner());
+        let mut jar = jar.lock().recover();
         for value in response.headers().get_all(reqwest::header::SET_COOKIE) {
             if let Ok(text) = value.to_str() {
                 // A cookie the store refuses (wrong domain, malformed) is just not kept.
@@ -539,6 +571,14 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
         when.duration_since(std::time::SystemTime::now())
             .unwrap_or(Duration::ZERO),
     )
+}
+
+/// What one request of a fetch carries (a hop: the first request, or one after a
+/// redirect) besides the client's own headers.
+struct Hop<'a> {
+    headers: HeaderMap,
+    /// Basic-auth login and password.
+    login: Option<(&'a str, &'a str)>,
 }
 
 /// How long one fetch may take: `limit` from its start, so until `until`; `by_deadline`

@@ -178,11 +178,11 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
     for path in &args.records {
         // A FIFO or a device is refused, never waited on (or read forever).
         let file = open_regular(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let meta = file.metadata()?;
+        let len = file.metadata()?.len();
         inputs.push(Input {
             path: path.clone(),
             file,
-            len: meta.len(),
+            len,
             records: 0,
             superseded: RoaringTreemap::new(),
         });
@@ -194,13 +194,57 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
         ),
         None => None,
     };
-
     let html_file = match &args.html {
         Some(path) => Some(open_html(path, &inputs, list.as_ref())?),
         None => None,
     };
+    let first = last_records(&mut inputs)?;
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut merged = Merged {
+        picture: html_file.as_ref().map(|_| Picture::new(first.span)),
+        ..Merged::default()
+    };
+    merged.read(&mut inputs, args.format, &mut out)?;
+    let covered = match (list, &args.list) {
+        (Some(file), Some(path)) => Some(check_list(
+            file,
+            path,
+            &first.lines,
+            &merged.cancelled,
+            &mut merged.problems,
+        )?),
+        _ => None,
+    };
+    if let (Some(picture), Some(file), Some(path)) = (&merged.picture, html_file, &args.html) {
+        let names: Vec<String> = args
+            .records
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let page = picture.render(&merged.tally, &names.join(", "));
+        write_html(file, path, page.as_bytes())?;
+    }
+    merged.print(args, inputs.len(), covered, out)?;
+    Ok(if merged.problems.total() == 0 {
+        Exit::Success
+    } else {
+        Exit::Failures
+    })
+}
 
-    // Pass 1: backwards, the final record of each line.
+/// What the first pass learns: the lines that have a record, and when the records ended.
+struct LastRecords {
+    /// Lines of the list with a record.
+    lines: RoaringTreemap,
+    /// The span of the records' `at` (ms since the epoch).
+    span: Option<(u64, u64)>,
+}
+
+/// Pass 1: backwards over every record (the last file first, each from its end): the
+/// first time a line is met is its final record; a later meeting marks that record as
+/// superseded (in its input's `superseded`).
+fn last_records(inputs: &mut [Input]) -> anyhow::Result<LastRecords> {
     let mut seen = RoaringTreemap::new();
     let mut span: Option<(u64, u64)> = None;
     // Pages a crawl found, by URL: 16 bytes each.
@@ -226,150 +270,166 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
         .with_context(|| format!("cannot read {}", input.path.display()))?;
         *records = from_end;
     }
+    Ok(LastRecords { lines: seen, span })
+}
 
-    // Pass 2: forwards, the final records counted, checked and printed.
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-    let mut tally = Tally::default();
-    let mut problems = Problems::default();
-    let mut cancelled = RoaringTreemap::new();
-    let mut picture = html_file.as_ref().map(|_| Picture::new(span));
-    let mut fleet: Option<(u32, ShardBy)> = None;
-    let (mut unreadable, mut superseded_count) = (0u64, 0u64);
-    let mut write_error = None;
-    for input in &mut inputs {
-        input.file.seek(SeekFrom::Start(0))?;
-        let reader = BufReader::with_capacity(64 * 1024, (&input.file).take(input.len));
-        let mut index = 0u64;
-        let mut changed = false;
-        for_each_whole_line(reader, |line| {
-            let Some((rec, result)) = parse(line) else {
-                if !is_queued(line) {
-                    unreadable += 1;
+/// What the second pass gathers from the final records.
+#[derive(Default)]
+struct Merged {
+    tally: Tally,
+    problems: Problems,
+    /// Lines whose final record is `cancelled`.
+    cancelled: RoaringTreemap,
+    /// The HTML page's figures (`--html`).
+    picture: Option<Picture>,
+    /// The shard count and dealing the records name (they must all agree).
+    fleet: Option<(u32, ShardBy)>,
+    /// Lines that are not records (and not a crawl's `queued` notes).
+    unreadable: u64,
+    /// Records a later record of the same line supersedes.
+    superseded: u64,
+}
+
+impl Merged {
+    /// Pass 2: forwards over the same bytes: every record is checked against the shard
+    /// it names; each final one is counted and drawn, and with `format` jsonl printed to
+    /// `out` as it was read.
+    fn read(
+        &mut self,
+        inputs: &mut [Input],
+        format: ReportFormat,
+        out: &mut impl Write,
+    ) -> anyhow::Result<()> {
+        let mut write_error = None;
+        for input in inputs.iter_mut() {
+            input.file.seek(SeekFrom::Start(0))?;
+            let reader = BufReader::with_capacity(64 * 1024, (&input.file).take(input.len));
+            let mut index = 0u64;
+            let mut changed = false;
+            for_each_whole_line(reader, |line| {
+                let Some((rec, result)) = parse(line) else {
+                    if !is_queued(line) {
+                        self.unreadable += 1;
+                    }
+                    return;
+                };
+                let Some(from_end) = input.records.checked_sub(index + 1) else {
+                    changed = true;
+                    return;
+                };
+                index += 1;
+                // Every record, superseded or not: two shards that both did a line overlap.
+                check_shard(&rec, &mut self.fleet, &mut self.problems);
+                if input.superseded.contains(from_end) {
+                    self.superseded += 1;
+                    return;
                 }
-                return;
-            };
-            let Some(from_end) = input.records.checked_sub(index + 1) else {
-                changed = true;
-                return;
-            };
-            index += 1;
-            // Every record, superseded or not: two shards that both did a line overlap.
-            check_shard(&rec, &mut fleet, &mut problems);
-            if input.superseded.contains(from_end) {
-                superseded_count += 1;
-                return;
+                self.take(&rec, result);
+                if format == ReportFormat::Jsonl
+                    && write_error.is_none()
+                    && let Err(e) = out.write_all(line)
+                {
+                    write_error = Some(e);
+                }
+            })
+            .with_context(|| format!("cannot read {}", input.path.display()))?;
+            if changed || index != input.records {
+                anyhow::bail!("{} changed while it was read", input.path.display());
             }
-            let elapsed = Duration::try_from_secs_f64(rec.elapsed_ms / 1e3).unwrap_or_default();
-            tally.count(
-                result,
-                rec.error_kind.as_deref(),
-                rec.bytes.unwrap_or(0),
-                elapsed,
-                rec.attempts,
-            );
-            if result == ResultKind::Cancelled {
-                cancelled.insert(rec.line);
+        }
+        match write_error {
+            // `fetchpool report -f jsonl ... | head` is not an error; the check goes on.
+            Some(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                Err(e).context("cannot write the records")
             }
-            if let Some(picture) = picture.as_mut() {
-                let timed = matches!(result, ResultKind::Fetched | ResultKind::Failed);
-                picture.add(&Shown {
-                    url: &rec.url,
-                    failed: result == ResultKind::Failed,
-                    error: rec.error.as_deref(),
-                    parent: rec.parent.as_deref(),
-                    bytes: rec.bytes.unwrap_or(0),
-                    elapsed: timed.then_some(elapsed),
-                    at: rec.at,
-                });
-            }
-            if args.format == ReportFormat::Jsonl
-                && write_error.is_none()
-                && let Err(e) = out.write_all(line)
-            {
-                write_error = Some(e);
-            }
-        })
-        .with_context(|| format!("cannot read {}", input.path.display()))?;
-        if changed || index != input.records {
-            anyhow::bail!("{} changed while it was read", input.path.display());
+            _ => Ok(()),
         }
     }
-    match write_error {
-        // `fetchpool report -f jsonl ... | head` is not an error; the check goes on.
-        Some(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-            return Err(e).context("cannot write the records");
+
+    /// Counts and draws one final record.
+    fn take(&mut self, rec: &Rec<'_>, result: ResultKind) {
+        let elapsed = Duration::try_from_secs_f64(rec.elapsed_ms / 1e3).unwrap_or_default();
+        self.tally.count(
+            result,
+            rec.error_kind.as_deref(),
+            rec.bytes.unwrap_or(0),
+            elapsed,
+            rec.attempts,
+        );
+        if result == ResultKind::Cancelled {
+            self.cancelled.insert(rec.line);
         }
-        _ => {}
+        if let Some(picture) = self.picture.as_mut() {
+            let timed = matches!(result, ResultKind::Fetched | ResultKind::Failed);
+            picture.add(&Shown {
+                url: &rec.url,
+                failed: result == ResultKind::Failed,
+                error: rec.error.as_deref(),
+                parent: rec.parent.as_deref(),
+                bytes: rec.bytes.unwrap_or(0),
+                elapsed: timed.then_some(elapsed),
+                at: rec.at,
+            });
+        }
     }
 
-    let mut covered = None;
-    if let (Some(file), Some(path)) = (list, &args.list) {
-        covered = Some(check_list(file, path, &seen, &cancelled, &mut problems)?);
-    }
-
-    // What is printed: the summary and the problems on stdout as text; with jsonl, stdout
-    // holds the records and the problems go to stderr.
-    let mut text = Vec::new();
-    if args.format == ReportFormat::Text {
-        writeln!(text, "{}", tally.summary(None))?;
-        writeln!(
-            text,
-            "{} record files, {} records: {} final, {superseded_count} superseded by a later \
-             record of the same line{}",
-            inputs.len(),
-            tally.total + superseded_count,
-            tally.total,
-            if unreadable > 0 {
-                format!("; {unreadable} lines that are not records skipped")
+    /// Prints the summary and the problems on stdout as text; with jsonl, stdout holds the
+    /// records and the problems go to stderr. `covered` is the list's URL lines and those
+    /// done, with `--list`.
+    fn print(
+        &self,
+        args: &ReportArgs,
+        files: usize,
+        covered: Option<(u64, u64)>,
+        mut out: impl Write,
+    ) -> anyhow::Result<()> {
+        let mut text = Vec::new();
+        if args.format == ReportFormat::Text {
+            writeln!(text, "{}", self.tally.summary(None))?;
+            writeln!(
+                text,
+                "{files} record files, {} records: {} final, {} superseded by a later \
+                 record of the same line{}",
+                self.tally.total + self.superseded,
+                self.tally.total,
+                self.superseded,
+                if self.unreadable > 0 {
+                    format!("; {} lines that are not records skipped", self.unreadable)
+                } else {
+                    String::new()
+                }
+            )?;
+        }
+        self.problems.write(&mut text)?;
+        if let (Some((lines, done)), Some(path)) = (covered, &args.list) {
+            if self.problems.total() == 0 {
+                writeln!(
+                    text,
+                    "every URL line of {} ({lines}) has exactly one final record",
+                    path.display()
+                )?;
             } else {
-                String::new()
+                writeln!(
+                    text,
+                    "{done} of the {lines} URL lines of {} are done",
+                    path.display()
+                )?;
             }
-        )?;
-    }
-    problems.write(&mut text)?;
-    if let (Some((lines, done)), Some(path)) = (covered, &args.list) {
-        if problems.total() == 0 {
-            writeln!(
-                text,
-                "every URL line of {} ({lines}) has exactly one final record",
-                path.display()
-            )?;
-        } else {
-            writeln!(
-                text,
-                "{done} of the {lines} URL lines of {} are done",
-                path.display()
-            )?;
+        }
+        let written = match args.format {
+            ReportFormat::Text => out.write_all(&text).and_then(|()| out.flush()),
+            ReportFormat::Jsonl => {
+                let _ = out.flush();
+                io::stderr().write_all(&text)
+            }
+        };
+        match written {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                Err(e).context("cannot write the report")
+            }
+            _ => Ok(()),
         }
     }
-    if let (Some(picture), Some(file), Some(path)) = (&picture, html_file, &args.html) {
-        let names: Vec<String> = args
-            .records
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        let page = picture.render(&tally, &names.join(", "));
-        write_html(file, path, page.as_bytes())?;
-    }
-    let written = match args.format {
-        ReportFormat::Text => out.write_all(&text).and_then(|()| out.flush()),
-        ReportFormat::Jsonl => {
-            let _ = out.flush();
-            io::stderr().write_all(&text)
-        }
-    };
-    match written {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-            return Err(e).context("cannot write the report");
-        }
-        _ => {}
-    }
-    Ok(if problems.total() == 0 {
-        Exit::Success
-    } else {
-        Exit::Failures
-    })
 }
 
 /// A temporary file beside `path` for the HTML page, renamed over it once written whole;

@@ -16,6 +16,7 @@ use url::Url;
 use super::files::open_inputs;
 use super::settings::{SaveTo, Source};
 use super::{FoundOn, Run, UrlJob};
+use crate::crawl::Found;
 use crate::crawl::robots::Gate;
 use crate::fetch::names::{Layout, Namer};
 use crate::fetch::save::Target;
@@ -34,100 +35,122 @@ impl Run {
         mut entries: impl Iterator<Item = io::Result<Entry>>,
         keyed: bool,
     ) -> Option<io::Error> {
-        let mut error = None;
-        let mut namer = match &self.save {
-            // A crawl names files after what servers send: in the flat layout they must
-            // not replace what the folder held before the run.
-            Some(save) if self.crawl.is_some() && save.layout == Layout::Flat => {
-                Namer::keeping_existing(save.layout, save.dir.clone())
-            }
-            Some(save) => Namer::new(save.layout),
-            None => Namer::new(Layout::default()),
-        };
+        let mut namer = self.namer();
         let mut list_done = false;
-        while !self.stopped() {
+        let error = loop {
+            if self.stopped() {
+                break None;
+            }
             // Pages the crawl found come before more lines of the list (the frontier stays
             // short); once the list is read, wait for them while pages are in flight.
             let found = match &self.crawl {
                 Some(crawl) if list_done => match crawl.next(|| self.stopped()) {
                     Some(found) => Some(found),
-                    None => break,
+                    None => break None,
                 },
                 Some(crawl) => crawl.try_next(),
                 None => None,
             };
             if let Some(found) = found {
-                let target = self.save.as_ref().map(|save| {
-                    namer
-                        .name(&found.url, None)
-                        .map(|rel| self.target(save, rel))
-                });
-                self.sink.reserve();
-                let Some(seq) = self.admit() else { break };
-                let entry = Entry {
-                    line: 0,
-                    text: crate::redact::redact_url(found.url.as_str()).into_owned(),
-                    url: Ok(found.url),
-                    name: None,
-                };
-                let found_on = FoundOn {
-                    depth: found.depth,
-                    parent: Some(found.parent),
-                    hops: found.hops,
-                };
-                self.handle_entry(seq, entry, target, keyed, found_on);
+                if !self.feed_found(found, &mut namer, keyed) {
+                    break None;
+                }
                 continue;
             }
-            let entry = match entries.next() {
+            match entries.next() {
                 None if self.crawl.is_some() => {
                     // Every seed is known: what a resumed crawl had queued may join.
                     if let Some(crawl) = &self.crawl {
                         crawl.list_read();
                     }
                     list_done = true;
-                    continue;
                 }
-                None => break,
-                Some(Ok(entry)) => entry,
-                Some(Err(e)) => {
-                    error = Some(e);
-                    break;
+                None => break None,
+                Some(Err(e)) => break Some(e),
+                Some(Ok(entry)) => {
+                    if !self.feed_line(entry, &mut namer, keyed) {
+                        break None; // the run stopped while this line was being read
+                    }
                 }
-            };
-            // Every line gets its name in order, resumed ones and other shards' too, so
-            // reruns and shards agree.
-            let target = match (&self.save, &entry.url) {
-                (Some(save), Ok(url)) => Some(
-                    namer
-                        .name(url, entry.name.as_deref())
-                        .map(|rel| self.target(save, rel)),
-                ),
-                _ => None,
-            };
-            if !owned(self.shard, &entry) {
-                continue;
             }
-            if let (Some(crawl), Ok(url)) = (&self.crawl, &entry.url) {
-                crawl.seed(url);
-            }
-            match self.resumed.lookup(entry.line, &entry.text) {
-                Resumed::Fetched => {
-                    self.sink.skip();
-                    continue;
-                }
-                Resumed::Mismatch => {
-                    self.mismatched.fetch_add(1, Ordering::Relaxed);
-                }
-                Resumed::No => {}
-            }
-            self.sink.reserve();
-            let Some(seq) = self.admit() else {
-                break; // the run stopped while this line was being read
-            };
-            self.handle_entry(seq, entry, target, keyed, FoundOn::default());
-        }
+        };
         self.sink.close_input();
         error
+    }
+
+    /// How saved files are named: as the layout says, and in a crawl's flat layout never
+    /// as a file the folder held before the run (servers choose those names).
+    fn namer(&self) -> Namer {
+        match &self.save {
+            Some(save) if self.crawl.is_some() && save.layout == Layout::Flat => {
+                Namer::keeping_existing(save.layout, save.dir.clone())
+            }
+            Some(save) => Namer::new(save.layout),
+            None => Namer::new(Layout::default()),
+        }
+    }
+
+    /// Admits and hands on a page the crawl found; `false` if the run stopped first.
+    fn feed_found(self: &Arc<Self>, found: Found, namer: &mut Namer, keyed: bool) -> bool {
+        let target = self.save.as_ref().map(|save| {
+            namer
+                .name(&found.url, None)
+                .map(|rel| self.target(save, rel))
+        });
+        self.sink.reserve();
+        let Some(seq) = self.admit() else {
+            return false;
+        };
+        let entry = Entry {
+            line: 0,
+            text: crate::redact::redact_url(found.url.as_str()).into_owned(),
+            url: Ok(found.url),
+            name: None,
+        };
+        let found_on = FoundOn {
+            depth: found.depth,
+            parent: Some(found.parent),
+            hops: found.hops,
+        };
+        self.handle_entry(seq, entry, target, keyed, found_on);
+        true
+    }
+
+    /// Names, then admits and hands on a line of the list, unless another shard owns it or
+    /// `--resume` finds it fetched; `false` if the run stopped first.
+    fn feed_line(self: &Arc<Self>, entry: Entry, namer: &mut Namer, keyed: bool) -> bool {
+        // Every line gets its name in order, resumed ones and other shards' too, so
+        // reruns and shards agree.
+        let target = match (&self.save, &entry.url) {
+            (Some(save), Ok(url)) => Some(
+                namer
+                    .name(url, entry.name.as_deref())
+                    .map(|rel| self.target(save, rel)),
+            ),
+            _ => None,
+        };
+        if !owned(self.shard, &entry) {
+            return true;
+        }
+        if let (Some(crawl), Ok(url)) = (&self.crawl, &entry.url) {
+            crawl.seed(url);
+        }
+        match self.resumed.lookup(entry.line, &entry.text) {
+            Resumed::Fetched => {
+                self.sink.skip();
+                return true;
+            }
+            Resumed::Mismatch => {
+                self.mismatched.fetch_add(1, Ordering::Relaxed);
+            }
+            Resumed::No => {}
+        }
+        self.sink.reserve();
+        let Some(seq) = self.admit() else {
+            return false;
+        };
+        self.handle_entry(seq, entry, target, keyed, FoundOn::default());
+        true
     }
 
     /// Where a body named `rel` is saved under `save`'s folder.
@@ -188,29 +211,8 @@ impl Run {
             Ok(_) if self.stopped() => return self.finish(seq, record(Outcome::Cancelled)),
             Ok(url) => url,
         };
-        if let Some(target) = target.as_ref() {
-            // Neither the file nor its temporary ones may be the list or the record file.
-            for path in [
-                target.path(),
-                target.partial_path(),
-                target.validator_path(),
-            ] {
-                if let Ok(meta) = std::fs::metadata(&path)
-                    && self.protected.contains(&(meta.dev(), meta.ino()))
-                {
-                    let why = format!(
-                        "{} is the input list or the record file; it is not replaced",
-                        path.display()
-                    );
-                    return self.finish(seq, record(Outcome::Invalid(FetchError::BadName(why))));
-                }
-            }
-            let path = target.path();
-            if self.save.as_ref().is_some_and(|s| s.no_clobber)
-                && std::fs::symlink_metadata(&path).is_ok()
-            {
-                return self.finish(seq, record(Outcome::Kept(path)));
-            }
+        if let Some(outcome) = target.as_ref().and_then(|t| self.not_to_fetch(t)) {
+            return self.finish(seq, record(outcome));
         }
         let host = if keyed {
             url.origin().ascii_serialization()
@@ -233,6 +235,31 @@ impl Run {
             credentials,
         };
         self.admit_job(job);
+    }
+
+    /// Why the body for `target` must not be fetched, if it must not: its file or a
+    /// temporary one is the list or the record file (invalid), or `--no-clobber` finds the
+    /// file there (kept).
+    fn not_to_fetch(&self, target: &Target) -> Option<Outcome> {
+        for path in [
+            target.path(),
+            target.partial_path(),
+            target.validator_path(),
+        ] {
+            if let Ok(meta) = std::fs::metadata(&path)
+                && self.protected.contains(&(meta.dev(), meta.ino()))
+            {
+                let why = format!(
+                    "{} is the input list or the record file; it is not replaced",
+                    path.display()
+                );
+                return Some(Outcome::Invalid(FetchError::BadName(why)));
+            }
+        }
+        let path = target.path();
+        let kept = self.save.as_ref().is_some_and(|s| s.no_clobber)
+            && std::fs::symlink_metadata(&path).is_ok();
+        kept.then_some(Outcome::Kept(path))
     }
 
     /// Hands `job` to the scheduler, once its host's robots.txt (`--crawl`) allows it.

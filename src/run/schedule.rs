@@ -22,6 +22,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::fetch::FetchError;
+use crate::sync::Recover;
 
 /// How many times and how patiently to retry (`--retries`, `--retry-delay`,
 /// `--retry-max-delay`).
@@ -222,7 +223,7 @@ struct Core<J> {
 
 impl<J> Core<J> {
     fn lock(&self) -> MutexGuard<'_, State<J>> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock().recover()
     }
 }
 
@@ -376,21 +377,12 @@ impl<J: HostJob + Send + 'static> Scheduler<J> {
                 _ if state.closed => return,
                 _ if state.dirty => {}
                 None => {
-                    state = self
-                        .core
-                        .wake
-                        .wait(state)
-                        .unwrap_or_else(|p| p.into_inner());
+                    state = self.core.wake.wait(state).recover();
                     continue;
                 }
                 Some(Reverse((due, _))) if *due > now => {
                     let wait = *due - now;
-                    state = self
-                        .core
-                        .wake
-                        .wait_timeout(state, wait)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
+                    state = self.core.wake.wait_timeout(state, wait).recover().0;
                     continue;
                 }
                 Some(_) => {}

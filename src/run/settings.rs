@@ -183,20 +183,7 @@ impl Settings {
                 count,
                 by: cli.shard_by,
             }),
-            crawl: cli.crawl.then(|| CrawlOptions {
-                scope: cli.scope,
-                include: cli.include.clone(),
-                exclude: cli.exclude.clone(),
-                depth: cli.depth,
-                max_urls: cli.max_urls,
-                robots: !cli.ignore_robots,
-                shard: cli.shard.map(|(index, count)| Shard {
-                    index,
-                    count,
-                    by: ShardBy::Host,
-                }),
-                max_redirects: u32::from(cli.http.max_redirects),
-            }),
+            crawl: cli.crawl.then(|| crawl_options(cli)),
             format: cli.format,
             in_order: cli.order == Order::Input,
             window,
@@ -204,6 +191,24 @@ impl Settings {
             progress: stderr_is_terminal && !dumb && !cli.no_progress,
             eager_flush: io::stdout().is_terminal(),
         })
+    }
+}
+
+/// `--crawl`'s settings.
+fn crawl_options(cli: &Cli) -> CrawlOptions {
+    CrawlOptions {
+        scope: cli.scope,
+        include: cli.include.clone(),
+        exclude: cli.exclude.clone(),
+        depth: cli.depth,
+        max_urls: cli.max_urls,
+        robots: !cli.ignore_robots,
+        shard: cli.shard.map(|(index, count)| Shard {
+            index,
+            count,
+            by: ShardBy::Host,
+        }),
+        max_redirects: u32::from(cli.http.max_redirects),
     }
 }
 

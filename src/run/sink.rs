@@ -15,6 +15,7 @@ use crossbeam_channel::Sender;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::record::{Format, Printer, Record, Tally};
+use crate::sync::Recover;
 
 /// What the sink tells the main thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,9 +54,9 @@ impl Window {
 
     /// Takes a slot, waiting while none is free.
     fn acquire(&self) {
-        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        let mut free = self.free.lock().recover();
         while *free == 0 {
-            free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+            free = self.freed.wait(free).recover();
         }
         *free -= 1;
     }
@@ -63,7 +64,7 @@ impl Window {
     /// Gives a slot back. A waiter only exists while `free` is 0, and `free` then climbs
     /// one by one through `wake_at`, so the notification cannot be missed.
     fn release(&self) {
-        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        let mut free = self.free.lock().recover();
         *free += 1;
         if *free == self.wake_at {
             self.freed.notify_one();
@@ -180,7 +181,7 @@ impl<W: Write> Sink<W> {
     }
 
     fn lock(&self) -> MutexGuard<'_, State<W>> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock().recover()
     }
 
     /// Waits for room for one more entry (called by the input thread before each entry).

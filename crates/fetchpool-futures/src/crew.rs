@@ -23,7 +23,8 @@ use std::thread::{self, JoinHandle, ThreadId};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::executor::SubmitError;
+use crate::error::SubmitError;
+use crate::sync::Recover;
 
 /// The crew's bookkeeping, plus the pool's own (`extra`), behind one lock.
 pub(crate) struct CrewState<J, X> {
@@ -88,7 +89,7 @@ impl<J, X> Crew<J, X> {
     /// Locks the state. Nothing panics while holding it; recover rather than propagate
     /// poison.
     pub(crate) fn lock(&self) -> MutexGuard<'_, CrewState<J, X>> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock().recover()
     }
 
     /// The queue, for workers (which end when it is empty and shut down) and for draining.
@@ -153,7 +154,7 @@ impl<J, X> Crew<J, X> {
             return;
         }
         while state.live > 0 {
-            state = self.exited.wait(state).unwrap_or_else(|p| p.into_inner());
+            state = self.exited.wait(state).recover();
         }
         let handles = std::mem::take(&mut state.handles);
         drop(state);

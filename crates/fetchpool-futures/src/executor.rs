@@ -22,52 +22,10 @@ use std::time::Duration;
 
 use crate::crew::Crew;
 
+use super::error::{BuildError, SubmitError};
 use super::future::{Inner, PoolFuture, Slot, TaskError, panic_message, report_panic};
 use super::map::MapIter;
-
-/// Why `submit` refused a task.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SubmitError {
-    /// `shutdown` was called: Python's
-    /// `RuntimeError('cannot schedule new futures after shutdown')`.
-    #[error("cannot schedule new futures after shutdown")]
-    Shutdown,
-    /// A worker's initializer failed: Python's `BrokenThreadPool`.
-    #[error("{0}")]
-    Broken(String),
-    /// The pool had no worker and the OS refused to start one.
-    #[error("cannot start a worker thread: {0}")]
-    Spawn(String),
-    /// The process pool cannot run this task: it is not registered with the guard, or is
-    /// registered with other types.
-    #[error("{0}")]
-    UnknownTask(String),
-}
-
-/// Errors from [`ThreadPoolBuilder::build`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BuildError {
-    /// `max_workers` was 0: Python's `ValueError('max_workers must be greater than 0')`.
-    #[error("max_workers must be greater than 0")]
-    ZeroWorkers,
-    /// `queue_capacity` was 0 (a rendezvous queue would make `submit` wait for a worker).
-    #[error("queue_capacity must be greater than 0")]
-    ZeroQueue,
-    /// `max_tasks_per_child` was 0: Python's `ValueError`.
-    #[error("max_tasks_per_child must be >= 1")]
-    ZeroTasksPerChild,
-    /// A process pool was built in a program whose `main` did not call
-    /// `fetchpool_futures::process::guard`.
-    #[error(
-        "fetchpool_futures::process::guard was not called: call it first in main, \
-         with the tasks the pool will run"
-    )]
-    NoGuard,
-    /// The process pool's initializer is not registered or its argument cannot be
-    /// serialised.
-    #[error("bad initializer: {0}")]
-    Initializer(String),
-}
+use crate::sync::Recover;
 
 /// A job erased of its types, as it travels to a worker.
 trait Job: Send + Sync {
@@ -97,7 +55,7 @@ struct TaskCell<T, E, F> {
 
 impl<T, E, F> TaskCell<T, E, F> {
     fn take_task(&self) -> Option<F> {
-        self.task.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.task.lock().recover().take()
     }
 }
 

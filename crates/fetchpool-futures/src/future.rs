@@ -41,6 +41,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::sync::Recover;
 use crossbeam_channel::Sender;
 
 /// What a task raised instead of returning a value: Python's `Future.exception()`.
@@ -174,7 +175,7 @@ impl<T, E> Inner<T, E> {
     /// Locks the state. A panic can never happen while the lock is held (callbacks and
     /// tasks run outside it), so poisoning is impossible; recover anyway rather than panic.
     fn lock(&self) -> MutexGuard<'_, Core<T, E>> {
-        self.core.lock().unwrap_or_else(|p| p.into_inner())
+        self.core.lock().recover()
     }
 
     /// Moves PENDING → RUNNING, or reports that the future was cancelled: Python's
@@ -400,18 +401,8 @@ impl<T, E> PoolFuture<T, E> {
             };
             core.sleepers += 1;
             core = match timeout {
-                None => self
-                    .inner()
-                    .done
-                    .wait(core)
-                    .unwrap_or_else(|p| p.into_inner()),
-                Some(t) => {
-                    self.inner()
-                        .done
-                        .wait_timeout(core, t)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
-                }
+                None => self.inner().done.wait(core).recover(),
+                Some(t) => self.inner().done.wait_timeout(core, t).recover().0,
             };
             core.sleepers -= 1;
         }

@@ -2,6 +2,7 @@
 //! while dropping a task's data or result, a failed initializer. Python logs these through
 //! `logging`; a library here never prints, so the program chooses with [`set_report_hook`].
 
+use crate::sync::Recover;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
@@ -34,12 +35,12 @@ static HOOK: RwLock<Option<Hook>> = RwLock::new(None);
 /// that caught the problem (a worker, or a thread cancelling a future); a panic in it is
 /// caught and ignored.
 pub fn set_report_hook(hook: impl Fn(&Report) + Send + Sync + 'static) {
-    *HOOK.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(hook));
+    *HOOK.write().recover() = Some(Arc::new(hook));
 }
 
 /// Hands a report to the hook, if one is set.
 pub(crate) fn report(context: &str, message: String) {
-    let hook = HOOK.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let hook = HOOK.read().recover().clone();
     if let Some(hook) = hook {
         let report = Report {
             context: context.to_string(),

@@ -58,6 +58,7 @@ compile_error!(
 );
 
 mod crew;
+mod error;
 mod executor;
 mod future;
 mod hook;
@@ -65,10 +66,12 @@ mod map;
 #[cfg(feature = "process")]
 pub mod process;
 #[cfg(feature = "process")]
+mod sync;
 mod task;
 mod wait;
 
-pub use executor::{BuildError, SubmitError, ThreadPoolBuilder, ThreadPoolExecutor};
+pub use error::{BuildError, SubmitError};
+pub use executor::{ThreadPoolBuilder, ThreadPoolExecutor};
 pub use future::{FutureError, PoolFuture, TaskError, WaitError};
 pub use hook::{Report, set_report_hook};
 pub use map::{MapError, MapIter};

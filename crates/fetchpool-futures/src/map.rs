@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::executor::SubmitError;
+use super::error::SubmitError;
 use super::future::{FutureError, PoolFuture, TaskError, deadline_after};
 
 /// What one position of [`ThreadPoolExecutor::map`](crate::ThreadPoolExecutor::map) can yield instead of a value.

@@ -16,7 +16,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::executor::{SubmitError, ThreadPoolExecutor};
+use crate::error::SubmitError;
+use crate::executor::ThreadPoolExecutor;
 use crate::future::{PoolFuture, panic_message};
 use crate::map::MapIter;
 use crate::process::wire::{self, Frame, Kind};

@@ -63,9 +63,10 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal};
 
 use crate::crew::{Crew, CrewState};
-use crate::executor::{BuildError, SubmitError};
+use crate::error::{BuildError, SubmitError};
 use crate::future::{Inner, PoolFuture, Slot, TaskError, report_panic};
 use crate::map::MapIter;
+use crate::sync::Recover;
 use crate::task::{Executor, Task, Wire};
 use wire::{Frame, Kind};
 
@@ -136,7 +137,7 @@ impl<T: Wire, E: Wire> Job for ProcCell<T, E> {
     }
 
     fn take_frame(&self) -> Option<Frame> {
-        self.frame.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.frame.lock().recover().take()
     }
 
     fn finish(self: Arc<Self>, kind: Kind, body: &[u8], free: &dyn Fn()) {
@@ -583,7 +584,7 @@ impl Drop for ProcessPoolExecutor {
 }
 
 fn lock_child(child: &ChildCell) -> MutexGuard<'_, Option<Child>> {
-    child.lock().unwrap_or_else(|p| p.into_inner())
+    child.lock().recover()
 }
 
 /// Signals a worker that has not been reaped (so its pid is still its own), and for
@@ -646,35 +647,9 @@ fn run_one(
     };
     let w = match worker {
         Some(w) => w,
-        None => match Worker::start(shared, child) {
+        None => match start_worker(shared, child) {
             Ok(w) => worker.insert(w),
-            Err(Failed::Initializer(reason)) => {
-                let message = format!(
-                    "a worker's initializer failed, the process pool is not usable anymore: \
-                     {reason}"
-                );
-                shared.break_pool(message.clone());
-                return job.fail(Lost::Broken(message), free);
-            }
-            Err(Failed::Start(_)) if shared.refusal().is_some() => {
-                let why = shared.refusal().unwrap_or_default();
-                return job.fail(Lost::Broken(why), free);
-            }
-            Err(Failed::Start(reason)) => {
-                let message = format!("could not start a worker process: {reason}");
-                let failures = {
-                    let mut state = shared.lock();
-                    state.extra.start_failures += 1;
-                    state.extra.start_failures
-                };
-                if failures >= START_FAILURES_TO_BREAK {
-                    shared.break_pool(format!(
-                        "{failures} worker processes in a row failed to start, the process \
-                         pool is not usable anymore: {reason}"
-                    ));
-                }
-                return job.fail(Lost::Broken(message), free);
-            }
+            Err(lost) => return job.fail(lost, free),
         },
     };
     let limit = shared.config.time_limit;
@@ -685,14 +660,9 @@ fn run_one(
         if let Some(dead) = worker.take() {
             dead.reap();
         }
-        match Worker::start(shared, child) {
+        match start_worker(shared, child) {
             Ok(fresh) => answer = worker.insert(fresh).call(&frame, limit),
-            Err(Failed::Initializer(reason) | Failed::Start(reason)) => {
-                return job.fail(
-                    Lost::Broken(format!("could not replace a dead worker process: {reason}")),
-                    free,
-                );
-            }
+            Err(lost) => return job.fail(lost, free),
         }
     }
     let Some(w) = worker.as_mut() else {
@@ -727,6 +697,41 @@ fn run_one(
                 None => format!("worker process {pid} stopped answering ({error})"),
             };
             job.fail(Lost::Died(format!("{how} while running this task")), free);
+        }
+    }
+}
+
+/// A new worker process for this slot, or why the task cannot have one: the pool breaks
+/// when an initializer fails, or when [`START_FAILURES_TO_BREAK`] processes in a row fail
+/// to start.
+fn start_worker(shared: &Shared, child: &ChildCell) -> Result<Worker, Lost> {
+    match Worker::start(shared, child) {
+        Ok(w) => Ok(w),
+        Err(Failed::Initializer(reason)) => {
+            let message = format!(
+                "a worker's initializer failed, the process pool is not usable anymore: \
+                 {reason}"
+            );
+            shared.break_pool(message.clone());
+            Err(Lost::Broken(message))
+        }
+        Err(Failed::Start(_)) if shared.refusal().is_some() => {
+            Err(Lost::Broken(shared.refusal().unwrap_or_default()))
+        }
+        Err(Failed::Start(reason)) => {
+            let message = format!("could not start a worker process: {reason}");
+            let failures = {
+                let mut state = shared.lock();
+                state.extra.start_failures += 1;
+                state.extra.start_failures
+            };
+            if failures >= START_FAILURES_TO_BREAK {
+                shared.break_pool(format!(
+                    "{failures} worker processes in a row failed to start, the process \
+                     pool is not usable anymore: {reason}"
+                ));
+            }
+            Err(Lost::Broken(message))
         }
     }
 }
@@ -768,11 +773,21 @@ struct Worker {
 impl Worker {
     /// Starts this program as a worker, waits for its hello, runs the initializer.
     fn start(shared: &Shared, cell: &ChildCell) -> Result<Worker, Failed> {
-        {
-            let state = shared.lock();
-            if state.extra.forced.is_some() {
-                return Err(Failed::Start("the pool was forcefully shut down".into()));
-            }
+        let mut worker = Worker::spawn(shared, cell)?;
+        shared.lock().extra.processes_started += 1;
+        worker.await_hello(shared)?;
+        shared.lock().extra.start_failures = 0;
+        if let Some(init) = &shared.config.initializer {
+            worker.initialize(init)?;
+        }
+        Ok(worker)
+    }
+
+    /// Starts the process, its stdin the worker's end of a new socketpair, in a process
+    /// group of its own; enters it in the pool's table.
+    fn spawn(shared: &Shared, cell: &ChildCell) -> Result<Worker, Failed> {
+        if shared.lock().extra.forced.is_some() {
+            return Err(Failed::Start("the pool was forcefully shut down".into()));
         }
         let (ours, theirs) =
             UnixStream::pair().map_err(|e| Failed::Start(format!("socketpair: {e}")))?;
@@ -801,25 +816,29 @@ impl Worker {
                 "the pool was forcefully shut down ({how})"
             )));
         }
-        let mut worker = Worker {
+        Ok(Worker {
             child: Arc::clone(cell),
             pid,
             stream: ours,
             tasks: 0,
             body: Vec::new(),
             timeouts: None,
-        };
-        shared.lock().extra.processes_started += 1;
+        })
+    }
+
+    /// Waits (at most the start timeout) for the worker's hello, in this protocol's
+    /// version; a worker that does not say it is killed.
+    fn await_hello(&mut self, shared: &Shared) -> Result<(), Failed> {
         let deadline = Instant::now() + shared.config.start_timeout;
         let hello = wire::read_frame(
             &mut Deadline {
-                stream: &worker.stream,
+                stream: &self.stream,
                 deadline: Some(deadline),
             },
-            &mut worker.body,
+            &mut self.body,
         );
         let ready = match hello {
-            Ok(Some(Kind::Hello)) if worker.body.get(..4) == Some(&wire::VERSION.to_le_bytes()) => {
+            Ok(Some(Kind::Hello)) if self.body.get(..4) == Some(&wire::VERSION.to_le_bytes()) => {
                 Ok(())
             }
             Ok(Some(Kind::Hello)) => Err("it speaks another protocol version".to_string()),
@@ -828,14 +847,16 @@ impl Worker {
         };
         if let Err(why) = ready {
             let timed_out = Instant::now() >= deadline;
-            let status = worker.kill();
+            let pid = self.pid;
+            let status = self.kill_in_place();
             let why = match (why.is_empty(), status) {
                 (false, _) => why,
                 (true, _) if timed_out => {
                     format!("it was not ready within {:?}", shared.config.start_timeout)
                 }
                 (true, Some(status)) => format!(
-                    "{} before it was ready; does main call                      fetchpool_futures::process::guard first?",
+                    "{} before it was ready; does main call \
+                     fetchpool_futures::process::guard first?",
                     describe(pid, status)
                 ),
                 (true, None) => "it closed its socket before it was ready".to_string(),
@@ -844,34 +865,40 @@ impl Worker {
         }
         // The hello's deadline left a read timeout on the socket: clear it, or a long task
         // would be taken for a hung one.
-        if let Err(e) = worker.stream.set_read_timeout(None) {
-            worker.kill();
+        if let Err(e) = self.stream.set_read_timeout(None) {
+            self.kill_in_place();
             return Err(Failed::Start(format!("socket: {e}")));
         }
-        shared.lock().extra.start_failures = 0;
-        if let Some(init) = &shared.config.initializer {
-            let failure = match worker.call(init, None) {
-                Ok(Kind::Ok) => None,
-                // The error's type is the initializer's; a text error is shown as text.
-                Ok(Kind::Raised) => Some(match wire::decode::<String>(&worker.body) {
-                    Ok(text) => text,
-                    Err(_) => format!("it returned an error of {} bytes", worker.body.len()),
-                }),
-                Ok(_) => Some(String::from_utf8_lossy(&worker.body).into_owned()),
-                Err(CallError::TimedOut) => Some("timed out".to_string()),
-                Err(CallError::Lost(_) | CallError::NotSent(_)) => {
-                    Some("the worker died running it".to_string())
-                }
-            };
-            if let Some(why) = failure {
-                worker.kill();
-                return Err(Failed::Initializer(why));
-            }
-        }
-        Ok(worker)
+        Ok(())
     }
 
-    /// Sends one call and reads its answer, within `limit`.
+    /// Runs the pool's initializer in the worker; one that fails kills it.
+    fn initialize(&mut self, init: &Frame) -> Result<(), Failed> {
+        let failure = match self.call(init, None) {
+            Ok(Kind::Ok) => return Ok(()),
+            // The error's type is the initializer's; a text error is shown as text.
+            Ok(Kind::Raised) => match wire::decode::<String>(&self.body) {
+                Ok(text) => text,
+                Err(_) => format!("it returned an error of {} bytes", self.body.len()),
+            },
+            Ok(_) => String::from_utf8_lossy(&self.body).into_owned(),
+            Err(CallError::TimedOut) => "timed out".to_string(),
+            Err(CallError::Lost(_) | CallError::NotSent(_)) => {
+                "the worker died running it".to_string()
+            }
+        };
+        self.kill_in_place();
+        Err(Failed::Initializer(failure))
+    }
+
+    /// [`kill`](Self::kill) for a worker that is not given up yet (the caller drops it).
+    fn kill_in_place(&mut self) -> Option<ExitStatus> {
+        if let Some(c) = lock_child(&self.child).as_ref() {
+            send_signal(c, Signal::KILL);
+        }
+        reap(&self.child, RETIRE_GRACE)
+    }
+
     /// Sends one call and reads its answer into `self.body`, within `limit`.
     fn call(&mut self, frame: &Frame, limit: Option<Duration>) -> Result<Kind, CallError> {
         let deadline = limit.and_then(|l| Instant::now().checked_add(l));
@@ -928,11 +955,8 @@ impl Worker {
     }
 
     /// Kills the worker and its process group, and reaps it.
-    fn kill(self) -> Option<ExitStatus> {
-        if let Some(c) = lock_child(&self.child).as_ref() {
-            send_signal(c, Signal::KILL);
-        }
-        reap(&self.child, RETIRE_GRACE)
+    fn kill(mut self) -> Option<ExitStatus> {
+        self.kill_in_place()
     }
 
     /// Reaps a worker whose socket failed (it is dead or dying).

@@ -1,0 +1,18 @@
+//! One way out of lock poisoning: [`Recover`].
+
+use std::sync::{LockResult, PoisonError};
+
+/// Takes the guard out of a poisoned lock (or wait) instead of panicking. A panic in a
+/// thread that held the lock (a task, a callback) must not take every other thread down
+/// with it: the code under these locks never leaves its state half-changed at a point
+/// where it could panic, so the state is as good as before.
+pub(crate) trait Recover<G> {
+    /// The guard, poisoned or not.
+    fn recover(self) -> G;
+}
+
+impl<G> Recover<G> for LockResult<G> {
+    fn recover(self) -> G {
+        self.unwrap_or_else(PoisonError::into_inner)
+    }
+}
