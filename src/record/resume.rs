@@ -8,6 +8,8 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
+use super::{RecordLine, result};
+
 /// Record-file lines longer than this are not records (a record's URL is at most 64 KiB);
 /// they are skipped without being held in memory.
 pub const MAX_RECORD_LINE: u64 = 1024 * 1024;
@@ -76,14 +78,6 @@ fn url_hash(url: &str) -> u64 {
     h.finish()
 }
 
-/// The fields of a record that resuming needs; all others are ignored.
-#[derive(serde::Deserialize)]
-struct Seen {
-    line: u64,
-    ok: bool,
-    url: String,
-}
-
 /// Opens `path` to append records to; a file it creates gets mode 0600 (records may name
 /// private URLs). It must be a regular file (a FIFO or a device is refused, never waited
 /// on), and no other run may be writing it: an advisory lock is taken, and a second
@@ -146,7 +140,7 @@ pub fn open_output(
     let mut fetched = Vec::new();
     let mut scan = crawl.then(CrawlScan::default);
     let whole = for_each_whole_line(BufReader::new(&file), |line| {
-        if let Ok(seen) = serde_json::from_slice::<Seen>(line)
+        if let Some(seen) = RecordLine::parse(line)
             && seen.ok
         {
             fetched.push((seen.line, url_hash(&seen.url)));
@@ -215,23 +209,6 @@ pub struct CrawlState {
     pub seen: Vec<u128>,
 }
 
-/// The fields of a crawl's record-file line that resuming it needs.
-#[derive(serde::Deserialize)]
-struct CrawlLine<'a> {
-    #[serde(borrow)]
-    url: std::borrow::Cow<'a, str>,
-    #[serde(default)]
-    ok: bool,
-    #[serde(default, borrow)]
-    result: std::borrow::Cow<'a, str>,
-    #[serde(default)]
-    depth: u32,
-    #[serde(default, borrow)]
-    parent: std::borrow::Cow<'a, str>,
-    #[serde(default)]
-    hops: u32,
-}
-
 /// Reading a crawl's record file back (`--crawl --resume`), in two passes: the first (the
 /// one that also reads the list's records) sees which pages are done, the second takes
 /// the `queued` lines not done as the frontier. Memory: 16 bytes per URL seen, a set of
@@ -244,7 +221,7 @@ struct CrawlScan {
 
 impl CrawlScan {
     fn first_pass(&mut self, line: &[u8]) {
-        if let Ok(rec) = serde_json::from_slice::<CrawlLine<'_>>(line) {
+        if let Some(rec) = RecordLine::parse(line) {
             let key = crate::crawl::url_key(&rec.url);
             self.seen.push(key);
             if rec.ok {
@@ -257,13 +234,13 @@ impl CrawlScan {
         let mut frontier = Vec::new();
         let mut queued = std::collections::HashSet::new();
         for_each_whole_line(reader, |line| {
-            if let Ok(rec) = serde_json::from_slice::<CrawlLine<'_>>(line) {
+            if let Some(rec) = RecordLine::parse(line) {
                 let key = crate::crawl::url_key(&rec.url);
-                if rec.result == "queued" && !self.done.contains(&key) && queued.insert(key) {
+                if rec.result == result::QUEUED && !self.done.contains(&key) && queued.insert(key) {
                     frontier.push((
                         rec.url.into_owned(),
-                        rec.depth,
-                        rec.parent.into_owned(),
+                        rec.depth.unwrap_or(0),
+                        rec.parent.unwrap_or_default().into_owned(),
                         rec.hops,
                     ));
                 }

@@ -18,7 +18,6 @@
 
 pub mod html;
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -30,7 +29,7 @@ use roaring::RoaringTreemap;
 use crate::cli::{Exit, ReportArgs, ReportFormat};
 use crate::fetch::parse_url;
 use crate::record::resume::{MAX_RECORD_LINE, for_each_whole_line, open_regular};
-use crate::record::{ResultKind, Tally, py_repr};
+use crate::record::{RecordLine, ResultKind, Tally, py_repr, result};
 use crate::report::html::{Picture, Shown};
 use crate::run::input::UrlList;
 use crate::shard::{Shard, ShardBy, parse_shard};
@@ -38,53 +37,18 @@ use crate::shard::{Shard, ShardBy, parse_shard};
 /// Problems of each kind named one by one; the rest are counted.
 const NAMED: usize = 20;
 
-/// The fields of a record the report reads; the line is printed as it was read.
-#[derive(serde::Deserialize)]
-struct Rec<'a> {
-    line: u64,
-    #[serde(borrow)]
-    url: Cow<'a, str>,
-    #[serde(borrow)]
-    result: Cow<'a, str>,
-    #[serde(default)]
-    bytes: Option<u64>,
-    #[serde(default)]
-    elapsed_ms: f64,
-    #[serde(default)]
-    attempts: u32,
-    #[serde(default, borrow)]
-    error_kind: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    shard: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    shard_by: Option<Cow<'a, str>>,
-    #[serde(default)]
-    depth: Option<u32>,
-    #[serde(default, borrow)]
-    error: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    parent: Option<Cow<'a, str>>,
-    #[serde(default)]
-    at: Option<u64>,
-}
-
 /// A line of a record file that is a record: a JSON object with a known result and a line
 /// number (0 for a page a crawl found, which has a `depth`). Both passes decide with this
 /// one function. A crawl's `queued` lines are not records.
-fn parse(line: &[u8]) -> Option<(Rec<'_>, ResultKind)> {
-    let rec: Rec<'_> = serde_json::from_slice(line).ok()?;
+fn parse(line: &[u8]) -> Option<(RecordLine<'_>, ResultKind)> {
+    let rec = RecordLine::parse(line)?;
     let result = ResultKind::from_name(&rec.result)?;
     (rec.line >= 1 || rec.depth.is_some()).then_some((rec, result))
 }
 
 /// Whether a line is a crawl's note of a page it queued (`"result":"queued"`).
 fn is_queued(line: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Note<'a> {
-        #[serde(borrow)]
-        result: Cow<'a, str>,
-    }
-    serde_json::from_slice::<Note<'_>>(line).is_ok_and(|n| n.result == "queued")
+    RecordLine::parse(line).is_some_and(|n| n.result == result::QUEUED)
 }
 
 /// What makes two records the same page: the line of the list, or (for a page a crawl
@@ -94,7 +58,7 @@ enum Identity {
     Page(u128),
 }
 
-fn identity(rec: &Rec<'_>) -> Identity {
+fn identity(rec: &RecordLine<'_>) -> Identity {
     if rec.line >= 1 {
         Identity::Line(rec.line)
     } else {
@@ -347,7 +311,7 @@ impl Merged {
     }
 
     /// Counts and draws one final record.
-    fn take(&mut self, rec: &Rec<'_>, result: ResultKind) {
+    fn take(&mut self, rec: &RecordLine<'_>, result: ResultKind) {
         let elapsed = Duration::try_from_secs_f64(rec.elapsed_ms / 1e3).unwrap_or_default();
         self.tally.count(
             result,
@@ -485,7 +449,7 @@ fn write_html(mut file: tempfile::NamedTempFile, path: &Path, page: &[u8]) -> an
 
 /// Checks that the shard a record names owns its line, and that all records name the
 /// same number of shards dealt the same way.
-fn check_shard(rec: &Rec<'_>, fleet: &mut Option<(u32, ShardBy)>, problems: &mut Problems) {
+fn check_shard(rec: &RecordLine<'_>, fleet: &mut Option<(u32, ShardBy)>, problems: &mut Problems) {
     let Some(text) = rec.shard.as_deref() else {
         return;
     };
