@@ -24,6 +24,7 @@
 
 pub mod links;
 pub mod robots;
+pub mod scope;
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -35,6 +36,8 @@ use regex::Regex;
 use url::Url;
 
 use crate::crawl::links::normalize;
+use crate::crawl::scope::Anchors;
+pub use crate::crawl::scope::Scope;
 use crate::sync::Recover;
 
 /// URLs the frontier holds at most.
@@ -46,20 +49,6 @@ pub const FRONTIER_BYTES: usize = 256 << 20;
 /// What a frontier entry costs besides its URL's text: the parsed URL's offsets, the
 /// depth, the parent's reference, the queue's slot.
 const ENTRY_OVERHEAD: usize = 96;
-
-/// Which links a crawl follows (`--scope`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Scope {
-    /// The seeds' scheme, host and port.
-    #[default]
-    Host,
-    /// The seeds' registrable domains (example.co.uk) and their subdomains.
-    Domain,
-    /// The seeds' scheme, host and port, under the seed's folder.
-    Prefix,
-    /// Every http(s) link.
-    Any,
-}
 
 /// The crawl's settings.
 #[derive(Debug, Clone)]
@@ -141,19 +130,6 @@ impl Redirected {
     }
 }
 
-/// What the seeds allow.
-#[derive(Debug, Default)]
-struct Anchors {
-    /// Scheme, host and port of every seed of the list: where `-u`, `-H` and `-b` go.
-    seed_origins: HashSet<String>,
-    /// Scheme, host and port of every seed, and of where seeds redirected to.
-    origins: HashSet<String>,
-    /// Registrable domains of every seed.
-    domains: HashSet<String>,
-    /// (origin, folder) of every seed.
-    prefixes: Vec<(String, String)>,
-}
-
 /// Behind the frontier's lock.
 #[derive(Debug)]
 struct Queue {
@@ -221,21 +197,6 @@ pub fn url_key(url: &str) -> u128 {
     (u128::from(half(1)) << 64) | u128::from(half(2))
 }
 
-/// A URL's scheme, host and port.
-fn origin(url: &Url) -> String {
-    url.origin().ascii_serialization()
-}
-
-/// The registrable domain of a host (the host itself for an IP address or a name the
-/// public suffix list does not know).
-fn registrable(url: &Url) -> Option<String> {
-    let host = url.host_str()?;
-    Some(match url.host() {
-        Some(url::Host::Domain(d)) => psl::domain_str(d).unwrap_or(d).to_string(),
-        _ => host.to_string(),
-    })
-}
-
 impl Crawl {
     /// A crawl with these settings.
     pub fn new(options: CrawlOptions) -> Self {
@@ -273,40 +234,16 @@ impl Crawl {
     pub fn seed(&self, url: &Url) {
         let mut url = url.clone();
         normalize(&mut url);
-        self.extend_scope(&url);
-        self.anchors
-            .lock()
-            .recover()
-            .seed_origins
-            .insert(origin(&url));
+        self.anchors.lock().recover().seed(&url);
         if self.visited.lock().recover().insert(url_key(url.as_str())) {
             self.queued.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// `url`'s origin, registrable domain and folder join the scope.
-    fn extend_scope(&self, url: &Url) {
-        let mut anchors = self.anchors.lock().recover();
-        anchors.origins.insert(origin(url));
-        if let Some(domain) = registrable(url) {
-            anchors.domains.insert(domain);
-        }
-        let path = url.path();
-        let folder = &path[..path.rfind('/').map_or(0, |i| i + 1)];
-        let prefix = (origin(url), folder.to_string());
-        if !anchors.prefixes.contains(&prefix) {
-            anchors.prefixes.push(prefix);
         }
     }
 
     /// Whether `-u`, `-H` and `-b` may go to `url`: its origin is a seed's (one of the
     /// list's URLs). A page a crawl reaches elsewhere never gets them.
     pub fn credentials_for(&self, url: &Url) -> bool {
-        self.anchors
-            .lock()
-            .recover()
-            .seed_origins
-            .contains(&origin(url))
+        self.anchors.lock().recover().credentials_for(url)
     }
 
     /// Marks a URL (by its [`url_key`]) as seen without queueing it: a page a resumed
@@ -365,19 +302,10 @@ impl Crawl {
         {
             return false;
         }
-        let anchors = self.anchors.lock().recover();
-        match self.options.scope {
-            Scope::Any => true,
-            Scope::Host => anchors.origins.contains(&origin(url)),
-            Scope::Domain => registrable(url).is_some_and(|d| anchors.domains.contains(&d)),
-            Scope::Prefix => {
-                let o = origin(url);
-                anchors
-                    .prefixes
-                    .iter()
-                    .any(|(po, folder)| *po == o && url.path().starts_with(folder.as_str()))
-            }
-        }
+        self.anchors
+            .lock()
+            .recover()
+            .allows(self.options.scope, url)
     }
 
     /// Offers the links of a page at `depth` found on `parent`: returns those that joined
@@ -433,7 +361,7 @@ impl Crawl {
             return (Redirected::TooMany, None);
         }
         if depth == 0 {
-            self.extend_scope(&url);
+            self.anchors.lock().recover().extend(&url);
         }
         if !self.in_scope(&url) {
             return (Redirected::OutOfScope, None);
