@@ -48,7 +48,7 @@ pub const PAGES: &[(&str, &str)] = &[
 const STALL: Duration = Duration::from_secs(120);
 
 /// The demo's HTTP server; stopped when dropped.
-pub struct DemoServer {
+pub(crate) struct DemoServer {
     port: u16,
     stop: Arc<AtomicBool>,
 }
@@ -58,7 +58,7 @@ impl DemoServer {
     ///
     /// # Errors
     /// The socket cannot be bound or the thread started.
-    pub fn start() -> io::Result<Self> {
+    pub(crate) fn start() -> io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let port = listener.local_addr()?.port();
         let stop = Arc::new(AtomicBool::new(false));
@@ -81,12 +81,12 @@ impl DemoServer {
     }
 
     /// `http://127.0.0.1:PORT`.
-    pub fn base(&self) -> String {
+    pub(crate) fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// The list of the demo's URLs, one per line, with a comment saying what each is.
-    pub fn list(&self) -> String {
+    pub(crate) fn list(&self) -> String {
         let mut list = String::from(
             "# fetchpool demo: every outcome, served on 127.0.0.1 while the demo runs\n",
         );
@@ -252,7 +252,7 @@ fn sleep_unless(stop: &AtomicBool, d: Duration) {
 ///
 /// # Errors
 /// The folder or the file cannot be written.
-pub fn write_list(server: &DemoServer) -> io::Result<PathBuf> {
+pub(crate) fn write_list(server: &DemoServer) -> io::Result<PathBuf> {
     let dir = tempfile::Builder::new()
         .prefix("fetchpool-demo-")
         .tempdir()?

@@ -17,6 +17,12 @@
 //!   out of all output.
 
 #![forbid(unsafe_code)]
+// The command's docs are for its developers (`cargo doc --document-private-items`, as
+// `.ci/run` builds them), where links to crate-private items resolve.
+#![allow(
+    rustdoc::private_intra_doc_links,
+    reason = "built with --document-private-items"
+)]
 
 #[cfg(not(any(feature = "rustls-ring", feature = "rustls-aws-lc")))]
 compile_error!(
@@ -29,7 +35,7 @@ pub mod demo;
 pub mod fetch;
 pub use fetchpool_futures as futures;
 pub mod record;
-pub mod redact;
+pub(crate) mod redact;
 pub mod report;
 pub mod run;
 pub mod shard;

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 /// What stands for a password in output.
-pub const MASK: &str = "***";
+pub(crate) const MASK: &str = "***";
 
 /// `text` with the password of its URL's user info replaced by [`MASK`]:
 /// `http://user:secret@host/` becomes `http://user:***@host/`.
@@ -14,7 +14,7 @@ pub const MASK: &str = "***";
 /// authority starts after the scheme's `:` and any number of `/` and `\` (`http:u:p@h/`
 /// and `http:\\u:p@h/` have a password too) and ends at the first `/`, `\`, `?` or `#`;
 /// its user info is what precedes the last `@` in it.
-pub fn redact_url(text: &str) -> Cow<'_, str> {
+pub(crate) fn redact_url(text: &str) -> Cow<'_, str> {
     // Most lines hold no `@` at all: nothing to look for then.
     if !text.as_bytes().contains(&b'@') {
         return Cow::Borrowed(text);
@@ -55,7 +55,7 @@ pub fn redact_url(text: &str) -> Cow<'_, str> {
 /// What to show for a line of a list: its text with the password masked
 /// ([`redact_url`]), and, if the parsed `url` has a password that the text still shows
 /// (a form the text rules do not catch), the parsed URL with its password masked instead.
-pub fn shown(text: &str, url: Option<&url::Url>) -> String {
+pub(crate) fn shown(text: &str, url: Option<&url::Url>) -> String {
     let masked = redact_url(text);
     let Some(url) = url else {
         return masked.into_owned();
@@ -71,7 +71,7 @@ pub fn shown(text: &str, url: Option<&url::Url>) -> String {
 
 /// The password of `url` in the forms it may appear in a message (as written, percent-
 /// decoded), longest first; empty when the URL carries none.
-pub fn secrets_of(url: &url::Url) -> Vec<String> {
+pub(crate) fn secrets_of(url: &url::Url) -> Vec<String> {
     let Some(raw) = url.password().filter(|p| !p.is_empty()) else {
         return Vec::new();
     };
@@ -85,7 +85,7 @@ pub fn secrets_of(url: &url::Url) -> Vec<String> {
 }
 
 /// `message` with every occurrence of each secret replaced by [`MASK`].
-pub fn scrub(message: &str, secrets: &[String]) -> String {
+pub(crate) fn scrub(message: &str, secrets: &[String]) -> String {
     secrets
         .iter()
         .fold(message.to_string(), |m, s| m.replace(s.as_str(), MASK))

@@ -11,7 +11,7 @@ use std::fmt;
 use url::Url;
 
 /// The most shards a list can be split into.
-pub const MAX_SHARDS: u32 = 1_000_000;
+pub(crate) const MAX_SHARDS: u32 = 1_000_000;
 
 /// How lines are dealt to shards (`--shard-by`).
 #[derive(
@@ -37,7 +37,7 @@ pub enum ShardBy {
 
 impl ShardBy {
     /// The name used on the command line and in records.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             ShardBy::Line => "line",
             ShardBy::Host => "host",
@@ -60,12 +60,12 @@ pub struct Shard {
 impl Shard {
     /// Whether line `line` (1-based), whose URL is `url` (`None` for a line that is not
     /// one), belongs to this shard.
-    pub fn owns(&self, line: u64, url: Option<&Url>) -> bool {
+    pub(crate) fn owns(&self, line: u64, url: Option<&Url>) -> bool {
         self.of(line, url) == self.index
     }
 
     /// The shard (of `count`) that line `line` with URL `url` belongs to.
-    pub fn of(&self, line: u64, url: Option<&Url>) -> u32 {
+    pub(crate) fn of(&self, line: u64, url: Option<&Url>) -> u32 {
         let n = u64::from(self.count);
         let pick = match (self.by, url.and_then(Url::host_str)) {
             (ShardBy::Host, Some(host)) => host_hash(host) % n,
@@ -85,7 +85,7 @@ impl fmt::Display for Shard {
 ///
 /// # Errors
 /// A one-line message for clap.
-pub fn parse_shard(s: &str) -> Result<(u32, u32), String> {
+pub(crate) fn parse_shard(s: &str) -> Result<(u32, u32), String> {
     let (k, n) = s
         .trim()
         .split_once('/')
@@ -111,7 +111,7 @@ pub fn parse_shard(s: &str) -> Result<(u32, u32), String> {
 /// A hash of a host name that never changes: FNV-1a (64 bits) of its bytes as the `url`
 /// crate writes them (lower case, IDNA, IPv6 in brackets), then SplitMix64's finaliser so
 /// that every bit of the result depends on every byte.
-pub fn host_hash(host: &str) -> u64 {
+pub(crate) fn host_hash(host: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in host.as_bytes() {
         h ^= u64::from(b);

@@ -1,5 +1,6 @@
 //! Retries, per-host limits, request rates and the resumable record file, against the mock
-//! server. Timing assertions keep wide margins; speed is measured in `bench/`, not here.
+//! server. Timing assertions keep wide margins; speed is measured by `cargo bench` and
+//! `comparisons/`, not here.
 
 mod common;
 

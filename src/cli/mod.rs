@@ -2,7 +2,7 @@
 //! codes. Value parsers are in [`parse`], usage errors in [`usage`].
 
 pub mod parse;
-pub mod usage;
+pub(crate) mod usage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,14 +52,14 @@ impl From<Exit> for ExitCode {
 
 /// The digest `--checksum` computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Checksum {
+pub(crate) enum Checksum {
     /// SHA-256, in lowercase hex (the record's `sha256`).
     Sha256,
 }
 
 /// Order of the output records (`--order`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Order {
+pub(crate) enum Order {
     /// As each URL completes.
     Completion,
     /// In the order of the list (a URL's record waits for the earlier ones).
@@ -68,7 +68,7 @@ pub enum Order {
 
 /// What runs each fetch (`--executor`): the document's two executors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ExecutorKind {
+pub(crate) enum ExecutorKind {
     /// Worker threads of this process (`ThreadPoolExecutor`).
     Thread,
     /// Worker processes, each a copy of fetchpool (`ProcessPoolExecutor`): a fetch that
@@ -98,56 +98,56 @@ pub struct Cli {
     /// argument that is an http(s) URL is fetched; any other is read as a list, in which
     /// blank lines and lines starting with '#' are skipped.
     #[arg(value_name = "URL|FILE")]
-    pub inputs: Vec<String>,
+    pub(crate) inputs: Vec<String>,
 
     /// Fetches running at once.
     #[arg(short = 'w', long, value_name = "N", default_value_t = 5,
           value_parser = clap::value_parser!(u16).range(1..=10_000))]
-    pub workers: u16,
+    pub(crate) workers: u16,
 
     /// Run each fetch on a worker thread, or in a worker process (a fetch that crashes its
     /// process fails alone; one that hangs is killed a little after --timeout).
     #[arg(long, value_enum, default_value_t = ExecutorKind::Thread)]
-    pub executor: ExecutorKind,
+    pub(crate) executor: ExecutorKind,
 
     /// With --executor process: replace each worker process after N fetches.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_tasks_per_child: Option<u32>,
+    pub(crate) max_tasks_per_child: Option<u32>,
 
     /// Total time allowed per URL, from connect to the last body byte: seconds ("60",
     /// "0.5") or a duration ("1m30s", "250ms").
     #[arg(short = 't', long, value_name = "DURATION", default_value = "60",
           value_parser = parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 
     /// Time allowed to connect [default: the smaller of --timeout and 10s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub connect_timeout: Option<Duration>,
+    pub(crate) connect_timeout: Option<Duration>,
 
     /// Bound on the whole run: when it passes, queued URLs are cancelled and running ones
     /// fail as past the deadline.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub deadline: Option<Duration>,
+    pub(crate) deadline: Option<Duration>,
 
     /// Output format.
     #[arg(short = 'f', long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    pub(crate) format: Format,
 
     /// Output order.
     #[arg(long, value_enum, default_value_t = Order::Completion)]
-    pub order: Order,
+    pub(crate) order: Order,
 
     /// Print the summary table on stderr even when stderr is not a terminal.
     #[arg(long)]
-    pub summary: bool,
+    pub(crate) summary: bool,
 
     /// Never draw the progress bar (it is drawn only when stderr is a terminal).
     #[arg(long)]
-    pub no_progress: bool,
+    pub(crate) no_progress: bool,
 
     /// The HTTP flags: what each request sends and accepts.
     #[command(flatten)]
-    pub http: crate::fetch::options::HttpArgs,
+    pub(crate) http: crate::fetch::options::HttpArgs,
 
     /// Retries after a transient failure (connect error, timeout, reset, truncated body,
     /// HTTP 408, 429, 500, 502, 503, 504).
@@ -158,103 +158,103 @@ pub struct Cli {
         value_parser = clap::value_parser!(u32).range(0..=1000),
         help_heading = "Retries and politeness"
     )]
-    pub retries: u32,
+    pub(crate) retries: u32,
 
     /// First backoff before a retry; it doubles each time, with full jitter.
     #[arg(long, value_name = "DURATION", default_value = "1", value_parser = parse_duration,
           help_heading = "Retries and politeness")]
-    pub retry_delay: Duration,
+    pub(crate) retry_delay: Duration,
 
     /// Longest wait before a retry, Retry-After included.
     #[arg(long, value_name = "DURATION", default_value = "30", value_parser = parse_duration,
           help_heading = "Retries and politeness")]
-    pub retry_max_delay: Duration,
+    pub(crate) retry_max_delay: Duration,
 
     /// At most N requests in flight to one host (scheme, host and port).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..),
           help_heading = "Retries and politeness")]
-    pub per_host: Option<u16>,
+    pub(crate) per_host: Option<u16>,
 
     /// At most R requests started per second, all hosts together.
     #[arg(long, value_name = "R", value_parser = parse_rate, help_heading = "Retries and politeness")]
-    pub rate: Option<f64>,
+    pub(crate) rate: Option<f64>,
 
     /// At most R requests started per second to any one host.
     #[arg(long, value_name = "R", value_parser = parse_rate, help_heading = "Retries and politeness")]
-    pub rate_per_host: Option<f64>,
+    pub(crate) rate_per_host: Option<f64>,
 
     /// Follow the links of every HTML page fetched (the list's URLs are the seeds), in
     /// scope, each URL at most once, obeying robots.txt.
     #[arg(long, help_heading = "Crawling")]
-    pub crawl: bool,
+    pub(crate) crawl: bool,
 
     /// Which links to follow: the seeds' scheme, host and port; their registrable domains
     /// and subdomains; the seeds' folders; or any.
     #[arg(long, value_enum, default_value_t = Scope::Host, requires = "crawl",
           help_heading = "Crawling")]
-    pub scope: Scope,
+    pub(crate) scope: Scope,
 
     /// Follow links N steps from the seeds at most (seeds are depth 0).
     #[arg(long, value_name = "N", default_value_t = 5, requires = "crawl",
           value_parser = clap::value_parser!(u32).range(0..=1000), help_heading = "Crawling")]
-    pub depth: u32,
+    pub(crate) depth: u32,
 
     /// Fetch N pages at most, seeds included.
     #[arg(long, value_name = "N", requires = "crawl",
           value_parser = clap::value_parser!(u64).range(1..), help_heading = "Crawling")]
-    pub max_urls: Option<u64>,
+    pub(crate) max_urls: Option<u64>,
 
     /// Follow only links that match REGEX (repeatable: any of them).
     #[arg(long, value_name = "REGEX", requires = "crawl", value_parser = parse_regex,
           help_heading = "Crawling")]
-    pub include: Vec<regex::Regex>,
+    pub(crate) include: Vec<regex::Regex>,
 
     /// Do not follow links that match REGEX (repeatable).
     #[arg(long, value_name = "REGEX", requires = "crawl", value_parser = parse_regex,
           help_heading = "Crawling")]
-    pub exclude: Vec<regex::Regex>,
+    pub(crate) exclude: Vec<regex::Regex>,
 
     /// Also fetch what pages need to be shown: images, scripts, stylesheets and icons.
     #[arg(long, requires = "crawl", help_heading = "Crawling")]
-    pub page_requisites: bool,
+    pub(crate) page_requisites: bool,
 
     /// Do not fetch or obey robots.txt.
     #[arg(long, requires = "crawl", help_heading = "Crawling")]
-    pub ignore_robots: bool,
+    pub(crate) ignore_robots: bool,
 
     /// Take only share K of N of the list (K from 0, as JOB_COMPLETION_INDEX and
     /// SLURM_ARRAY_TASK_ID count): N copies of the command with K = 0..N-1 fetch every line
     /// exactly once between them. Records keep the whole list's line numbers.
     #[arg(long, value_name = "K/N", value_parser = crate::shard::parse_shard,
           help_heading = "Many machines")]
-    pub shard: Option<(u32, u32)>,
+    pub(crate) shard: Option<(u32, u32)>,
 
     /// How lines are dealt to shards: by line number (even shares) or by the URL's host (a
     /// host's URLs all in one shard, so --per-host and --rate-per-host hold fleet-wide).
     #[arg(long, value_enum, default_value_t = ShardBy::Line, requires = "shard",
           help_heading = "Many machines")]
-    pub shard_by: ShardBy,
+    pub(crate) shard_by: ShardBy,
 
     /// Also write every record to FILE as JSON lines, each written whole as it completes.
     #[arg(long, value_name = "FILE", help_heading = "Record file")]
-    pub record: Option<PathBuf>,
+    pub(crate) record: Option<PathBuf>,
 
     /// With --record: skip the input lines FILE already records as fetched, and append.
     #[arg(long, requires = "record", help_heading = "Record file")]
-    pub resume: bool,
+    pub(crate) resume: bool,
 
     /// Save each fetched body under DIR (created if missing), as the list line's name
     /// (`URL<TAB>name`) or the URL path's last segment (`index.html` when empty).
     #[arg(short = 'd', long = "dir", value_name = "DIR", help_heading = "Saving")]
-    pub dir: Option<PathBuf>,
+    pub(crate) dir: Option<PathBuf>,
 
     /// How saved files are laid out under DIR [default: flat; host with --crawl].
     #[arg(long, value_enum, requires = "dir", help_heading = "Saving")]
-    pub layout: Option<Layout>,
+    pub(crate) layout: Option<Layout>,
 
     /// Do not fetch a URL whose file exists already; its record says "skipped".
     #[arg(long, requires = "dir", help_heading = "Saving")]
-    pub no_clobber: bool,
+    pub(crate) no_clobber: bool,
 
     /// Continue a partial body a killed run left (Range, validated by If-Range), and keep
     /// the partial body of a fetch that fails.
@@ -264,19 +264,19 @@ pub struct Cli {
         requires = "dir",
         help_heading = "Saving"
     )]
-    pub continue_partial: bool,
+    pub(crate) continue_partial: bool,
 
     /// Put each body's digest in its record (saved or only counted).
     #[arg(long, value_name = "ALGORITHM", value_enum, help_heading = "Saving")]
-    pub checksum: Option<Checksum>,
+    pub(crate) checksum: Option<Checksum>,
 
     /// No longer an option: see --record and --dir.
     #[arg(short = 'o', long = "output", value_name = "FILE", hide = true)]
-    pub old_output: Option<PathBuf>,
+    pub(crate) old_output: Option<PathBuf>,
 
     /// Send HEAD instead of GET: the status and headers, no body.
     #[arg(short = 'I', long, conflicts_with_all = ["method", "dir"])]
-    pub head: bool,
+    pub(crate) head: bool,
 }
 
 /// What `fetchpool COMMAND` does instead of a run.
@@ -314,26 +314,26 @@ pub enum Command {
 pub struct ReportArgs {
     /// Record files written by --record.
     #[arg(value_name = "RECORD_FILE", required = true)]
-    pub records: Vec<PathBuf>,
+    pub(crate) records: Vec<PathBuf>,
 
     /// The list the runs fetched: exit 0 only if each of its URL lines has a final record
     /// that is not "cancelled"; otherwise name the lines that do not, and exit 1.
     #[arg(long, value_name = "LIST")]
-    pub list: Option<PathBuf>,
+    pub(crate) list: Option<PathBuf>,
 
     /// text: the summary table; jsonl: the final record of each line, as JSON lines.
     #[arg(short = 'f', long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
+    pub(crate) format: ReportFormat,
 
     /// Also write the run as one self-contained HTML page to FILE (charts of latency,
     /// results, bytes over time, the slowest and most failing hosts, the failed URLs).
     #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
+    pub(crate) html: Option<PathBuf>,
 }
 
 /// What `fetchpool report` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ReportFormat {
+pub(crate) enum ReportFormat {
     /// The summary table (and the coverage check).
     Text,
     /// The final record of each line, in the order of the files.
@@ -367,14 +367,17 @@ pub fn command() -> clap::Command {
 
 /// How long a demo's fetches may take unless `--timeout` says: its stalling page then
 /// fails within seconds, not a minute.
-pub const DEMO_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const DEMO_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The run `fetchpool demo OPTIONS` makes: OPTIONS parsed as a run's, on the demo's list
 /// `list`, with [`DEMO_TIMEOUT`] unless `--timeout` (or `FETCHPOOL_TIMEOUT`) is given.
 ///
 /// # Errors
 /// The exit code, after printing a usage error.
-pub fn demo_cli(options: &[std::ffi::OsString], list: &std::path::Path) -> Result<Cli, Exit> {
+pub(crate) fn demo_cli(
+    options: &[std::ffi::OsString],
+    list: &std::path::Path,
+) -> Result<Cli, Exit> {
     use clap::FromArgMatches;
     let args = std::iter::once("fetchpool".into())
         .chain(options.iter().cloned())

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 /// The longest duration any flag accepts: far beyond any real run, and small enough that
 /// adding it to the current time can never overflow.
-pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// The slowest and fastest rates `--rate` and `--rate-per-host` accept, in requests per
 /// second (one request every 1000 s, a million a second).
-pub const RATE_RANGE: (f64, f64) = (0.001, 1_000_000.0);
+pub(crate) const RATE_RANGE: (f64, f64) = (0.001, 1_000_000.0);
 
 /// Parses `60`, `0.5` (seconds) or humantime `1m30s`, `250ms`; zero and more than
 /// [`MAX_DURATION`] are refused.
@@ -40,7 +40,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 ///
 /// # Errors
 /// A message for clap.
-pub fn parse_rate(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_rate(s: &str) -> Result<f64, String> {
     let (lo, hi) = RATE_RANGE;
     match s.trim().parse::<f64>() {
         Ok(r) if (lo..=hi).contains(&r) => Ok(r),
@@ -54,7 +54,7 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
 ///
 /// # Errors
 /// A message for clap.
-pub fn parse_regex(s: &str) -> Result<regex::Regex, String> {
+pub(crate) fn parse_regex(s: &str) -> Result<regex::Regex, String> {
     regex::RegexBuilder::new(s)
         .size_limit(1 << 20)
         .build()

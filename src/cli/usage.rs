@@ -32,7 +32,7 @@ pub(crate) fn masked(e: &clap::Error) -> String {
 
 /// clap's rendered error, shortened: the lines before its `Usage:` block, blank lines
 /// dropped, the first prefixed with `fetchpool: `, then a pointer to `--help`.
-pub fn usage_error(rendered: &str) -> String {
+pub(crate) fn usage_error(rendered: &str) -> String {
     let mut out = String::new();
     let kept = rendered
         .lines()

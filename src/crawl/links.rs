@@ -20,14 +20,14 @@ use lol_html::{HtmlRewriter, MemorySettings, Settings, element};
 use url::Url;
 
 /// Links kept from one page at most; the rest are counted in `dropped`.
-pub const MAX_LINKS_PER_PAGE: usize = 10_000;
+pub(crate) const MAX_LINKS_PER_PAGE: usize = 10_000;
 
 /// Bytes of links kept from one page at most (about 100 bytes a link, for the most links).
-pub const MAX_LINK_BYTES_PER_PAGE: usize = 1 << 20;
+pub(crate) const MAX_LINK_BYTES_PER_PAGE: usize = 1 << 20;
 
 /// A link longer than this (in bytes, decoded) is dropped: the longest URL the sitemaps
 /// protocol and many servers accept.
-pub const MAX_LINK_LEN: usize = 2048;
+pub(crate) const MAX_LINK_LEN: usize = 2048;
 
 /// The parser's working memory at most; a page that needs more (a tag of megabytes) stops
 /// giving links, and the body is still read whole.
@@ -37,7 +37,7 @@ const PARSER_MEMORY: usize = 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LinkKinds {
     /// Also images, scripts, stylesheets and icons (`--page-requisites`).
-    pub requisites: bool,
+    pub(crate) requisites: bool,
 }
 
 /// What the element handlers collect.
@@ -83,17 +83,17 @@ fn attribute_value(written: &str) -> String {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PageLinks {
     /// The links, without duplicates, in document order.
-    pub links: Vec<String>,
+    pub(crate) links: Vec<String>,
     /// Links dropped: over [`MAX_LINKS_PER_PAGE`] or [`MAX_LINK_BYTES_PER_PAGE`], or
     /// longer than [`MAX_LINK_LEN`].
-    pub dropped: u64,
+    pub(crate) dropped: u64,
 }
 
 /// The parser, its output thrown away.
 type Parser = HtmlRewriter<'static, fn(&[u8])>;
 
 /// Finds the links of one page as its bytes are written to it.
-pub struct LinkExtractor {
+pub(crate) struct LinkExtractor {
     /// `None` once the parser failed (then no more links are looked for).
     rewriter: Option<Parser>,
     found: Rc<RefCell<Found>>,
@@ -170,7 +170,7 @@ impl LinkExtractor {
     }
 
     /// Parses the next bytes of the page.
-    pub fn write(&mut self, bytes: &[u8]) {
+    pub(crate) fn write(&mut self, bytes: &[u8]) {
         if let Some(rewriter) = self.rewriter.as_mut()
             && rewriter.write(bytes).is_err()
         {
@@ -180,7 +180,7 @@ impl LinkExtractor {
 
     /// Ends the page: its links, absolute, normalised, without duplicates, in document
     /// order; `page` is the URL the body came from (after redirects).
-    pub fn finish(mut self, page: &Url) -> PageLinks {
+    pub(crate) fn finish(mut self, page: &Url) -> PageLinks {
         if let Some(rewriter) = self.rewriter.take() {
             let _ = rewriter.end();
         }
@@ -205,7 +205,7 @@ impl LinkExtractor {
 }
 
 /// `raw` resolved against `base`, if that makes an http(s) URL, normalised.
-pub fn resolve(base: &Url, raw: &str) -> Option<String> {
+pub(crate) fn resolve(base: &Url, raw: &str) -> Option<String> {
     let mut url = base.join(raw).ok()?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return None;
@@ -218,7 +218,7 @@ pub fn resolve(base: &Url, raw: &str) -> Option<String> {
 /// already lower-cases the scheme and host and drops a default port; here the fragment is
 /// dropped, and in the path and query percent-escapes of unreserved characters
 /// (`A-Z a-z 0-9 - . _ ~`) are decoded and the others upper-cased (RFC 3986, 6.2.2).
-pub fn normalize(url: &mut Url) {
+pub(crate) fn normalize(url: &mut Url) {
     url.set_fragment(None);
     let path = normalize_escapes(url.path());
     if path != url.path() {

@@ -22,9 +22,9 @@
 //! is full are not followed (they are counted, and not marked as seen, so a later page may
 //! still bring them in).
 
-pub mod links;
-pub mod robots;
-pub mod scope;
+pub(crate) mod links;
+pub(crate) mod robots;
+pub(crate) mod scope;
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -37,14 +37,14 @@ use url::Url;
 
 use crate::crawl::links::normalize;
 use crate::crawl::scope::Anchors;
-pub use crate::crawl::scope::Scope;
+pub(crate) use crate::crawl::scope::Scope;
 use crate::sync::Recover;
 
 /// URLs the frontier holds at most.
-pub const FRONTIER_MAX: usize = 1_000_000;
+pub(crate) const FRONTIER_MAX: usize = 1_000_000;
 
 /// Bytes the frontier's URLs take at most (each URL counted with what an entry costs besides).
-pub const FRONTIER_BYTES: usize = 256 << 20;
+pub(crate) const FRONTIER_BYTES: usize = 256 << 20;
 
 /// What a frontier entry costs besides its URL's text: the parsed URL's offsets, the
 /// depth, the parent's reference, the queue's slot.
@@ -52,7 +52,7 @@ const ENTRY_OVERHEAD: usize = 96;
 
 /// The crawl's settings.
 #[derive(Debug, Clone)]
-pub struct CrawlOptions {
+pub(crate) struct CrawlOptions {
     /// Which links are in scope.
     pub scope: Scope,
     /// A link is followed only if it matches one of these (when there are any).
@@ -73,7 +73,7 @@ pub struct CrawlOptions {
 
 /// A page the crawl found.
 #[derive(Debug, Clone)]
-pub struct Found {
+pub(crate) struct Found {
     /// Its URL, normalised.
     pub url: Url,
     /// How many links away from a seed.
@@ -108,7 +108,7 @@ pub enum Redirected {
 
 impl Redirected {
     /// The record's `redirect` field.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Redirected::Queued => "queued",
             Redirected::Seen => "seen",
@@ -119,7 +119,7 @@ impl Redirected {
     }
 
     /// What the text output says after `redirected to 'TARGET'`.
-    pub fn words(self) -> &'static str {
+    pub(crate) fn words(self) -> &'static str {
         match self {
             Redirected::Queued => "",
             Redirected::Seen => " (seen before: not fetched again)",
@@ -166,7 +166,7 @@ impl Queue {
 
 /// One crawl's shared state.
 #[derive(Debug)]
-pub struct Crawl {
+pub(crate) struct Crawl {
     options: CrawlOptions,
     anchors: Mutex<Anchors>,
     visited: Mutex<HashSet<u128>>,
@@ -187,7 +187,7 @@ pub struct Crawl {
 
 /// A URL's identity in the visited set: 128 bits of two keyed SipHash-1-3 hashes of its
 /// normalised text (a collision is about as likely as 1 in 10^19 for a billion URLs).
-pub fn url_key(url: &str) -> u128 {
+pub(crate) fn url_key(url: &str) -> u128 {
     let half = |salt: u8| {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         salt.hash(&mut h);
@@ -225,13 +225,13 @@ impl Crawl {
     }
 
     /// The settings.
-    pub fn options(&self) -> &CrawlOptions {
+    pub(crate) fn options(&self) -> &CrawlOptions {
         &self.options
     }
 
     /// A seed read from the list: its origin, domain and folder join the scope, and it
     /// counts as seen.
-    pub fn seed(&self, url: &Url) {
+    pub(crate) fn seed(&self, url: &Url) {
         let mut url = url.clone();
         normalize(&mut url);
         self.anchors.lock().recover().seed(&url);
@@ -242,13 +242,13 @@ impl Crawl {
 
     /// Whether `-u`, `-H` and `-b` may go to `url`: its origin is a seed's (one of the
     /// list's URLs). A page a crawl reaches elsewhere never gets them.
-    pub fn credentials_for(&self, url: &Url) -> bool {
+    pub(crate) fn credentials_for(&self, url: &Url) -> bool {
         self.anchors.lock().recover().credentials_for(url)
     }
 
     /// Marks a URL (by its [`url_key`]) as seen without queueing it: a page a resumed
     /// crawl had (it counts against `--max-urls`).
-    pub fn mark_seen(&self, key: u128) {
+    pub(crate) fn mark_seen(&self, key: u128) {
         if self.visited.lock().recover().insert(key) {
             self.queued.fetch_add(1, Ordering::Relaxed);
         }
@@ -257,7 +257,7 @@ impl Crawl {
     /// Keeps a page a resumed crawl had queued and not fetched, for
     /// [`list_read`](Self::list_read): the record file is untrusted, so its scope and
     /// depth are checked once every seed is known.
-    pub fn requeue(&self, mut found: Found) {
+    pub(crate) fn requeue(&self, mut found: Found) {
         normalize(&mut found.url);
         self.mark_seen(url_key(found.url.as_str()));
         self.queue().resumed.push(found);
@@ -265,7 +265,7 @@ impl Crawl {
 
     /// The list is read (every seed, and so the scope, is known): the pages a resumed
     /// crawl had queued join the frontier if they are in scope and within `--depth`.
-    pub fn list_read(&self) {
+    pub(crate) fn list_read(&self) {
         let resumed = std::mem::take(&mut self.queue().resumed);
         let mut kept = Vec::with_capacity(resumed.len());
         for found in resumed {
@@ -287,7 +287,7 @@ impl Crawl {
     }
 
     /// Whether `url` is in scope (and in this shard).
-    pub fn in_scope(&self, url: &Url) -> bool {
+    pub(crate) fn in_scope(&self, url: &Url) -> bool {
         if let Some(shard) = self.options.shard
             && !shard.owns(0, Some(url))
         {
@@ -311,7 +311,13 @@ impl Crawl {
     /// Offers the links of a page at `depth` found on `parent`: returns those that joined
     /// the frontier (in scope, within depth and `--max-urls`, never seen), in order.
     /// `dropped` links the page had beyond what a page gives are counted for the warning.
-    pub fn discover(&self, links: &[String], dropped: u64, depth: u32, parent: &str) -> Vec<Found> {
+    pub(crate) fn discover(
+        &self,
+        links: &[String],
+        dropped: u64,
+        depth: u32,
+        parent: &str,
+    ) -> Vec<Found> {
         if dropped > 0 {
             self.dropped_on_pages.fetch_add(dropped, Ordering::Relaxed);
             self.pages_with_dropped.fetch_add(1, Ordering::Relaxed);
@@ -347,7 +353,7 @@ impl Crawl {
     /// that page): the target is fetched only if it was never seen, at the same depth. A
     /// seed's redirect (depth 0) brings the target's origin into scope. The second value
     /// is the target's entry when it joined the frontier.
-    pub fn redirected(
+    pub(crate) fn redirected(
         &self,
         target: &Url,
         depth: u32,
@@ -407,12 +413,12 @@ impl Crawl {
     }
 
     /// An entry was admitted: until it is delivered, it may bring links.
-    pub fn admitted(&self) {
+    pub(crate) fn admitted(&self) {
         self.queue().in_flight += 1;
     }
 
     /// An admitted entry was delivered (its links, if any, were offered first).
-    pub fn delivered(&self) {
+    pub(crate) fn delivered(&self) {
         let mut queue = self.queue();
         queue.in_flight = queue.in_flight.saturating_sub(1);
         if queue.in_flight == 0 {
@@ -421,13 +427,13 @@ impl Crawl {
     }
 
     /// The next page to fetch, if one is waiting.
-    pub fn try_next(&self) -> Option<Found> {
+    pub(crate) fn try_next(&self) -> Option<Found> {
         self.queue().pop()
     }
 
     /// The next page to fetch, waiting while pages in flight may still bring one; `None`
     /// when the crawl is over (or `stopped` says so: it is asked every 50 ms).
-    pub fn next(&self, stopped: impl Fn() -> bool) -> Option<Found> {
+    pub(crate) fn next(&self, stopped: impl Fn() -> bool) -> Option<Found> {
         let mut queue = self.queue();
         loop {
             if let Some(found) = queue.pop() {
@@ -447,7 +453,7 @@ impl Crawl {
     /// What the run's end should warn about: links not followed (frontier full,
     /// `--max-urls`), links pages had beyond what a page gives, queued pages of the record
     /// file not taken again. One line each, if any.
-    pub fn warnings(&self) -> Vec<String> {
+    pub(crate) fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
         let dropped = self.dropped.load(Ordering::Relaxed);
         if dropped > 0 {

@@ -22,15 +22,15 @@ use crate::sync::Recover;
 use url::Url;
 
 /// How much of a robots.txt is read (RFC 9309 asks for at least 500 KiB).
-pub const MAX_ROBOTS: usize = 500 * 1024;
+pub(crate) const MAX_ROBOTS: usize = 500 * 1024;
 
 /// The longest wait between two requests to one host a `Crawl-delay` can ask for (Nutch's
 /// `fetcher.max.crawl.delay`); a longer one is clamped to it.
-pub const MAX_CRAWL_DELAY: f64 = 30.0;
+pub(crate) const MAX_CRAWL_DELAY: f64 = 30.0;
 
 /// Bytes of rules all the hosts of one run keep at most; a host whose rules do not fit
 /// what is left is treated as disallowing everything (and a warning says so).
-pub const RULES_BUDGET: usize = 256 << 20;
+pub(crate) const RULES_BUDGET: usize = 256 << 20;
 
 /// `Sitemap:` lines kept from one robots.txt at most.
 const MAX_SITEMAPS: usize = 1000;
@@ -46,15 +46,15 @@ struct Rule {
 
 /// The rules of the group that applies to one User-Agent token, from one robots.txt.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct RobotsTxt {
+pub(crate) struct RobotsTxt {
     rules: Vec<Rule>,
     /// The `Crawl-delay` of that group (or of the lines before any group), in seconds,
     /// clamped to [`MAX_CRAWL_DELAY`]; `None` when absent, zero, negative or not a number.
-    pub delay: Option<f64>,
+    pub(crate) delay: Option<f64>,
     /// The delay as written, when it was clamped.
-    pub delay_asked: Option<f64>,
+    pub(crate) delay_asked: Option<f64>,
     /// The `Sitemap:` URLs, as written (any group: they are for every crawler).
-    pub sitemaps: Vec<String>,
+    pub(crate) sitemaps: Vec<String>,
 }
 
 impl RobotsTxt {
@@ -119,7 +119,7 @@ impl RobotsTxt {
 
     /// Whether `url` may be fetched: the longest matching rule decides, `Allow` winning a
     /// tie; no matching rule allows (RFC 9309, 2.2.2). `/robots.txt` is always allowed.
-    pub fn allows(&self, url: &Url) -> bool {
+    pub(crate) fn allows(&self, url: &Url) -> bool {
         let path = &url[url::Position::BeforePath..url::Position::AfterQuery];
         if path == "/robots.txt" {
             return true;
@@ -138,7 +138,7 @@ impl RobotsTxt {
     }
 
     /// The bytes this holds (its rules and sitemaps), for the run's budget.
-    pub fn weight(&self) -> usize {
+    pub(crate) fn weight(&self) -> usize {
         self.rules
             .iter()
             .map(|r| r.pattern.len() + std::mem::size_of::<Rule>())
@@ -273,7 +273,7 @@ enum Host<J> {
 
 /// A host's rules.
 #[derive(Debug)]
-pub enum Rules {
+pub(crate) enum Rules {
     /// As its robots.txt says.
     Parsed(RobotsTxt),
     /// Nothing may be fetched (the server failed to give its robots.txt, or its rules do
@@ -291,7 +291,7 @@ impl Rules {
 }
 
 /// What to do with a job.
-pub enum Gate<J> {
+pub(crate) enum Gate<J> {
     /// Fetch it.
     Allowed(J),
     /// robots.txt forbids it.
@@ -304,17 +304,17 @@ pub enum Gate<J> {
 }
 
 /// What [`Robots::known`] learnt of a host.
-pub struct Known<J> {
+pub(crate) struct Known<J> {
     /// Its waiting jobs, each with whether it may be fetched, in the order they came.
-    pub waiting: Vec<(J, bool)>,
+    pub(crate) waiting: Vec<(J, bool)>,
     /// The host's `Crawl-delay`, in seconds (clamped), if it set one.
-    pub delay: Option<f64>,
+    pub(crate) delay: Option<f64>,
     /// Something the user should hear about (a delay clamped, rules over the budget).
-    pub warning: Option<String>,
+    pub(crate) warning: Option<String>,
 }
 
 /// The robots.txt of every host of a crawl.
-pub struct Robots<J> {
+pub(crate) struct Robots<J> {
     /// The User-Agent token rules are looked up for.
     agent: String,
     state: Mutex<State<J>>,
@@ -347,7 +347,7 @@ impl<J> Robots<J> {
     }
 
     /// Decides for `job` (`url_of` gives its URL), of host `origin`.
-    pub fn gate(&self, origin: &str, job: J, url_of: impl Fn(&J) -> &Url) -> Gate<J> {
+    pub(crate) fn gate(&self, origin: &str, job: J, url_of: impl Fn(&J) -> &Url) -> Gate<J> {
         let mut state = self.lock();
         if state.drained {
             return Gate::Allowed(job);
@@ -371,7 +371,7 @@ impl<J> Robots<J> {
 
     /// The rules from a robots.txt answer: `status` and the body's first bytes, or `None`
     /// when no answer came.
-    pub fn rules(&self, answer: Option<(u16, &[u8])>) -> Option<Rules> {
+    pub(crate) fn rules(&self, answer: Option<(u16, &[u8])>) -> Option<Rules> {
         match answer {
             Some((200..=299, body)) => Some(Rules::Parsed(RobotsTxt::parse(&self.agent, body))),
             Some((500..=599, _)) => Some(Rules::DisallowAll),
@@ -381,7 +381,7 @@ impl<J> Robots<J> {
 
     /// Host `origin`'s robots.txt arrived (as `rules`): what it means for the jobs waiting
     /// for it (`url_of` gives a job's URL) and for the host's rate.
-    pub fn known(
+    pub(crate) fn known(
         &self,
         origin: &str,
         rules: Option<Rules>,
@@ -438,7 +438,7 @@ impl<J> Robots<J> {
     }
 
     /// The run stopped: every waiting job, to be given up.
-    pub fn drain(&self) -> Vec<J> {
+    pub(crate) fn drain(&self) -> Vec<J> {
         let mut state = self.lock();
         state.drained = true;
         let mut jobs = Vec::new();

@@ -8,7 +8,7 @@ use url::Url;
 
 /// Which links a crawl follows (`--scope`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// The seeds' scheme, host and port.
     #[default]
     Host,

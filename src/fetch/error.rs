@@ -131,7 +131,7 @@ impl FetchError {
 
     /// The HTTP status carried by the error, if any: the error status itself, or the
     /// status of a response that failed later.
-    pub fn status(&self) -> Option<u16> {
+    pub(crate) fn status(&self) -> Option<u16> {
         match self {
             FetchError::HttpStatus { code, .. } => Some(*code),
             FetchError::AfterResponse { status, .. } => Some(*status),
@@ -140,7 +140,7 @@ impl FetchError {
     }
 
     /// The error without the status an `AfterResponse` adds.
-    pub fn inner(&self) -> &FetchError {
+    pub(crate) fn inner(&self) -> &FetchError {
         match self {
             FetchError::AfterResponse { error, .. } => error.inner(),
             other => other,
@@ -159,7 +159,7 @@ impl FetchError {
     }
 
     /// The same error with every occurrence of `secrets` in its text masked.
-    pub fn scrubbed(self, secrets: &[String]) -> Self {
+    pub(crate) fn scrubbed(self, secrets: &[String]) -> Self {
         if secrets.is_empty() {
             return self;
         }
@@ -189,7 +189,7 @@ impl FetchError {
     }
 
     /// How long the server asked to wait before retrying, if it did.
-    pub fn retry_after(&self) -> Option<Duration> {
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
         match self {
             FetchError::HttpStatus { retry_after, .. } => *retry_after,
             _ => None,

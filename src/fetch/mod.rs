@@ -4,12 +4,12 @@
 //! saved [`save`] and [`names`].
 
 mod body;
-pub mod error;
-pub mod names;
-pub mod netrc;
-pub mod options;
-pub mod proxy;
-pub mod save;
+pub(crate) mod error;
+pub(crate) mod names;
+pub(crate) mod netrc;
+pub(crate) mod options;
+pub(crate) mod proxy;
+pub(crate) mod save;
 mod transport;
 
 use std::path::PathBuf;
@@ -37,7 +37,7 @@ const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// # Errors
 /// [`FetchError::InvalidUrl`] or [`FetchError::UnsupportedScheme`].
-pub fn parse_url(text: &str) -> Result<Url, FetchError> {
+pub(crate) fn parse_url(text: &str) -> Result<Url, FetchError> {
     let url = Url::parse(text).map_err(|e| {
         let hint = if e == url::ParseError::RelativeUrlWithoutBase {
             " (add http:// or https://)"
@@ -222,7 +222,7 @@ impl Fetcher {
     /// A fetcher like this one (the same clients and settings) that also keeps the first
     /// `max` bytes of each body in [`Page::body`], finds no links and follows redirects:
     /// for robots.txt.
-    pub fn capturing(&self, max: usize) -> Fetcher {
+    pub(crate) fn capturing(&self, max: usize) -> Fetcher {
         Fetcher {
             capture: Some(max),
             options: std::sync::Arc::new(FetchOptions {
@@ -561,7 +561,7 @@ fn redirect_target(response: &Resp<'_>, current: &Url) -> Result<Option<Url>, Fe
 
 /// Parses a `Retry-After` value: whole seconds, or an HTTP date (a date in the past
 /// means no wait).
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));

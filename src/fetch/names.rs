@@ -20,7 +20,7 @@ const MAX_COMPONENT: usize = 200;
 
 /// How saved files are laid out under the directory (`--layout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Layout {
+pub(crate) enum Layout {
     /// `DIR/NAME`: the last segment of the URL's path (`index.html` when empty).
     #[default]
     Flat,
@@ -35,7 +35,7 @@ pub enum Layout {
 /// Memory: a 64-bit hash per name and per folder handed out (a hash collision costs a
 /// needless suffix, never a shared file).
 #[derive(Debug, Default)]
-pub struct Namer {
+pub(crate) struct Namer {
     /// Hashes of the files handed out so far.
     files: HashSet<u64>,
     /// Hashes of the folders the files handed out are in.
@@ -57,7 +57,7 @@ impl Namer {
     }
 
     /// Names files in `layout` under `dir`, never one that is there already.
-    pub fn keeping_existing(layout: Layout, dir: PathBuf) -> Self {
+    pub(crate) fn keeping_existing(layout: Layout, dir: PathBuf) -> Self {
         Namer {
             layout,
             keep_existing: Some(dir),
@@ -71,7 +71,7 @@ impl Namer {
     ///
     /// # Errors
     /// A given name that is absolute, leaves the directory (`..`), or is empty.
-    pub fn name(&mut self, url: &Url, given: Option<&str>) -> Result<PathBuf, String> {
+    pub(crate) fn name(&mut self, url: &Url, given: Option<&str>) -> Result<PathBuf, String> {
         let path = match given {
             Some(name) => given_path(name)?,
             None => url_path(url, self.layout),
@@ -208,7 +208,7 @@ fn url_path(url: &Url, layout: Layout) -> PathBuf {
 /// One file name component that stays where it is put: `/`, `\`, NUL and control
 /// characters become `_`, `.` and `..` get a leading `_`, and a name longer than
 /// `MAX_COMPONENT` (200) bytes is shortened, keeping its extension.
-pub fn safe_component(name: &str) -> String {
+pub(crate) fn safe_component(name: &str) -> String {
     let mut out: String = name
         .chars()
         .map(|c| {

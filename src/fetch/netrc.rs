@@ -21,7 +21,7 @@ impl Netrc {
     ///
     /// # Errors
     /// The file cannot be read (its path and the reason).
-    pub fn load() -> Result<Self, String> {
+    pub(crate) fn load() -> Result<Self, String> {
         let path = std::env::var_os("NETRC")
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".netrc")));
@@ -88,7 +88,7 @@ impl Netrc {
     }
 
     /// The login and password for `host`, or the default ones.
-    pub fn for_host(&self, host: &str) -> Option<(&str, &str)> {
+    pub(crate) fn for_host(&self, host: &str) -> Option<(&str, &str)> {
         let host = host.to_ascii_lowercase();
         self.machines
             .iter()

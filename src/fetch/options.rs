@@ -105,81 +105,81 @@ impl FetchOptions {
 /// [`FetchOptions`], the line of [`FetchOptions::from_args`] between them, and the code
 /// where it acts.
 #[derive(Debug, clap::Args)]
-pub struct HttpArgs {
+pub(crate) struct HttpArgs {
     /// Extra request header, "Name: value" (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER", value_parser = parse_header, help_heading = "HTTP")]
-    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
 
     /// User-Agent header [default: fetchpool/VERSION].
     #[arg(short = 'A', long, value_name = "TEXT", value_parser = parse_user_agent, help_heading = "HTTP")]
-    pub user_agent: Option<String>,
+    pub(crate) user_agent: Option<String>,
 
     /// Redirects to follow before failing (at most 1000).
     #[arg(long, value_name = "N", default_value_t = 10,
           value_parser = clap::value_parser!(u16).range(0..=1000), help_heading = "HTTP")]
-    pub max_redirects: u16,
+    pub(crate) max_redirects: u16,
 
     /// Send the -H headers after a redirect to another host too (by default they go to
     /// the URL's own scheme, host and port only, as curl does).
     #[arg(long, help_heading = "HTTP")]
-    pub location_trusted: bool,
+    pub(crate) location_trusted: bool,
 
     /// Error statuses to count as success, e.g. "404" or "400-499,503" (repeatable).
     #[arg(long, value_name = "CODES", value_delimiter = ',', value_parser = parse_status_range, help_heading = "HTTP")]
-    pub accept: Vec<(u16, u16)>,
+    pub(crate) accept: Vec<(u16, u16)>,
 
     /// Basic authentication for each URL's own host: USER:PASS, or USER with the password
     /// in FETCHPOOL_PASSWORD (nothing is prompted).
     #[arg(short = 'u', long, value_name = "USER[:PASS]", help_heading = "HTTP")]
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
 
     /// Logins from ~/.netrc (or the file NETRC names) for the hosts it lists.
     #[arg(long, help_heading = "HTTP")]
-    pub netrc: bool,
+    pub(crate) netrc: bool,
 
     /// The proxy for every URL, instead of http_proxy/https_proxy/all_proxy (no_proxy
     /// still applies).
     #[arg(long, value_name = "URL", value_parser = parse_proxy, help_heading = "HTTP")]
-    pub proxy: Option<url::Url>,
+    pub(crate) proxy: Option<url::Url>,
 
     /// Also trust the certificates of this PEM file.
     #[arg(long, value_name = "FILE", help_heading = "HTTP")]
-    pub cacert: Option<PathBuf>,
+    pub(crate) cacert: Option<PathBuf>,
 
     /// Speak HTTP/1.1 only.
     #[arg(long = "http1.1", conflicts_with = "http2", help_heading = "HTTP")]
-    pub http1_1: bool,
+    pub(crate) http1_1: bool,
 
     /// Speak HTTP/2 only, without negotiating (also on http://).
     #[arg(long, help_heading = "HTTP")]
-    pub http2: bool,
+    pub(crate) http2: bool,
 
     /// Keep the cookies servers set and send them back, for the whole run.
     #[arg(long, help_heading = "HTTP")]
-    pub cookies: bool,
+    pub(crate) cookies: bool,
 
     /// Send this cookie to each URL's own host (repeatable).
     #[arg(short = 'b', long = "cookie", value_name = "NAME=VALUE",
           value_parser = parse_cookie, help_heading = "HTTP")]
-    pub cookie: Vec<String>,
+    pub(crate) cookie: Vec<String>,
 
     /// Do not verify TLS certificates (off by default).
     #[arg(short = 'k', long, help_heading = "HTTP")]
-    pub insecure: bool,
+    pub(crate) insecure: bool,
 
     /// Ignore http_proxy, https_proxy and all_proxy from the environment.
     #[arg(long, help_heading = "HTTP")]
-    pub no_proxy: bool,
+    pub(crate) no_proxy: bool,
 
     /// Ask for gzip, br, zstd or deflate and decode: the record has the decoded size and
     /// the size on the wire.
     #[arg(long, conflicts_with = "continue_partial", help_heading = "HTTP")]
-    pub compressed: bool,
+    pub(crate) compressed: bool,
 
     /// Fail a body larger than SIZE bytes (decoded, with --compressed): "10M", "512k",
     /// "1G" or a number.
     #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = "HTTP")]
-    pub max_size: Option<u64>,
+    pub(crate) max_size: Option<u64>,
 
     /// The request method.
     #[arg(
@@ -189,7 +189,7 @@ pub struct HttpArgs {
         value_enum,
         help_heading = "HTTP"
     )]
-    pub method: Option<Method>,
+    pub(crate) method: Option<Method>,
 }
 
 impl FetchOptions {
@@ -199,7 +199,7 @@ impl FetchOptions {
     ///
     /// # Errors
     /// A file a flag names cannot be read, or a value is not usable.
-    pub fn from_args(args: &HttpArgs) -> anyhow::Result<Self> {
+    pub(crate) fn from_args(args: &HttpArgs) -> anyhow::Result<Self> {
         let mut o = FetchOptions {
             max_redirects: usize::from(args.max_redirects),
             location_trusted: args.location_trusted,
@@ -251,7 +251,7 @@ impl FetchOptions {
 
 /// The request method (`-X`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Method {
+pub(crate) enum Method {
     /// GET: the page (the default).
     #[value(name = "GET", alias = "get")]
     Get,
@@ -265,7 +265,7 @@ pub enum Method {
 ///
 /// # Errors
 /// A message for clap.
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(digits);
@@ -290,7 +290,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 ///
 /// # Errors
 /// A message for clap.
-pub fn parse_proxy(s: &str) -> Result<url::Url, String> {
+pub(crate) fn parse_proxy(s: &str) -> Result<url::Url, String> {
     let text = if s.contains("://") {
         s.to_string()
     } else {
@@ -307,7 +307,7 @@ pub fn parse_proxy(s: &str) -> Result<url::Url, String> {
 ///
 /// # Errors
 /// A message for clap.
-pub fn parse_cookie(s: &str) -> Result<String, String> {
+pub(crate) fn parse_cookie(s: &str) -> Result<String, String> {
     let (name, value) = s
         .split_once('=')
         .ok_or_else(|| "expected NAME=VALUE".to_string())?;
@@ -328,7 +328,7 @@ pub fn parse_cookie(s: &str) -> Result<String, String> {
 ///
 /// # Errors
 /// A message for clap.
-pub fn parse_header(s: &str) -> Result<(HeaderName, HeaderValue), String> {
+pub(crate) fn parse_header(s: &str) -> Result<(HeaderName, HeaderValue), String> {
     // The value may be a secret (Authorization): no message shows it.
     let (name, value) = s
         .split_once(':')
@@ -356,7 +356,7 @@ fn parse_header_value(s: &str) -> Result<HeaderValue, &'static str> {
 ///
 /// # Errors
 /// A message for clap.
-pub fn parse_user_agent(s: &str) -> Result<String, String> {
+pub(crate) fn parse_user_agent(s: &str) -> Result<String, String> {
     parse_header_value(s)
         .map(|_| s.to_string())
         .map_err(|why| format!("the User-Agent {why}"))
@@ -366,7 +366,7 @@ pub fn parse_user_agent(s: &str) -> Result<String, String> {
 ///
 /// # Errors
 /// A message for clap.
-pub fn parse_status_range(s: &str) -> Result<(u16, u16), String> {
+pub(crate) fn parse_status_range(s: &str) -> Result<(u16, u16), String> {
     let code = |t: &str| {
         t.trim()
             .parse::<u16>()

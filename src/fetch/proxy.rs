@@ -12,7 +12,7 @@ use url::Url;
 
 /// The proxy settings of the environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProxyRules {
+pub(crate) struct ProxyRules {
     /// For `http://` URLs (`http_proxy`, else `all_proxy`).
     http: Option<Url>,
     /// For `https://` URLs (`https_proxy`, else `all_proxy`).
@@ -25,12 +25,12 @@ impl ProxyRules {
     /// Reads the environment. Like reqwest: upper case first, then lower case; a value
     /// without a scheme means `http://`; under CGI (`REQUEST_METHOD` set) no proxy is
     /// taken from the environment at all (httpoxy).
-    pub fn from_env() -> Self {
+    pub(crate) fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// [`from_env`](Self::from_env) with the variables looked up by `get`.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+    pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
         if get("REQUEST_METHOD").is_some() {
             return ProxyRules::default();
         }
@@ -49,7 +49,7 @@ impl ProxyRules {
 
     /// `--proxy URL`: that proxy for every http and https URL, whatever the environment
     /// says, except the hosts `no_proxy` lists.
-    pub fn fixed(proxy: Url) -> Self {
+    pub(crate) fn fixed(proxy: Url) -> Self {
         let no = std::env::var("NO_PROXY")
             .or_else(|_| std::env::var("no_proxy"))
             .unwrap_or_default();
@@ -61,12 +61,12 @@ impl ProxyRules {
     }
 
     /// Whether any proxy is configured.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.http.is_none() && self.https.is_none()
     }
 
     /// The proxy `url` goes through, if any.
-    pub fn for_url(&self, url: &Url) -> Option<&Url> {
+    pub(crate) fn for_url(&self, url: &Url) -> Option<&Url> {
         let proxy = match url.scheme() {
             "http" => self.http.as_ref(),
             "https" => self.https.as_ref(),

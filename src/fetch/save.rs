@@ -19,10 +19,10 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use sha2::{Digest, Sha256};
 
 /// The suffix of a body's temporary name; names ending in it are reserved.
-pub const PARTIAL_SUFFIX: &str = ".fetchpool-part";
+pub(crate) const PARTIAL_SUFFIX: &str = ".fetchpool-part";
 
 /// The suffix of a partial body's validator, after [`PARTIAL_SUFFIX`].
-pub const VALIDATOR_SUFFIX: &str = ".validator";
+pub(crate) const VALIDATOR_SUFFIX: &str = ".validator";
 
 /// Where one body is saved: a file under the `-d` folder.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -38,17 +38,17 @@ pub struct Target {
 
 impl Target {
     /// The file's whole path, as records show it.
-    pub fn path(&self) -> PathBuf {
+    pub(crate) fn path(&self) -> PathBuf {
         self.dir.join(&self.rel)
     }
 
     /// The temporary file's whole path.
-    pub fn partial_path(&self) -> PathBuf {
+    pub(crate) fn partial_path(&self) -> PathBuf {
         self.dir.join(sibling(&self.rel, PARTIAL_SUFFIX))
     }
 
     /// The validator's whole path.
-    pub fn validator_path(&self) -> PathBuf {
+    pub(crate) fn validator_path(&self) -> PathBuf {
         self.dir.join(sibling(
             &self.rel,
             &format!("{PARTIAL_SUFFIX}{VALIDATOR_SUFFIX}"),
@@ -171,7 +171,7 @@ fn create_fresh(dir: &OwnedFd, name: &str) -> io::Result<File> {
 /// and the `If-Range` value to send. `None` when there is no partial, it is empty, it is
 /// not a plain file of its own (a link, or hard-linked elsewhere), or no usable validator
 /// was kept (then the body is fetched whole).
-pub fn resumable(target: &Target) -> Option<(u64, String)> {
+pub(crate) fn resumable(target: &Target) -> Option<(u64, String)> {
     let (dir, name) = target.open_parent(false).ok()?;
     let partial = format!(".{name}{PARTIAL_SUFFIX}");
     let validator = format!("{partial}{VALIDATOR_SUFFIX}");
@@ -200,7 +200,7 @@ pub fn resumable(target: &Target) -> Option<(u64, String)> {
 
 /// Removes the partial body `target` left if it cannot be continued (no validator was
 /// kept for it): what a worker process killed mid-body leaves behind.
-pub fn discard_orphan(target: &Target) {
+pub(crate) fn discard_orphan(target: &Target) {
     let Ok((dir, name)) = target.open_parent(false) else {
         return;
     };
@@ -227,7 +227,7 @@ impl Open {
 }
 
 /// One body on its way: its byte count, its digest, its temporary file.
-pub struct BodySink {
+pub(crate) struct BodySink {
     /// Body bytes so far.
     bytes: u64,
     /// The running SHA-256, with `--checksum sha256`.
@@ -251,21 +251,21 @@ pub struct BodySink {
 
 /// How far a body must get before its validator is kept for `--continue` by a run without
 /// `--continue` (one that is then killed leaves a partial worth continuing).
-pub const KEEP_VALIDATOR_AFTER: u64 = 256 * 1024;
+pub(crate) const KEEP_VALIDATOR_AFTER: u64 = 256 * 1024;
 
 /// What a complete body left.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Saved {
+pub(crate) struct Saved {
     /// Body bytes.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// The file it was saved as, with `-d`.
-    pub path: Option<PathBuf>,
+    pub(crate) path: Option<PathBuf>,
     /// Its SHA-256 in lowercase hex, with `--checksum sha256`.
-    pub sha256: Option<String>,
+    pub(crate) sha256: Option<String>,
     /// The bytes a previous run had saved, continued here (`--continue`).
-    pub resumed_from: Option<u64>,
+    pub(crate) resumed_from: Option<u64>,
     /// The body's size on the wire, when it was decoded (`--compressed`).
-    pub wire_bytes: Option<u64>,
+    pub(crate) wire_bytes: Option<u64>,
 }
 
 impl BodySink {
@@ -278,7 +278,7 @@ impl BodySink {
     /// # Errors
     /// A folder or the temporary file cannot be created (or is a link), or the partial
     /// file cannot be read back (to hash it) or is not `from` bytes long.
-    pub fn open(
+    pub(crate) fn open(
         target: Option<&Target>,
         checksum: bool,
         resume: Option<(u64, Option<&str>)>,
@@ -354,22 +354,22 @@ impl BodySink {
     }
 
     /// Also looks for links in the body (an HTML page, `--crawl`).
-    pub fn find_links(&mut self, extractor: crate::crawl::links::LinkExtractor) {
+    pub(crate) fn find_links(&mut self, extractor: crate::crawl::links::LinkExtractor) {
         self.links = Some(extractor);
     }
 
     /// Also keeps the body's first `max` bytes in memory (a robots.txt).
-    pub fn capture(&mut self, max: usize) {
+    pub(crate) fn capture(&mut self, max: usize) {
         self.captured = Some(Vec::with_capacity(max));
     }
 
     /// The bytes kept by [`capture`](Self::capture).
-    pub fn take_captured(&mut self) -> Option<Vec<u8>> {
+    pub(crate) fn take_captured(&mut self) -> Option<Vec<u8>> {
         self.captured.take()
     }
 
     /// The link finder, to end it once the body is whole.
-    pub fn take_links(&mut self) -> Option<crate::crawl::links::LinkExtractor> {
+    pub(crate) fn take_links(&mut self) -> Option<crate::crawl::links::LinkExtractor> {
         self.links.take()
     }
 
@@ -377,7 +377,7 @@ impl BodySink {
     ///
     /// # Errors
     /// Writing the temporary file failed (a full disk, say).
-    pub fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+    pub(crate) fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
         self.bytes += chunk.len() as u64;
         if let Some(h) = self.hasher.as_mut() {
             h.update(chunk);
@@ -409,7 +409,7 @@ impl BodySink {
     }
 
     /// Body bytes so far.
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.bytes
     }
 
@@ -418,7 +418,7 @@ impl BodySink {
     /// # Errors
     /// Flushing or renaming failed (or, with no-replace, a file is there already); the
     /// temporary file is removed.
-    pub fn finish(mut self) -> io::Result<Saved> {
+    pub(crate) fn finish(mut self) -> io::Result<Saved> {
         let sha256 = self.hasher.take().map(|h| hex(&h.finalize()));
         let path = match self.file.take() {
             None => None,

@@ -15,7 +15,7 @@ impl Record {
     /// The document's line: `'URL' page is N bytes` or `'URL' generated an exception: MSG`.
     /// A status accepted by `--accept` says so; a HEAD request reports the status and the
     /// announced length instead of a size.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         match (&self.outcome, self.error_message()) {
             (Outcome::Fetched(p), _) if p.head => {
                 let length = p
@@ -83,7 +83,7 @@ pub enum Format {
 impl Format {
     /// The record as this format prints it, newline included, or `None` for the table
     /// (drawn at the end). Done by the thread that produced the record, outside any lock.
-    pub fn render(self, record: &Record) -> Option<String> {
+    pub(crate) fn render(self, record: &Record) -> Option<String> {
         let mut line = match self {
             Format::Text => record.to_text(),
             Format::Jsonl => record.to_json(),
@@ -120,7 +120,7 @@ impl<W: Write> Printer<W> {
     ///
     /// # Errors
     /// Writing to the output failed (for example a closed pipe).
-    pub fn record(&mut self, record: Record, rendered: Option<&str>) -> io::Result<()> {
+    pub(crate) fn record(&mut self, record: Record, rendered: Option<&str>) -> io::Result<()> {
         match rendered {
             Some(text) => self.out.write_all(text.as_bytes()),
             None => {
@@ -131,7 +131,7 @@ impl<W: Write> Printer<W> {
     }
 
     /// The format it prints.
-    pub fn format(&self) -> Format {
+    pub(crate) fn format(&self) -> Format {
         self.format
     }
 
@@ -139,7 +139,7 @@ impl<W: Write> Printer<W> {
     ///
     /// # Errors
     /// Writing to the output failed.
-    pub fn flush(&mut self) -> io::Result<()> {
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 
@@ -147,7 +147,7 @@ impl<W: Write> Printer<W> {
     ///
     /// # Errors
     /// Writing to the output failed.
-    pub fn finish(&mut self) -> io::Result<()> {
+    pub(crate) fn finish(&mut self) -> io::Result<()> {
         if self.format == Format::Table {
             self.rows.sort_by_key(|r| r.line);
             let mut builder = Builder::new();

@@ -3,9 +3,9 @@
 //! shown is [`format`](mod@format); the counts a run or a report prints, [`tally`]; reading record
 //! files back, [`resume`].
 
-pub mod format;
+pub(crate) mod format;
 pub mod resume;
-pub mod tally;
+pub(crate) mod tally;
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -66,7 +66,7 @@ impl Record {
     }
 
     /// `fetched`, `skipped`, `failed`, `cancelled` or `invalid`.
-    pub fn result_name(&self) -> &'static str {
+    pub(crate) fn result_name(&self) -> &'static str {
         match self.outcome {
             Outcome::Fetched(_) => result::FETCHED,
             Outcome::Kept(_) | Outcome::Disallowed => result::SKIPPED,
@@ -77,7 +77,7 @@ impl Record {
     }
 
     /// The error kind (`timeout`, `http_status`, …, `cancelled`), or `None` if fetched.
-    pub fn error_kind(&self) -> Option<&'static str> {
+    pub(crate) fn error_kind(&self) -> Option<&'static str> {
         match &self.outcome {
             Outcome::Fetched(_) | Outcome::Kept(_) => None,
             Outcome::Disallowed => Some("robots"),
@@ -87,7 +87,7 @@ impl Record {
     }
 
     /// The one-line error message, or `None` if fetched. Invalid lines name their line.
-    pub fn error_message(&self) -> Option<String> {
+    pub(crate) fn error_message(&self) -> Option<String> {
         match &self.outcome {
             Outcome::Fetched(_) | Outcome::Kept(_) => None,
             Outcome::Disallowed => {
@@ -100,7 +100,7 @@ impl Record {
     }
 
     /// The HTTP status, when one was received.
-    pub fn status(&self) -> Option<u16> {
+    pub(crate) fn status(&self) -> Option<u16> {
         match &self.outcome {
             Outcome::Fetched(p) => Some(p.status),
             Outcome::Failed(e) => e.status(),
@@ -111,7 +111,7 @@ impl Record {
     }
 
     /// The file the body is in (`-d`): saved now, or kept by `--no-clobber`.
-    pub fn path(&self) -> Option<&std::path::Path> {
+    pub(crate) fn path(&self) -> Option<&std::path::Path> {
         match &self.outcome {
             Outcome::Fetched(p) => p.path.as_deref(),
             Outcome::Kept(path) => Some(path),
@@ -120,7 +120,7 @@ impl Record {
     }
 
     /// What the fetch measured, when fetched.
-    pub fn page(&self) -> Option<&Page> {
+    pub(crate) fn page(&self) -> Option<&Page> {
         match &self.outcome {
             Outcome::Fetched(p) => Some(p),
             _ => None,
@@ -128,7 +128,7 @@ impl Record {
     }
 
     /// Body bytes, when fetched.
-    pub fn bytes(&self) -> Option<u64> {
+    pub(crate) fn bytes(&self) -> Option<u64> {
         match &self.outcome {
             Outcome::Fetched(p) => Some(p.bytes),
             _ => None,
@@ -184,19 +184,19 @@ impl Record {
 
 /// The names a record's `result` takes, and `queued` (a crawl's note of a page it queued,
 /// which is not a record).
-pub mod result {
+pub(crate) mod result {
     /// Fetched in full.
-    pub const FETCHED: &str = "fetched";
+    pub(crate) const FETCHED: &str = "fetched";
     /// Not fetched: `--no-clobber` kept the file, or robots.txt disallows the page.
-    pub const SKIPPED: &str = "skipped";
+    pub(crate) const SKIPPED: &str = "skipped";
     /// The fetch failed.
-    pub const FAILED: &str = "failed";
+    pub(crate) const FAILED: &str = "failed";
     /// Never started.
-    pub const CANCELLED: &str = "cancelled";
+    pub(crate) const CANCELLED: &str = "cancelled";
     /// Not a usable URL or file name.
-    pub const INVALID: &str = "invalid";
+    pub(crate) const INVALID: &str = "invalid";
     /// A crawl's note of a page it queued (not a record).
-    pub const QUEUED: &str = "queued";
+    pub(crate) const QUEUED: &str = "queued";
 }
 
 /// One line of a record file (and of `-f jsonl`): the record schema, defined once. The

@@ -1,5 +1,5 @@
-//! The record file of `--output FILE`, and `--resume`: which input lines a previous run
-//! already fetched.
+//! Reading record files back: `--resume` (which input lines a previous run already
+//! fetched), a resumed crawl (its frontier), and every other reader of the record schema.
 
 use std::collections::hash_map::DefaultHasher;
 use std::fs::{File, OpenOptions};
@@ -12,7 +12,7 @@ use super::{RecordLine, result};
 
 /// Record-file lines longer than this are not records (a record's URL is at most 64 KiB);
 /// they are skipped without being held in memory.
-pub const MAX_RECORD_LINE: u64 = 1024 * 1024;
+pub(crate) const MAX_RECORD_LINE: u64 = 1024 * 1024;
 
 /// The input lines a previous run recorded with `ok: true`, each with a hash of the URL
 /// it recorded, so a line is skipped only if the list still holds that URL there.
@@ -58,16 +58,6 @@ impl Fetched {
         } else {
             Resumed::Mismatch
         }
-    }
-
-    /// How many lines were fetched.
-    pub fn len(&self) -> u64 {
-        self.lines.len() as u64
-    }
-
-    /// Whether no line was fetched.
-    pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
     }
 }
 
@@ -170,7 +160,7 @@ const NONBLOCK: i32 = rustix::fs::OFlags::NONBLOCK.bits() as i32;
 ///
 /// # Errors
 /// It cannot be opened, or it is not a regular file (a FIFO, a device, a folder).
-pub fn open_regular(path: &Path) -> io::Result<File> {
+pub(crate) fn open_regular(path: &Path) -> io::Result<File> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(NONBLOCK)
@@ -260,7 +250,10 @@ impl CrawlScan {
 ///
 /// # Errors
 /// Reading failed.
-pub fn for_each_whole_line(mut reader: impl BufRead, mut f: impl FnMut(&[u8])) -> io::Result<u64> {
+pub(crate) fn for_each_whole_line(
+    mut reader: impl BufRead,
+    mut f: impl FnMut(&[u8]),
+) -> io::Result<u64> {
     let mut whole = 0u64;
     let mut line = Vec::new();
     loop {
@@ -320,7 +313,7 @@ mod tests {
             (1_000_000, url_hash("http://b/")),
             (5, url_hash("http://a/")),
         ]);
-        assert_eq!(f.len(), 2);
+        assert_eq!(f.lines.len(), 2);
         assert_eq!(f.lookup(5, "http://a/"), Resumed::Fetched);
         assert_eq!(f.lookup(5, "http://other/"), Resumed::Mismatch);
         assert_eq!(f.lookup(1_000_000, "http://b/"), Resumed::Fetched);
@@ -337,7 +330,7 @@ mod tests {
         .unwrap();
         let (_, fetched, _) = open_output(&dir, true, false).unwrap();
         std::fs::remove_file(&dir).unwrap();
-        assert_eq!(fetched.len(), 1);
+        assert_eq!(fetched.lines.len(), 1);
         assert_eq!(fetched.lines.capacity(), 1);
         assert_eq!(
             fetched.lookup(100_000_000_000, "http://a/"),

@@ -52,7 +52,7 @@ impl Histogram {
     }
 
     /// Adds one latency.
-    pub fn add(&mut self, d: Duration) {
+    pub(crate) fn add(&mut self, d: Duration) {
         let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         self.buckets[Self::index(ms)] += 1;
         self.count += 1;
@@ -60,7 +60,7 @@ impl Histogram {
 
     /// The counts in buckets that double (up to 1 ms, 2 ms, 4 ms ...), from the first to
     /// the last one holding a count: `(upper edge in ms, count)`.
-    pub fn doubling_buckets(&self) -> Vec<(u64, u64)> {
+    pub(crate) fn doubling_buckets(&self) -> Vec<(u64, u64)> {
         let mut out: Vec<(u64, u64)> = Vec::new();
         for (i, &count) in self.buckets.iter().enumerate() {
             let upper = Self::upper(i);
@@ -80,7 +80,7 @@ impl Histogram {
     }
 
     /// The `p`-th percentile (0-100) in ms, or `None` if empty.
-    pub fn percentile(&self, p: f64) -> Option<u64> {
+    pub(crate) fn percentile(&self, p: f64) -> Option<u64> {
         if self.count == 0 {
             return None;
         }
@@ -113,7 +113,7 @@ pub enum ResultKind {
 
 impl ResultKind {
     /// The kind a record's `result` names, if any.
-    pub fn from_name(name: &str) -> Option<Self> {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
         use super::result;
         Some(match name {
             result::FETCHED => ResultKind::Fetched,
@@ -138,35 +138,35 @@ const MAX_ERROR_KIND_LEN: usize = 64;
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
     /// Records seen.
-    pub total: u64,
+    pub(crate) total: u64,
     /// Fetched URLs.
-    pub fetched: u64,
+    pub(crate) fetched: u64,
     /// Failed records.
-    pub failed: u64,
+    pub(crate) failed: u64,
     /// Cancelled records.
-    pub cancelled: u64,
+    pub(crate) cancelled: u64,
     /// Invalid records.
-    pub invalid: u64,
+    pub(crate) invalid: u64,
     /// Failed, cancelled and invalid records by error kind.
-    pub failures: BTreeMap<String, u64>,
+    pub(crate) failures: BTreeMap<String, u64>,
     /// Body bytes of fetched URLs.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// Latencies of URLs that were actually fetched or failed (not cancelled or invalid).
-    pub latency: Histogram,
+    pub(crate) latency: Histogram,
     /// Attempts beyond the first, over all records.
-    pub retries: u64,
+    pub(crate) retries: u64,
     /// Input lines skipped because `--resume` found them fetched already.
-    pub resumed: u64,
+    pub(crate) resumed: u64,
     /// URLs not fetched because `--no-clobber` found their file.
-    pub kept: u64,
+    pub(crate) kept: u64,
     /// Pages not fetched because robots.txt disallows them (`--crawl`): skipped, and not
     /// ok.
-    pub disallowed: u64,
+    pub(crate) disallowed: u64,
 }
 
 impl Tally {
     /// Counts one record.
-    pub fn add(&mut self, record: &Record) {
+    pub(crate) fn add(&mut self, record: &Record) {
         let result = match &record.outcome {
             Outcome::Fetched(_) => ResultKind::Fetched,
             Outcome::Kept(_) | Outcome::Disallowed => ResultKind::Skipped,
@@ -184,7 +184,7 @@ impl Tally {
     }
 
     /// Counts one record given by its parts (as `fetchpool report` reads them back).
-    pub fn count(
+    pub(crate) fn count(
         &mut self,
         result: ResultKind,
         error_kind: Option<&str>,
@@ -225,12 +225,12 @@ impl Tally {
     }
 
     /// Records that are neither fetched nor kept.
-    pub fn not_ok(&self) -> u64 {
+    pub(crate) fn not_ok(&self) -> u64 {
         self.total - self.fetched - self.kept
     }
 
     /// The summary table; the wall time and rate rows with `wall`.
-    pub fn summary(&self, wall: Option<Duration>) -> String {
+    pub(crate) fn summary(&self, wall: Option<Duration>) -> String {
         let mut b = Builder::new();
         b.push_record(["", "count"]);
         b.push_record(["fetched".to_string(), self.fetched.to_string()]);

@@ -53,7 +53,7 @@ struct Failure {
 
 /// What the page shows, gathered one final record at a time.
 #[derive(Debug)]
-pub struct Picture {
+pub(crate) struct Picture {
     hosts: HashMap<String, HostStats>,
     other_hosts: HostStats,
     failures: Vec<Failure>,
@@ -65,21 +65,21 @@ pub struct Picture {
 }
 
 /// One final record's fields the page uses.
-pub struct Shown<'a> {
+pub(crate) struct Shown<'a> {
     /// Its URL (untrusted text).
-    pub url: &'a str,
+    pub(crate) url: &'a str,
     /// `fetched`, `failed`, ...
-    pub failed: bool,
+    pub(crate) failed: bool,
     /// The error message, if any.
-    pub error: Option<&'a str>,
+    pub(crate) error: Option<&'a str>,
     /// The page it was found on (`--crawl`).
-    pub parent: Option<&'a str>,
+    pub(crate) parent: Option<&'a str>,
     /// Body bytes.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// Its latency, when it was fetched or failed.
-    pub elapsed: Option<Duration>,
+    pub(crate) elapsed: Option<Duration>,
     /// When it ended, in ms since the epoch.
-    pub at: Option<u64>,
+    pub(crate) at: Option<u64>,
 }
 
 impl Picture {
@@ -96,7 +96,7 @@ impl Picture {
     }
 
     /// Adds one final record.
-    pub fn add(&mut self, r: &Shown<'_>) {
+    pub(crate) fn add(&mut self, r: &Shown<'_>) {
         let host = url::Url::parse(r.url)
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
@@ -136,7 +136,7 @@ impl Picture {
     }
 
     /// The whole page.
-    pub fn render(&self, tally: &Tally, title: &str) -> String {
+    pub(crate) fn render(&self, tally: &Tally, title: &str) -> String {
         let mut html = String::with_capacity(64 * 1024);
         let t = escape(title);
         let _ = write!(
@@ -287,7 +287,7 @@ impl Picture {
 }
 
 /// Escapes text for HTML (element content and quoted attributes alike).
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -16,7 +16,7 @@
 //! lines seen. Record files are untrusted input: lines that are not records are counted
 //! and skipped, and a file that grows while it is read is read up to its first length.
 
-pub mod html;
+pub(crate) mod html;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};

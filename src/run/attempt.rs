@@ -19,7 +19,7 @@ use crate::run::worker::{LOAD_URL, Load, SET_UP};
 
 /// One attempt's outcome and duration, or `None` if the run was stopped (or its deadline
 /// passed) before the attempt could start.
-pub type Attempt = Option<(Result<Page, FetchError>, Duration)>;
+pub(crate) type Attempt = Option<(Result<Page, FetchError>, Duration)>;
 
 /// The future of one attempt: its outcome and how long it took, or `None` if the run was
 /// stopped before a worker got to it. A fetch error is data; the task itself fails only

@@ -11,27 +11,27 @@ use crate::fetch::{FetchError, parse_url};
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Lines longer than this are reported as invalid instead of being buffered whole.
-pub const MAX_LINE: usize = 64 * 1024;
+pub(crate) const MAX_LINE: usize = 64 * 1024;
 
 /// One non-blank, non-comment line of the list.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// 1-based line number in the input.
-    pub line: u64,
+    pub(crate) line: u64,
     /// The line's text, trimmed (lossily decoded if it was not UTF-8), with the password
     /// of a `user:password@` masked: what records show.
-    pub text: String,
+    pub(crate) text: String,
     /// The URL, or why the line is not one.
-    pub url: Result<Url, FetchError>,
+    pub(crate) url: Result<Url, FetchError>,
     /// The file name given after a TAB (`URL<TAB>name`), for `-d`.
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
 }
 
 /// An iterator over the entries of a URL list, reading one line at a time.
 ///
 /// Memory is bounded by [`MAX_LINE`] whatever the input; nothing is read ahead.
 #[derive(Debug)]
-pub struct UrlList<R> {
+pub(crate) struct UrlList<R> {
     /// The input.
     reader: R,
     /// Lines read so far.
@@ -146,7 +146,7 @@ impl<R: BufRead> Iterator for UrlList<R> {
 
 /// The readers of several sources read as one list, a newline put between two sources
 /// when the first does not end with one (so its last line stays its own).
-pub struct Chained {
+pub(crate) struct Chained {
     /// The reader being read.
     current: Option<Box<dyn Read + Send>>,
     /// The readers still to come.
@@ -198,7 +198,7 @@ impl Read for Chained {
 ///
 /// # Errors
 /// The read failed.
-pub fn count_entries(mut reader: impl BufRead) -> io::Result<u64> {
+pub(crate) fn count_entries(mut reader: impl BufRead) -> io::Result<u64> {
     let mut count = 0u64;
     // Where the current line is: before its first non-blank byte, or past it.
     let mut at_start = true;

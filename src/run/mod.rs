@@ -32,17 +32,18 @@
 //! still reading when the run stopped is not part of the run and gets no record.
 
 mod attempt;
-pub use attempt::Attempt;
+#[cfg(process_pool)]
+pub(crate) use attempt::Attempt;
 use attempt::Pool;
 use feed::count_for_progress;
 use files::{open_inputs, open_record, protected_files};
 mod deliver;
 mod feed;
 mod files;
-pub mod input;
-pub mod schedule;
-pub mod settings;
-pub mod sink;
+pub(crate) mod input;
+pub(crate) mod schedule;
+pub(crate) mod settings;
+pub(crate) mod sink;
 #[cfg(process_pool)]
 pub mod worker;
 
@@ -209,7 +210,7 @@ pub fn main(cli: &crate::cli::Cli, signals: &Receiver<()>) -> anyhow::Result<Exi
 /// Usage and input errors (the input cannot be opened or read, the client cannot be
 /// built, the output cannot be written), to be reported as `fetchpool: error: ...` with
 /// exit code 2.
-pub fn run(settings: &Settings, signals: &Receiver<()>) -> anyhow::Result<Exit> {
+pub(crate) fn run(settings: &Settings, signals: &Receiver<()>) -> anyhow::Result<Exit> {
     let started = Instant::now();
     // The input first: a missing list must not cost the user an emptied record file.
     let input = open_inputs(&settings.inputs)?;

@@ -27,20 +27,20 @@ use crate::sync::Recover;
 /// How many times and how patiently to retry (`--retries`, `--retry-delay`,
 /// `--retry-max-delay`).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Retries after the first attempt (0: never retry).
-    pub retries: u32,
+    pub(crate) retries: u32,
     /// The first backoff's upper bound; it doubles with each retry.
-    pub base: Duration,
+    pub(crate) base: Duration,
     /// The cap on any backoff, `Retry-After` included.
-    pub max: Duration,
+    pub(crate) max: Duration,
 }
 
 impl RetryPolicy {
     /// Whether a failure is transient: connect errors, timeouts, resets, truncated bodies,
     /// and HTTP 408, 429, 500, 502, 503, 504. Never another 4xx, a DNS or TLS failure, an
     /// invalid URL or the run's deadline.
-    pub fn is_transient(error: &FetchError) -> bool {
+    pub(crate) fn is_transient(error: &FetchError) -> bool {
         match error.inner() {
             FetchError::ConnectionRefused
             | FetchError::ConnectTimeout(_)
@@ -55,14 +55,14 @@ impl RetryPolicy {
     }
 
     /// Whether attempt number `attempt` (1-based) that failed with `error` gets another.
-    pub fn should_retry(&self, error: &FetchError, attempt: u32) -> bool {
+    pub(crate) fn should_retry(&self, error: &FetchError, attempt: u32) -> bool {
         attempt <= self.retries && Self::is_transient(error)
     }
 
     /// The wait before the retry that follows failed attempt `attempt` (1-based):
     /// `Retry-After` if the server sent one, else exponential backoff with full jitter
     /// (uniform in `[0, min(max, base * 2^(attempt-1))]`), always capped by `max`.
-    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    pub(crate) fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(after) = retry_after {
             return after.min(self.max);
         }
@@ -74,20 +74,20 @@ impl RetryPolicy {
 
 /// Limits on when jobs may start (`--per-host`, `--rate`, `--rate-per-host`).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// At most this many jobs of one host running at once.
-    pub per_host: Option<usize>,
+    pub(crate) per_host: Option<usize>,
     /// At most this many job starts per second, all hosts together.
-    pub rate: Option<f64>,
+    pub(crate) rate: Option<f64>,
     /// At most this many job starts per second to any one host.
-    pub host_rate: Option<f64>,
+    pub(crate) host_rate: Option<f64>,
     /// Hosts may get rates of their own while the run goes (robots.txt's `Crawl-delay`).
-    pub host_rates_later: bool,
+    pub(crate) host_rates_later: bool,
 }
 
 impl Limits {
     /// `true` if any limit is set (otherwise jobs start at once, without the lock).
-    pub fn any(&self) -> bool {
+    pub(crate) fn any(&self) -> bool {
         self.per_host.is_some()
             || self.rate.is_some()
             || self.host_rate.is_some()
@@ -166,7 +166,7 @@ fn clamp_rate(rate: f64) -> f64 {
 }
 
 /// A job the scheduler can place: it knows its host key.
-pub trait HostJob {
+pub(crate) trait HostJob {
     /// The host it is for (scheme, host and port).
     fn host(&self) -> &str;
 }
@@ -249,14 +249,14 @@ impl<J: Send> FreeSlot for Core<J> {
 /// (and wakes the dispatch thread if that host has jobs waiting). Jobs that start without
 /// limits, or after the run stopped, get an empty one.
 #[must_use = "dropping the slot frees it at once"]
-pub struct HostSlot {
+pub(crate) struct HostSlot {
     /// The scheduler and the host, when a place was taken.
     taken: Option<(Arc<dyn FreeSlot>, String)>,
 }
 
 impl HostSlot {
     /// A slot that frees nothing.
-    pub fn none() -> Self {
+    pub(crate) fn none() -> Self {
         HostSlot { taken: None }
     }
 }
@@ -279,7 +279,7 @@ impl Drop for HostSlot {
 
 /// Holds jobs until they may start. See the module docs.
 #[derive(Debug)]
-pub struct Scheduler<J> {
+pub(crate) struct Scheduler<J> {
     /// Shared with the [`HostSlot`]s handed out.
     core: Arc<Core<J>>,
     /// The limits.
@@ -317,7 +317,7 @@ impl<J: HostJob + Send + 'static> Scheduler<J> {
     /// Offers a new job. Without limits (or once the run stopped) it comes straight back
     /// with an empty slot, to be started (or given up) by the caller; otherwise it waits
     /// for the dispatch thread.
-    pub fn offer(&self, job: J) -> Option<(J, HostSlot)> {
+    pub(crate) fn offer(&self, job: J) -> Option<(J, HostSlot)> {
         if !self.limits.any() {
             return Some((job, HostSlot::none()));
         }
@@ -333,7 +333,7 @@ impl<J: HostJob + Send + 'static> Scheduler<J> {
 
     /// Parks `job` until `due` (a retry's backoff); the dispatch thread offers it again
     /// then. After `drain` the job comes straight back: the caller gives it up.
-    pub fn retry_at(&self, job: J, due: Instant) -> Option<J> {
+    pub(crate) fn retry_at(&self, job: J, due: Instant) -> Option<J> {
         let mut state = self.lock();
         if state.drained {
             return Some(job);
@@ -347,7 +347,7 @@ impl<J: HostJob + Send + 'static> Scheduler<J> {
     }
 
     /// Takes every job that has not started (queued or backing off): the run is stopping.
-    pub fn drain(&self) -> Vec<J> {
+    pub(crate) fn drain(&self) -> Vec<J> {
         let mut state = self.lock();
         state.drained = true;
         let mut jobs: Vec<J> = state.delayed.drain().map(|(_, j)| j).collect();
@@ -360,7 +360,7 @@ impl<J: HostJob + Send + 'static> Scheduler<J> {
     }
 
     /// Lets the dispatch thread exit.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.lock().closed = true;
         self.core.wake.notify_all();
     }
@@ -369,7 +369,7 @@ impl<J: HostJob + Send + 'static> Scheduler<J> {
     /// due, and hands the jobs that may start, each with its slot, to `start`, outside the
     /// lock. (`close` comes after every entry has its record, so no job can be waiting
     /// then.)
-    pub fn dispatch(&self, mut start: impl FnMut(Vec<(J, HostSlot)>)) {
+    pub(crate) fn dispatch(&self, mut start: impl FnMut(Vec<(J, HostSlot)>)) {
         let mut state = self.lock();
         loop {
             let now = Instant::now();
@@ -418,7 +418,7 @@ impl<J: HostJob + Send + 'static> Scheduler<J> {
     }
 
     /// Gives `host` a rate of its own (the slower of it and `--rate-per-host`), from now on.
-    pub fn set_host_rate(&self, host: &str, rate: f64) {
+    pub(crate) fn set_host_rate(&self, host: &str, rate: f64) {
         let rate = self.limits.host_rate.map_or(rate, |r| r.min(rate));
         let mut state = self.lock();
         state.host_rates.insert(host.to_string(), rate);

@@ -16,7 +16,7 @@ use crate::shard::{Shard, ShardBy};
 
 /// Where entries come from: the positional arguments, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     /// A URL given as an argument: one entry.
     Url(String),
     /// A list file.
@@ -30,7 +30,7 @@ impl Source {
     /// `https://`: a broken URL is then an invalid entry with its record, not a missing
     /// file), is a URL; `-` is standard input; anything else is a list file (so a list
     /// named like a word is still reachable as `./word`).
-    pub fn from_arg(arg: &str) -> Self {
+    pub(crate) fn from_arg(arg: &str) -> Self {
         if arg == "-" {
             return Source::Stdin;
         }
@@ -46,27 +46,27 @@ impl Source {
 
 /// `-d DIR` and how files are named and kept there.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SaveTo {
+pub(crate) struct SaveTo {
     /// The directory.
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Flat or `HOST/PATH`.
-    pub layout: Layout,
+    pub(crate) layout: Layout,
     /// Skip URLs whose file exists.
-    pub no_clobber: bool,
+    pub(crate) no_clobber: bool,
 }
 
 /// `--record FILE` and `--resume`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordFile {
+pub(crate) struct RecordFile {
     /// Where records go.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Skip the lines it records as fetched, and append.
-    pub resume: bool,
+    pub(crate) resume: bool,
 }
 
 /// What runs the fetches (`--executor`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Executor {
+pub(crate) enum Executor {
     /// Worker threads.
     Threads,
     /// Worker processes, each replaced after `max_tasks_per_child` fetches if set (Linux
@@ -80,41 +80,41 @@ pub enum Executor {
 
 /// What one run does.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Where the entries come from, in order (at least one).
-    pub inputs: Vec<Source>,
+    pub(crate) inputs: Vec<Source>,
     /// The record file, if any.
-    pub record: Option<RecordFile>,
+    pub(crate) record: Option<RecordFile>,
     /// Where bodies are saved, if anywhere.
-    pub save: Option<SaveTo>,
+    pub(crate) save: Option<SaveTo>,
     /// How to fetch one URL.
-    pub fetch: FetchOptions,
+    pub(crate) fetch: FetchOptions,
     /// Fetches running at once.
-    pub workers: usize,
+    pub(crate) workers: usize,
     /// Threads or processes.
-    pub executor: Executor,
+    pub(crate) executor: Executor,
     /// Per-host and rate limits.
-    pub limits: Limits,
+    pub(crate) limits: Limits,
     /// Whether and when to retry.
-    pub retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
     /// Bound on the whole run.
-    pub deadline: Option<Duration>,
+    pub(crate) deadline: Option<Duration>,
     /// `--shard K/N`: the share of the list this run takes.
-    pub shard: Option<Shard>,
+    pub(crate) shard: Option<Shard>,
     /// `--crawl` and its settings.
-    pub crawl: Option<CrawlOptions>,
+    pub(crate) crawl: Option<CrawlOptions>,
     /// Output format.
-    pub format: Format,
+    pub(crate) format: Format,
     /// Print in input order.
-    pub in_order: bool,
+    pub(crate) in_order: bool,
     /// Entries allowed between "read" and "printed" (the look-ahead).
-    pub window: usize,
+    pub(crate) window: usize,
     /// Print the summary table on stderr.
-    pub summary: bool,
+    pub(crate) summary: bool,
     /// Draw the progress bar on stderr (a terminal, not `TERM=dumb`, no `--no-progress`).
-    pub progress: bool,
+    pub(crate) progress: bool,
     /// Flush stdout after every record (it is a terminal).
-    pub eager_flush: bool,
+    pub(crate) eager_flush: bool,
 }
 
 impl Settings {
@@ -123,7 +123,7 @@ impl Settings {
     ///
     /// # Errors
     /// A file a flag names cannot be read, or a value is not usable.
-    pub fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
+    pub(crate) fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
         let workers = usize::from(cli.workers);
         let limits = Limits {
             per_host: cli.per_host.map(usize::from),

@@ -19,7 +19,7 @@ use crate::sync::Recover;
 
 /// What the sink tells the main thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
+pub(crate) enum Event {
     /// Every entry the input produced has been delivered.
     Finished,
     /// Writing the output failed; nothing more will be printed.
@@ -86,7 +86,7 @@ struct Ready {
 struct State<W: Write> {
     /// Formats and writes records.
     printer: Printer<W>,
-    /// `--output FILE`: every record as a JSON line, written whole as it is delivered.
+    /// `--record FILE`: every record as a JSON line, written whole as it is delivered.
     record_file: Option<File>,
     /// Counts for the summary and the exit code.
     tally: Tally,
@@ -112,7 +112,7 @@ struct State<W: Write> {
 
 /// The output side of a run; shared (in an `Arc`) by the input thread, the workers and
 /// the main thread.
-pub struct Sink<W: Write> {
+pub(crate) struct Sink<W: Write> {
     /// Output, tally, order buffer.
     state: Mutex<State<W>>,
     /// Entries in flight.
@@ -136,15 +136,15 @@ impl<W: Write> std::fmt::Debug for Sink<W> {
 
 /// How a [`Sink`] behaves.
 #[derive(Debug, Clone, Copy)]
-pub struct SinkOptions {
+pub(crate) struct SinkOptions {
     /// Print in input order rather than completion order.
-    pub in_order: bool,
+    pub(crate) in_order: bool,
     /// Entries allowed between "read" and "printed".
-    pub window: usize,
+    pub(crate) window: usize,
     /// Flush after every record.
-    pub eager_flush: bool,
+    pub(crate) eager_flush: bool,
     /// Draw the progress bar on stderr.
-    pub progress: bool,
+    pub(crate) progress: bool,
 }
 
 impl<W: Write> Sink<W> {
@@ -185,13 +185,13 @@ impl<W: Write> Sink<W> {
     }
 
     /// Waits for room for one more entry (called by the input thread before each entry).
-    pub fn reserve(&self) {
+    pub(crate) fn reserve(&self) {
         self.window.acquire();
     }
 
     /// Takes the record of entry `seq` (0-based, in input order). Each entry must be
     /// delivered exactly once.
-    pub fn deliver(&self, seq: u64, record: Record) {
+    pub(crate) fn deliver(&self, seq: u64, record: Record) {
         let printed = self.format.render(&record);
         let file_line = self.has_record_file.then(|| match (self.format, &printed) {
             (Format::Jsonl, Some(line)) => line.clone(),
@@ -280,7 +280,7 @@ impl<W: Write> Sink<W> {
 
     /// Writes a line that is not a record to the record file at once (a page a crawl
     /// queued, so that a resumed crawl knows its frontier).
-    pub fn note(&self, line: &str) {
+    pub(crate) fn note(&self, line: &str) {
         let mut state = self.lock();
         if let Some(file) = state.record_file.as_mut()
             && let Err(e) = file.write_all(line.as_bytes())
@@ -292,7 +292,7 @@ impl<W: Write> Sink<W> {
     }
 
     /// Prints `fetchpool: warning: MESSAGE` on stderr, under the progress bar.
-    pub fn warn(&self, message: &str) {
+    pub(crate) fn warn(&self, message: &str) {
         let state = self.lock();
         state
             .progress
@@ -300,7 +300,7 @@ impl<W: Write> Sink<W> {
     }
 
     /// Counts an input line skipped by `--resume` (it gets no record in this run).
-    pub fn skip(&self) {
+    pub(crate) fn skip(&self) {
         let mut state = self.lock();
         state.tally.resumed += 1;
         state.progress.advance();
@@ -308,7 +308,7 @@ impl<W: Write> Sink<W> {
 
     /// Admits one more entry (called by the input thread after `reserve`): returns its
     /// number, or `None` once admission is closed (the run stopped).
-    pub fn admit(&self) -> Option<u64> {
+    pub(crate) fn admit(&self) -> Option<u64> {
         let mut state = self.lock();
         if state.input_closed {
             return None;
@@ -319,7 +319,7 @@ impl<W: Write> Sink<W> {
 
     /// Closes admission (the input ended, or the run stopped): the run reports the entries
     /// admitted so far and ends once they are delivered. Idempotent.
-    pub fn close_input(&self) {
+    pub(crate) fn close_input(&self) {
         let mut state = self.lock();
         if !state.input_closed {
             state.input_closed = true;
@@ -329,7 +329,7 @@ impl<W: Write> Sink<W> {
     }
 
     /// Flushes the output and updates the bar's counts (the main thread's timer).
-    pub fn tick(&self) {
+    pub(crate) fn tick(&self) {
         let mut state = self.lock();
         self.flush_locked(&mut state);
         let State {
@@ -340,13 +340,13 @@ impl<W: Write> Sink<W> {
 
     /// The list holds `entries` entries in all (counted beside the run, for a regular
     /// file): the bar gets a total and an ETA.
-    pub fn set_total(&self, entries: u64) {
+    pub(crate) fn set_total(&self, entries: u64) {
         self.lock().progress.set_total(entries);
     }
 
     /// Ends the output (prints the table of `--format table`, flushes) and returns the
     /// tally, the first error writing stdout and the one writing the record file, if any.
-    pub fn finish(&self) -> (Tally, Option<io::Error>, Option<io::Error>) {
+    pub(crate) fn finish(&self) -> (Tally, Option<io::Error>, Option<io::Error>) {
         let mut state = self.lock();
         state.progress.finish();
         if state.output_error.is_none()

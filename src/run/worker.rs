@@ -21,22 +21,22 @@ use crate::run::Attempt;
 
 /// One attempt at one URL, as it crosses to a worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Load {
+pub(crate) struct Load {
     /// The URL (a parsed URL's text parses back to the same URL).
-    pub url: String,
+    pub(crate) url: String,
     /// Time left before the run's deadline when the attempt was sent.
-    pub deadline_in: Option<Duration>,
+    pub(crate) deadline_in: Option<Duration>,
     /// Where the body is saved (`-d`).
-    pub target: Option<crate::fetch::save::Target>,
+    pub(crate) target: Option<crate::fetch::save::Target>,
     /// `-u`, `-H` and `-b` may go with it.
-    pub credentials: bool,
+    pub(crate) credentials: bool,
 }
 
 /// The worker's initializer: builds its HTTP client.
-pub static SET_UP: Task<FetchOptions, (), String> = Task::new("fetchpool.set_up", set_up);
+pub(crate) static SET_UP: Task<FetchOptions, (), String> = Task::new("fetchpool.set_up", set_up);
 
 /// One attempt at one URL: Python's `load_url(url, timeout)`.
-pub static LOAD_URL: Task<Load, Attempt, String> = Task::new("fetchpool.load_url", load_url);
+pub(crate) static LOAD_URL: Task<Load, Attempt, String> = Task::new("fetchpool.load_url", load_url);
 
 /// The worker's client, made by [`SET_UP`].
 static FETCHER: OnceLock<Fetcher> = OnceLock::new();
