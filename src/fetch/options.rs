@@ -101,7 +101,7 @@ impl FetchOptions {
 }
 
 /// The HTTP flags of the command line, flattened into the command's arguments
-/// ([`crate::cli::Cli`]): a new fetch option is a flag here, its field in
+/// (`cli::Cli`): a new fetch option is a flag here, its field in
 /// [`FetchOptions`], the line of [`FetchOptions::from_args`] between them, and the code
 /// where it acts.
 #[derive(Debug, clap::Args)]

@@ -65,10 +65,12 @@ mod hook;
 mod map;
 #[cfg(feature = "process")]
 pub mod process;
-#[cfg(feature = "process")]
 mod sync;
+#[cfg(feature = "process")]
 mod task;
 mod wait;
+#[cfg(feature = "process")]
+mod wire;
 
 pub use error::{BuildError, SubmitError};
 pub use executor::{ThreadPoolBuilder, ThreadPoolExecutor};

@@ -20,7 +20,7 @@ use crate::error::SubmitError;
 use crate::executor::ThreadPoolExecutor;
 use crate::future::{PoolFuture, panic_message};
 use crate::map::MapIter;
-use crate::process::wire::{self, Frame, Kind};
+use crate::wire::{self, Frame, Kind};
 
 /// What can cross a process boundary: a task's argument, value or error. Implemented for
 /// every `Serialize + DeserializeOwned + Send + 'static` type. Wrap byte buffers in

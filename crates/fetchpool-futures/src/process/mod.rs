@@ -42,7 +42,6 @@
 //!
 //! Lock order: a future's lock, then the pool's; a slot's `Child` lock is taken alone.
 
-pub(crate) mod wire;
 mod worker;
 
 pub use worker::guard;
@@ -68,7 +67,7 @@ use crate::future::{Inner, PoolFuture, Slot, TaskError, report_panic};
 use crate::map::MapIter;
 use crate::sync::Recover;
 use crate::task::{Executor, Task, Wire};
-use wire::{Frame, Kind};
+use crate::wire::{self, Frame, Kind};
 
 /// How long a new worker has to say hello before it counts as failed to start.
 const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);

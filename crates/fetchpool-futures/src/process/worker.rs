@@ -18,8 +18,8 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::parent_id;
 use std::sync::OnceLock;
 
-use super::wire::{self, Frame, Kind};
 use crate::task::Registry;
+use crate::wire::{self, Frame, Kind};
 
 /// The variable that marks a worker; its value is the parent's pid.
 pub(crate) const ENV: &str = "FETCHPOOL_FUTURES_WORKER";
