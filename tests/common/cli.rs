@@ -90,6 +90,20 @@ pub fn sorted_lines(text: &str) -> Vec<String> {
     lines
 }
 
+/// Runs `cmd` (which asks for `-f jsonl`), checks that it exits with `code`, and returns
+/// its records by line number: the run-and-parse chain of most tests.
+pub fn run_jsonl(cmd: &mut std::process::Command, code: i32) -> HashMap<u64, serde_json::Value> {
+    let out = cmd.output().expect("fetchpool runs");
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    jsonl_by_line(&stdout_of(&out))
+}
+
 /// Parses JSONL output into objects keyed by line number.
 pub fn jsonl_by_line(text: &str) -> HashMap<u64, serde_json::Value> {
     text.lines()

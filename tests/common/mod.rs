@@ -1,11 +1,6 @@
 //! Shared test helpers, one file a concern: [`server`] is the scripted mock HTTP server,
 //! [`cli`] runs the command with a scrubbed environment and reads its output. Waits are
 //! bounded here.
-#![allow(
-    dead_code,
-    unused_imports,
-    reason = "each test binary uses a different subset of the helpers"
-)]
 
 pub mod cli;
 pub mod server;
@@ -15,8 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub use cli::{
-    assert_usage_error, fetchpool, fixture, jsonl_by_line, scrub, sorted_lines, stderr_of,
-    stdout_of, temp_file,
+    assert_usage_error, fetchpool, fixture, jsonl_by_line, run_jsonl, scrub, sorted_lines,
+    stderr_of, stdout_of, temp_file,
 };
 pub use server::{MockServer, Scripted, full_backlog, refused_url};
 

@@ -1,9 +1,7 @@
 //! What ships with the binary: shell completions, the man page, and every flag read from
 //! a `FETCHPOOL_*` environment variable (how containers are configured).
 
-mod common;
-
-use common::{MockServer, fetchpool, jsonl_by_line, stderr_of, stdout_of, temp_file};
+use crate::common::{MockServer, fetchpool, jsonl_by_line, stderr_of, stdout_of, temp_file};
 
 #[test]
 fn every_option_of_a_run_has_its_environment_variable_in_help() {

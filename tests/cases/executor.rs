@@ -3,15 +3,13 @@
 //! only, as `--executor process` is.
 #![cfg(process_pool)]
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{
+use crate::common::{
     MockServer, PATIENCE, fetchpool, fixture, jsonl_by_line, stdout_of, temp_file, wait_bounded,
 };
 use nix::sys::signal::{Signal, kill};
@@ -473,6 +471,6 @@ fn max_tasks_per_child_needs_the_process_executor_and_a_positive_count() {
         &["--executor", "process", "--max-tasks-per-child", "0"],
         &["--executor", "fork"],
     ] {
-        common::assert_usage_error(args);
+        crate::common::assert_usage_error(args);
     }
 }

@@ -1,8 +1,6 @@
 //! Stopping a run early: Ctrl-C (SIGINT), SIGTERM and `--deadline`. Whatever stops the
 //! run, every input line is still accounted for by exactly one record.
 
-mod common;
-
 use assert_cmd::prelude::OutputAssertExt;
 
 use std::io::{BufRead, BufReader};
@@ -10,7 +8,7 @@ use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{MockServer, fetchpool, jsonl_by_line, temp_file, wait_bounded};
+use crate::common::{MockServer, fetchpool, jsonl_by_line, temp_file, wait_bounded};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -148,7 +146,7 @@ fn a_second_ctrl_c_exits_at_once_without_waiting_for_running_fetches() {
         .spawn()
         .unwrap();
     let pid = Pid::from_raw(child.id() as i32);
-    common::eventually("both workers are fetching", || server.hits() >= 2);
+    crate::common::eventually("both workers are fetching", || server.hits() >= 2);
     let start = Instant::now();
     kill(pid, Signal::SIGINT).unwrap();
     thread::sleep(Duration::from_millis(100));

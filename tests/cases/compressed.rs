@@ -1,10 +1,8 @@
 //! `--compressed` and `--max-size`: bodies in gzip, br, zstd and deflate are decoded,
 //! their wire size kept, and a decompression bomb is stopped at the limit.
 
-mod common;
-
+use crate::common::{MockServer, Scripted, fetchpool, jsonl_by_line, run_jsonl, stdout_of};
 use assert_cmd::prelude::OutputAssertExt;
-use common::{MockServer, Scripted, fetchpool, jsonl_by_line, stdout_of};
 
 /// The decoded body every `/encoded/EXT` route sends.
 const BODY_LEN: u64 = 72_893;
@@ -19,14 +17,13 @@ fn each_encoding_is_asked_for_and_decoded_with_both_sizes_recorded() {
     .unwrap();
     for ext in ["gz", "br", "zst", "zz"] {
         let url = server.url(&format!("/encoded/{ext}"));
-        let out = fetchpool()
-            .args(["--compressed", "-f", "jsonl", &url, "-d"])
-            .arg(dir.path())
-            .assert()
-            .code(0)
-            .get_output()
-            .clone();
-        let record = &jsonl_by_line(&stdout_of(&out))[&1];
+        let records = run_jsonl(
+            &mut fetchpool()
+                .args(["--compressed", "-f", "jsonl", &url, "-d"])
+                .arg(dir.path()),
+            0,
+        );
+        let record = &records[&1];
         assert_eq!(record["bytes"], BODY_LEN, "{ext}: {record}");
         assert!(
             record["wire_bytes"].as_u64().unwrap() < 6000,
@@ -48,13 +45,11 @@ fn each_encoding_is_asked_for_and_decoded_with_both_sizes_recorded() {
 #[test]
 fn without_compressed_nothing_is_asked_for_and_the_wire_bytes_are_counted() {
     let server = MockServer::start();
-    let out = fetchpool()
-        .args(["-f", "jsonl", &server.url("/encoded/gz")])
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
-    let record = &jsonl_by_line(&stdout_of(&out))[&1];
+    let records = run_jsonl(
+        &mut fetchpool().args(["-f", "jsonl", &server.url("/encoded/gz")]),
+        0,
+    );
+    let record = &records[&1];
     assert_eq!(record["bytes"], 5065, "the gzip bytes as received");
     assert!(record.get("wire_bytes").is_none());
     assert!(
@@ -68,16 +63,15 @@ fn without_compressed_nothing_is_asked_for_and_the_wire_bytes_are_counted() {
 fn max_size_stops_a_decompression_bomb_at_the_limit() {
     let server = MockServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let out = fetchpool()
-        .args(["--compressed", "--max-size", "1M", "-f", "jsonl"])
-        .arg(server.url("/bomb"))
-        .arg("-d")
-        .arg(dir.path())
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let record = &jsonl_by_line(&stdout_of(&out))[&1];
+    let records = run_jsonl(
+        &mut fetchpool()
+            .args(["--compressed", "--max-size", "1M", "-f", "jsonl"])
+            .arg(server.url("/bomb"))
+            .arg("-d")
+            .arg(dir.path()),
+        1,
+    );
+    let record = &records[&1];
     assert_eq!(record["error_kind"], "too_large", "{record}");
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
@@ -89,22 +83,17 @@ fn max_size_stops_a_decompression_bomb_at_the_limit() {
 #[test]
 fn max_size_refuses_an_announced_length_before_reading() {
     let server = MockServer::start();
-    let out = fetchpool()
-        .args([
+    let records = run_jsonl(
+        &mut fetchpool().args([
             "--max-size",
             "100",
             "-f",
             "jsonl",
             &server.url("/bytes/5000"),
-        ])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    assert_eq!(
-        jsonl_by_line(&stdout_of(&out))[&1]["error_kind"],
-        "too_large"
+        ]),
+        1,
     );
+    assert_eq!(records[&1]["error_kind"], "too_large");
     fetchpool()
         .args(["--max-size", "5000", &server.url("/bytes/5000")])
         .assert()

@@ -2,12 +2,10 @@
 //! crawl's queued note) goes to a record file, which every reader then reads: `--resume`,
 //! a resumed crawl, and `fetchpool report` (its summary and its JSON lines).
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{fetchpool, stdout_of};
+use crate::common::{fetchpool, stdout_of};
 use fetchpool::crawl::Redirected;
 use fetchpool::fetch::{FetchError, Page};
 use fetchpool::record::resume::{Resumed, open_output};

@@ -1,8 +1,6 @@
 //! Hostile inputs, limits and secrets, against the mock server: what an independent review
 //! tried on the command (issue 8). One behaviour per test; each failed before its fix.
 
-mod common;
-
 use assert_cmd::prelude::OutputAssertExt;
 
 use std::io::{BufRead, BufReader, Write};
@@ -11,8 +9,9 @@ use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{
-    MockServer, PATIENCE, fetchpool, jsonl_by_line, refused_url, stderr_of, stdout_of, temp_file,
+use crate::common::{
+    MockServer, PATIENCE, fetchpool, jsonl_by_line, refused_url, run_jsonl, stderr_of, stdout_of,
+    temp_file,
 };
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -504,15 +503,14 @@ fn a_dead_proxy_is_reported_as_a_proxy_failure_naming_the_proxy() {
     server.expect_no_hits();
     let proxy = refused_url();
     let list = temp_file(server.url("/bytes/1") + "\n");
-    let out = fetchpool()
-        .arg(list.path())
-        .args(["-f", "jsonl"])
-        .env("http_proxy", &proxy)
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let record = &jsonl_by_line(&stdout_of(&out))[&1];
+    let records = run_jsonl(
+        &mut fetchpool()
+            .arg(list.path())
+            .args(["-f", "jsonl"])
+            .env("http_proxy", &proxy),
+        1,
+    );
+    let record = &records[&1];
     assert_eq!(record["error_kind"], "proxy", "{record}");
     assert!(
         record["error"]
@@ -677,7 +675,7 @@ fn a_second_run_writing_the_same_record_file_is_refused_and_changes_nothing() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    common::eventually("the first run is fetching", || server.hits() > 0);
+    crate::common::eventually("the first run is fetching", || server.hits() > 0);
     for resume in [false, true] {
         let mut cmd = fetchpool();
         cmd.arg(server.url("/bytes/1")).arg("--record").arg(&record);
@@ -757,7 +755,7 @@ fn usage_errors_never_echo_a_secret_value() {
         (&["-b", "S3CRET"], "S3CRET"),
     ];
     for (args, secret) in cases {
-        let err = common::assert_usage_error(args);
+        let err = crate::common::assert_usage_error(args);
         assert!(!err.contains(secret), "{args:?}: {err}");
     }
     // The same from the environment.

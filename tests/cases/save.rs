@@ -1,13 +1,13 @@
 //! Keeping what is fetched (`-d DIR`): names, hostile names, atomic files, `--no-clobber`,
 //! `--checksum`, the `HOST/PATH` layout. Against the mock server; bodies compared by digest.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::common::{
+    MockServer, Scripted, fetchpool, jsonl_by_line, run_jsonl, stderr_of, stdout_of, temp_file,
+};
 use assert_cmd::prelude::OutputAssertExt;
-use common::{MockServer, Scripted, fetchpool, jsonl_by_line, stderr_of, stdout_of, temp_file};
 use sha2::{Digest, Sha256};
 
 /// Every file under `dir` (relative path, size), hidden ones included.
@@ -47,15 +47,17 @@ fn each_body_is_saved_under_its_name_and_its_digest_is_recorded() {
         server.url("/bytes/20"),
         server.url("/"),
     ));
-    let out = fetchpool()
-        .arg(list.path())
-        .arg("-d")
-        .arg(&out_dir)
-        .args(["--checksum", "sha256", "-f", "jsonl", "--accept", "404"])
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
+    let records = run_jsonl(
+        &mut fetchpool().arg(list.path()).arg("-d").arg(&out_dir).args([
+            "--checksum",
+            "sha256",
+            "-f",
+            "jsonl",
+            "--accept",
+            "404",
+        ]),
+        0,
+    );
     let saved = files(&out_dir);
     assert_eq!(
         saved,
@@ -65,7 +67,7 @@ fn each_body_is_saved_under_its_name_and_its_digest_is_recorded() {
             ("index.html".to_string(), 9),
         ])
     );
-    let records = jsonl_by_line(&stdout_of(&out));
+    let records = records;
     for record in records.values() {
         let path = Path::new(record["path"].as_str().unwrap());
         assert_eq!(record["sha256"], sha256_of(path), "{record}");
@@ -146,16 +148,15 @@ fn a_failed_fetch_leaves_no_file_under_any_name() {
         server.url("/reset"),
         server.url("/drip/200"),
     ));
-    let out = fetchpool()
-        .arg(list.path())
-        .arg("-d")
-        .arg(dir.path())
-        .args(["-f", "jsonl", "--timeout", "0.5"])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    assert_eq!(jsonl_by_line(&stdout_of(&out)).len(), 4);
+    let records = run_jsonl(
+        &mut fetchpool()
+            .arg(list.path())
+            .arg("-d")
+            .arg(dir.path())
+            .args(["-f", "jsonl", "--timeout", "0.5"]),
+        1,
+    );
+    assert_eq!(records.len(), 4);
     assert_eq!(
         files(dir.path()),
         BTreeMap::new(),
@@ -169,16 +170,15 @@ fn no_clobber_keeps_existing_files_and_reports_them_skipped() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("5"), "mine").unwrap();
     let list = temp_file(server.url("/bytes/5") + "\n");
-    let out = fetchpool()
-        .arg(list.path())
-        .arg("-d")
-        .arg(dir.path())
-        .args(["--no-clobber", "-f", "jsonl"])
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
-    let record = &jsonl_by_line(&stdout_of(&out))[&1];
+    let records = run_jsonl(
+        &mut fetchpool()
+            .arg(list.path())
+            .arg("-d")
+            .arg(dir.path())
+            .args(["--no-clobber", "-f", "jsonl"]),
+        0,
+    );
+    let record = &records[&1];
     assert_eq!(record["result"], "skipped");
     assert_eq!(record["ok"], true);
     assert_eq!(
@@ -191,19 +191,17 @@ fn no_clobber_keeps_existing_files_and_reports_them_skipped() {
 #[test]
 fn checksum_without_a_directory_digests_the_counted_body() {
     let server = MockServer::start();
-    let out = fetchpool()
-        .args([
+    let records = run_jsonl(
+        &mut fetchpool().args([
             "--checksum",
             "sha256",
             "-f",
             "jsonl",
             &server.url("/bytes/3"),
-        ])
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
-    let record = &jsonl_by_line(&stdout_of(&out))[&1];
+        ]),
+        0,
+    );
+    let record = &records[&1];
     // sha256("xxx")
     assert_eq!(
         record["sha256"],
@@ -246,7 +244,7 @@ fn head_has_no_body_to_save() {
 
 /// The `/ranged` and `/norange` bodies' SHA-256 for `len` bytes.
 fn pattern_digest(len: u64) -> String {
-    let body: Vec<u8> = (0..len).map(common::server::pattern).collect();
+    let body: Vec<u8> = (0..len).map(crate::common::server::pattern).collect();
     Sha256::digest(&body)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -278,7 +276,7 @@ fn continue_resumes_the_partial_body_of_a_killed_run_with_if_range() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    common::eventually("half the body is on disk", || {
+    crate::common::eventually("half the body is on disk", || {
         std::fs::metadata(&partial).is_ok_and(|m| m.len() > 300_000)
     });
     child.kill().unwrap();
@@ -286,22 +284,21 @@ fn continue_resumes_the_partial_body_of_a_killed_run_with_if_range() {
     let kept = std::fs::metadata(&partial).unwrap().len();
     assert!(!dir.path().join(len.to_string()).exists());
 
-    let out = fetchpool()
-        .args([
-            &url,
-            "--continue",
-            "--checksum",
-            "sha256",
-            "-f",
-            "jsonl",
-            "-d",
-        ])
-        .arg(dir.path())
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
-    let record = &jsonl_by_line(&stdout_of(&out))[&1];
+    let records = run_jsonl(
+        &mut fetchpool()
+            .args([
+                &url,
+                "--continue",
+                "--checksum",
+                "sha256",
+                "-f",
+                "jsonl",
+                "-d",
+            ])
+            .arg(dir.path()),
+        0,
+    );
+    let record = &records[&1];
     assert_eq!(record["bytes"], len);
     assert!(record["resumed_from"].as_u64().unwrap() >= kept, "{record}");
     assert_eq!(record["sha256"], pattern_digest(len));
@@ -323,20 +320,19 @@ fn continue_fetches_the_whole_body_again_when_the_server_ignores_range() {
     let dir = tempfile::tempdir().unwrap();
     let len = 20_000;
     plant_partial(dir.path(), len, "\"v1\"");
-    let out = fetchpool()
-        .args([
-            &server.url(&format!("/norange/{len}")),
-            "--continue",
-            "-f",
-            "jsonl",
-            "-d",
-        ])
-        .arg(dir.path())
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
-    let record = &jsonl_by_line(&stdout_of(&out))[&1];
+    let records = run_jsonl(
+        &mut fetchpool()
+            .args([
+                &server.url(&format!("/norange/{len}")),
+                "--continue",
+                "-f",
+                "jsonl",
+                "-d",
+            ])
+            .arg(dir.path()),
+        0,
+    );
+    let record = &records[&1];
     assert!(record.get("resumed_from").is_none(), "{record}");
     assert_eq!(
         sha256_of(&dir.path().join(len.to_string())),
@@ -396,17 +392,16 @@ fn a_body_never_replaces_the_input_list_or_the_record_file() {
     )
     .unwrap();
     let before = std::fs::read_to_string(&list).unwrap();
-    let out = fetchpool()
-        .arg(&list)
-        .arg("--record")
-        .arg(&record)
-        .args(["-f", "jsonl", "-d"])
-        .arg(dir.path())
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let records = jsonl_by_line(&stdout_of(&out));
+    let records = run_jsonl(
+        &mut fetchpool()
+            .arg(&list)
+            .arg("--record")
+            .arg(&record)
+            .args(["-f", "jsonl", "-d"])
+            .arg(dir.path()),
+        1,
+    );
+    let records = records;
     assert_eq!(records[&1]["error_kind"], "invalid_name");
     assert_eq!(records[&2]["error_kind"], "invalid_name");
     assert_eq!(records[&3]["result"], "fetched");

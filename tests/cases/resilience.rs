@@ -2,8 +2,6 @@
 //! server. Timing assertions keep wide margins; speed is measured by `cargo bench` and
 //! `comparisons/`, not here.
 
-mod common;
-
 use assert_cmd::assert::Assert;
 
 use assert_cmd::prelude::OutputAssertExt;
@@ -12,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{MockServer, eventually, fetchpool, jsonl_by_line, stdout_of, temp_file};
+use crate::common::{MockServer, eventually, fetchpool, jsonl_by_line, stdout_of, temp_file};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -93,7 +91,7 @@ fn a_404_is_never_retried() {
 
 #[test]
 fn a_refused_connection_is_retried() {
-    let url = common::refused_url();
+    let url = crate::common::refused_url();
     let out = run(
         &["--retries", "2", "--retry-delay", "0.01", "-f", "jsonl"],
         &[url],

@@ -2,13 +2,11 @@
 //! `--http2`, `--cookies`, `-b`. Against the mock server, and `openssl s_server` as a real
 //! TLS peer.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::common::{MockServer, eventually, fetchpool, refused_url, run_jsonl, temp_file};
 use assert_cmd::prelude::OutputAssertExt;
-use common::{MockServer, eventually, fetchpool, jsonl_by_line, refused_url, stdout_of, temp_file};
 
 /// The request head the server got first, lower-cased.
 fn first_request(server: &MockServer) -> String {
@@ -77,13 +75,11 @@ fn http1_1_works_and_http2_prior_knowledge_fails_against_an_http1_server() {
         .args(["--http1.1", &server.url("/bytes/1")])
         .assert()
         .code(0);
-    let out = fetchpool()
-        .args(["--http2", "-f", "jsonl", &server.url("/bytes/1")])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    assert_eq!(jsonl_by_line(&stdout_of(&out))[&1]["ok"], false);
+    let records = run_jsonl(
+        &mut fetchpool().args(["--http2", "-f", "jsonl", &server.url("/bytes/1")]),
+        1,
+    );
+    assert_eq!(records[&1]["ok"], false);
 }
 
 #[test]
@@ -220,13 +216,8 @@ impl Drop for TlsServer {
 fn cacert_trusts_a_self_signed_server_that_is_refused_without_it() {
     let server = TlsServer::start();
     let url = format!("https://127.0.0.1:{}/", server.port);
-    let out = fetchpool()
-        .args(["-f", "jsonl", &url])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let record = &jsonl_by_line(&stdout_of(&out))[&1];
+    let records = run_jsonl(&mut fetchpool().args(["-f", "jsonl", &url]), 1);
+    let record = &records[&1];
     assert_eq!(record["error_kind"], "tls", "{record}");
     assert!(
         record["error"]

@@ -3,13 +3,11 @@
 //! the Dockerfile's build inputs. Each runs every shard against the mock server on
 //! 127.0.0.1, then `fetchpool report --list` proves each line was done exactly once.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{MockServer, fetchpool, scrub, stderr_of, stdout_of};
+use crate::common::{MockServer, fetchpool, scrub, stderr_of, stdout_of};
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn repo(path: &str) -> PathBuf {
@@ -321,7 +319,7 @@ fn shards_saving_into_one_folder_name_files_as_one_run_would() {
         .collect();
     std::fs::write(&list, text).unwrap();
     let paths = |out: &std::process::Output| -> BTreeMap<u64, String> {
-        common::jsonl_by_line(&stdout_of(out))
+        crate::common::jsonl_by_line(&stdout_of(out))
             .into_iter()
             .map(|(l, v)| {
                 let p = PathBuf::from(v["path"].as_str().unwrap());

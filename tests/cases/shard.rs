@@ -1,14 +1,14 @@
 //! `--shard K/N` and `fetchpool report`: N copies of the command share one list, and the
 //! report proves every line was done exactly once. Against the mock server on 127.0.0.1.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
-use common::{MockServer, eventually, fetchpool, stderr_of, stdout_of, temp_file, wait_bounded};
+use crate::common::{
+    MockServer, eventually, fetchpool, stderr_of, stdout_of, temp_file, wait_bounded,
+};
 
 /// The records of a record file: line number -> every record of it, in file order.
 fn records_of(path: &Path) -> BTreeMap<u64, Vec<serde_json::Value>> {

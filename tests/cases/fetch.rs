@@ -1,11 +1,9 @@
 //! `load_url` against the mock server: byte counts, the total deadline and every fault,
 //! each classified into its own error kind.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{MockServer, full_backlog, refused_url};
+use crate::common::{MockServer, full_backlog, refused_url};
 use fetchpool::fetch::{FetchError, FetchOptions, Fetcher, Page, Request};
 
 fn fetcher(timeout: Duration) -> Fetcher {

@@ -3,14 +3,14 @@
 //! of scope or disallowed, depth honoured, broken links named with their page, robots.txt
 //! obeyed, and a killed crawl resumed to the same set of pages.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::site::{self, PAGES};
-use common::{MockServer, Scripted, eventually, fetchpool, stderr_of, stdout_of, wait_bounded};
+use crate::common::site::{self, PAGES};
+use crate::common::{
+    MockServer, Scripted, eventually, fetchpool, stderr_of, stdout_of, wait_bounded,
+};
 
 /// The pages the site's graph reaches from page 0 within `depth`, with their shortest
 /// depth: what a crawl of scope `host` should record (disallowed pages included: they are
@@ -427,7 +427,7 @@ fn crawl_flags_that_cannot_work_are_usage_errors() {
         &["--crawl", "--exclude", "("][..],
         &["--crawl", "--depth", "1001"][..],
     ] {
-        common::assert_usage_error(args);
+        crate::common::assert_usage_error(args);
     }
     // A record file that is a FIFO is refused before anything waits on it.
     let dir = tempfile::tempdir().unwrap();
@@ -454,7 +454,7 @@ fn shards_by_host_each_crawl_their_own_hosts() {
         .iter()
         .map(|ip| MockServer::start_on(ip))
         .collect();
-    let list = common::temp_file(
+    let list = crate::common::temp_file(
         servers
             .iter()
             .map(|s| s.url("/site/0.html") + "\n")

@@ -1,15 +1,13 @@
 //! The `fetchpool` command against the mock server: output formats, exit codes, input
 //! handling, and the rule that every input line yields exactly one record.
 
-mod common;
-
 use assert_cmd::prelude::OutputAssertExt;
 
 use std::process::Stdio;
 
-use common::{
-    MockServer, fetchpool, fixture, jsonl_by_line, refused_url, sorted_lines, stderr_of, stdout_of,
-    temp_file,
+use crate::common::{
+    MockServer, fetchpool, fixture, jsonl_by_line, refused_url, run_jsonl, sorted_lines, stderr_of,
+    stdout_of, temp_file,
 };
 
 /// Runs fetchpool with `stdin` as its standard input; the `Assert` shows the command,
@@ -132,14 +130,8 @@ fn jsonl_records_carry_every_documented_field() {
 fn each_fault_is_reported_with_its_own_error_kind() {
     let server = MockServer::start();
     let list = temp_file(fixture("faults.txt", &server.base_url()) + &refused_url() + "\n");
-    let out = fetchpool()
-        .arg(list.path())
-        .args(["-f", "jsonl"])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let mut kinds: Vec<String> = jsonl_by_line(&stdout_of(&out))
+    let records = run_jsonl(&mut fetchpool().arg(list.path()).args(["-f", "jsonl"]), 1);
+    let mut kinds: Vec<String> = records
         .values()
         .map(|r| r["error_kind"].as_str().unwrap().to_string())
         .collect();
@@ -473,16 +465,15 @@ fn a_closed_stdout_ends_the_run_quietly() {
 fn urls_given_as_arguments_are_fetched_and_numbered_with_the_lists() {
     let server = MockServer::start();
     let list = temp_file(format!("{}\n", server.url("/bytes/2")));
-    let out = fetchpool()
-        .arg(server.url("/bytes/1"))
-        .arg(list.path())
-        .arg(server.url("/bytes/3"))
-        .args(["-f", "jsonl"])
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
-    let records = jsonl_by_line(&stdout_of(&out));
+    let records = run_jsonl(
+        &mut fetchpool()
+            .arg(server.url("/bytes/1"))
+            .arg(list.path())
+            .arg(server.url("/bytes/3"))
+            .args(["-f", "jsonl"]),
+        0,
+    );
+    let records = records;
     let sizes: Vec<(u64, u64)> = (1..=3)
         .map(|l| (l, records[&l]["bytes"].as_u64().unwrap()))
         .collect();
@@ -535,13 +526,11 @@ fn head_reports_the_status_and_the_announced_length_without_reading_a_body() {
         format!("'{url}' answered HTTP 200 to HEAD (5000 bytes)\n")
     );
     assert!(server.requests()[0].starts_with("HEAD "));
-    let out = fetchpool()
-        .args(["-X", "HEAD", "-f", "jsonl", &url])
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
-    let record = &jsonl_by_line(&stdout_of(&out))[&1];
+    let records = run_jsonl(
+        &mut fetchpool().args(["-X", "HEAD", "-f", "jsonl", &url]),
+        0,
+    );
+    let record = &records[&1];
     assert_eq!(record["content_length"], 5000);
     assert_eq!(record["bytes"], 0);
 }
@@ -549,13 +538,11 @@ fn head_reports_the_status_and_the_announced_length_without_reading_a_body() {
 #[test]
 fn records_carry_the_final_url_and_the_content_type() {
     let server = MockServer::start();
-    let out = fetchpool()
-        .args(["-f", "jsonl", &server.url("/redirect/2")])
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
-    let record = &jsonl_by_line(&stdout_of(&out))[&1];
+    let records = run_jsonl(
+        &mut fetchpool().args(["-f", "jsonl", &server.url("/redirect/2")]),
+        0,
+    );
+    let record = &records[&1];
     assert_eq!(record["final_url"], server.url("/redirect/0"));
     assert_eq!(record["status"], 200);
     assert_eq!(record["content_type"], "text/plain", "{record}");
@@ -580,8 +567,8 @@ fn an_accepted_error_status_says_so_in_the_text_line() {
 #[test]
 fn a_failure_after_the_headers_keeps_the_status_and_is_still_retried() {
     let server = MockServer::start();
-    let out = fetchpool()
-        .args([
+    let records = run_jsonl(
+        &mut fetchpool().args([
             "-f",
             "jsonl",
             "--retries",
@@ -589,12 +576,10 @@ fn a_failure_after_the_headers_keeps_the_status_and_is_still_retried() {
             "--retry-delay",
             "0.01",
             &server.url("/truncate"),
-        ])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let record = &jsonl_by_line(&stdout_of(&out))[&1];
+        ]),
+        1,
+    );
+    let record = &records[&1];
     assert_eq!(record["status"], 200, "{record}");
     assert_eq!(record["error_kind"], "truncated_body");
     assert_eq!(record["attempts"], 2, "a truncated body is transient");

@@ -1,13 +1,11 @@
 //! `fetchpool demo` (a first run that works offline) and `fetchpool report --html` (a run
 //! at a glance), the page checked in a real browser: Debian's `chromium`, headless.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::{fetchpool, stderr_of, stdout_of};
+use crate::common::{fetchpool, stderr_of, stdout_of};
 
 /// The demo's records by URL path.
 fn by_path(out: &std::process::Output) -> BTreeMap<String, serde_json::Value> {
