@@ -130,7 +130,7 @@ fn jsonl_records_carry_every_documented_field() {
 fn each_fault_is_reported_with_its_own_error_kind() {
     let server = MockServer::start();
     let list = temp_file(fixture("faults.txt", &server.base_url()) + &refused_url() + "\n");
-    let records = run_jsonl(&mut fetchpool().arg(list.path()).args(["-f", "jsonl"]), 1);
+    let records = run_jsonl(fetchpool().arg(list.path()).args(["-f", "jsonl"]), 1);
     let mut kinds: Vec<String> = records
         .values()
         .map(|r| r["error_kind"].as_str().unwrap().to_string())
@@ -466,7 +466,7 @@ fn urls_given_as_arguments_are_fetched_and_numbered_with_the_lists() {
     let server = MockServer::start();
     let list = temp_file(format!("{}\n", server.url("/bytes/2")));
     let records = run_jsonl(
-        &mut fetchpool()
+        fetchpool()
             .arg(server.url("/bytes/1"))
             .arg(list.path())
             .arg(server.url("/bytes/3"))
@@ -526,10 +526,7 @@ fn head_reports_the_status_and_the_announced_length_without_reading_a_body() {
         format!("'{url}' answered HTTP 200 to HEAD (5000 bytes)\n")
     );
     assert!(server.requests()[0].starts_with("HEAD "));
-    let records = run_jsonl(
-        &mut fetchpool().args(["-X", "HEAD", "-f", "jsonl", &url]),
-        0,
-    );
+    let records = run_jsonl(fetchpool().args(["-X", "HEAD", "-f", "jsonl", &url]), 0);
     let record = &records[&1];
     assert_eq!(record["content_length"], 5000);
     assert_eq!(record["bytes"], 0);
@@ -539,7 +536,7 @@ fn head_reports_the_status_and_the_announced_length_without_reading_a_body() {
 fn records_carry_the_final_url_and_the_content_type() {
     let server = MockServer::start();
     let records = run_jsonl(
-        &mut fetchpool().args(["-f", "jsonl", &server.url("/redirect/2")]),
+        fetchpool().args(["-f", "jsonl", &server.url("/redirect/2")]),
         0,
     );
     let record = &records[&1];
@@ -568,7 +565,7 @@ fn an_accepted_error_status_says_so_in_the_text_line() {
 fn a_failure_after_the_headers_keeps_the_status_and_is_still_retried() {
     let server = MockServer::start();
     let records = run_jsonl(
-        &mut fetchpool().args([
+        fetchpool().args([
             "-f",
             "jsonl",
             "--retries",

@@ -18,7 +18,7 @@ fn each_encoding_is_asked_for_and_decoded_with_both_sizes_recorded() {
     for ext in ["gz", "br", "zst", "zz"] {
         let url = server.url(&format!("/encoded/{ext}"));
         let records = run_jsonl(
-            &mut fetchpool()
+            fetchpool()
                 .args(["--compressed", "-f", "jsonl", &url, "-d"])
                 .arg(dir.path()),
             0,
@@ -46,7 +46,7 @@ fn each_encoding_is_asked_for_and_decoded_with_both_sizes_recorded() {
 fn without_compressed_nothing_is_asked_for_and_the_wire_bytes_are_counted() {
     let server = MockServer::start();
     let records = run_jsonl(
-        &mut fetchpool().args(["-f", "jsonl", &server.url("/encoded/gz")]),
+        fetchpool().args(["-f", "jsonl", &server.url("/encoded/gz")]),
         0,
     );
     let record = &records[&1];
@@ -64,7 +64,7 @@ fn max_size_stops_a_decompression_bomb_at_the_limit() {
     let server = MockServer::start();
     let dir = tempfile::tempdir().unwrap();
     let records = run_jsonl(
-        &mut fetchpool()
+        fetchpool()
             .args(["--compressed", "--max-size", "1M", "-f", "jsonl"])
             .arg(server.url("/bomb"))
             .arg("-d")
@@ -84,7 +84,7 @@ fn max_size_stops_a_decompression_bomb_at_the_limit() {
 fn max_size_refuses_an_announced_length_before_reading() {
     let server = MockServer::start();
     let records = run_jsonl(
-        &mut fetchpool().args([
+        fetchpool().args([
             "--max-size",
             "100",
             "-f",

@@ -504,7 +504,7 @@ fn a_dead_proxy_is_reported_as_a_proxy_failure_naming_the_proxy() {
     let proxy = refused_url();
     let list = temp_file(server.url("/bytes/1") + "\n");
     let records = run_jsonl(
-        &mut fetchpool()
+        fetchpool()
             .arg(list.path())
             .args(["-f", "jsonl"])
             .env("http_proxy", &proxy),

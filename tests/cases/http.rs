@@ -76,7 +76,7 @@ fn http1_1_works_and_http2_prior_knowledge_fails_against_an_http1_server() {
         .assert()
         .code(0);
     let records = run_jsonl(
-        &mut fetchpool().args(["--http2", "-f", "jsonl", &server.url("/bytes/1")]),
+        fetchpool().args(["--http2", "-f", "jsonl", &server.url("/bytes/1")]),
         1,
     );
     assert_eq!(records[&1]["ok"], false);
@@ -216,7 +216,7 @@ impl Drop for TlsServer {
 fn cacert_trusts_a_self_signed_server_that_is_refused_without_it() {
     let server = TlsServer::start();
     let url = format!("https://127.0.0.1:{}/", server.port);
-    let records = run_jsonl(&mut fetchpool().args(["-f", "jsonl", &url]), 1);
+    let records = run_jsonl(fetchpool().args(["-f", "jsonl", &url]), 1);
     let record = &records[&1];
     assert_eq!(record["error_kind"], "tls", "{record}");
     assert!(

@@ -48,7 +48,7 @@ fn each_body_is_saved_under_its_name_and_its_digest_is_recorded() {
         server.url("/"),
     ));
     let records = run_jsonl(
-        &mut fetchpool().arg(list.path()).arg("-d").arg(&out_dir).args([
+        fetchpool().arg(list.path()).arg("-d").arg(&out_dir).args([
             "--checksum",
             "sha256",
             "-f",
@@ -149,7 +149,7 @@ fn a_failed_fetch_leaves_no_file_under_any_name() {
         server.url("/drip/200"),
     ));
     let records = run_jsonl(
-        &mut fetchpool()
+        fetchpool()
             .arg(list.path())
             .arg("-d")
             .arg(dir.path())
@@ -171,7 +171,7 @@ fn no_clobber_keeps_existing_files_and_reports_them_skipped() {
     std::fs::write(dir.path().join("5"), "mine").unwrap();
     let list = temp_file(server.url("/bytes/5") + "\n");
     let records = run_jsonl(
-        &mut fetchpool()
+        fetchpool()
             .arg(list.path())
             .arg("-d")
             .arg(dir.path())
@@ -192,7 +192,7 @@ fn no_clobber_keeps_existing_files_and_reports_them_skipped() {
 fn checksum_without_a_directory_digests_the_counted_body() {
     let server = MockServer::start();
     let records = run_jsonl(
-        &mut fetchpool().args([
+        fetchpool().args([
             "--checksum",
             "sha256",
             "-f",
@@ -285,7 +285,7 @@ fn continue_resumes_the_partial_body_of_a_killed_run_with_if_range() {
     assert!(!dir.path().join(len.to_string()).exists());
 
     let records = run_jsonl(
-        &mut fetchpool()
+        fetchpool()
             .args([
                 &url,
                 "--continue",
@@ -321,7 +321,7 @@ fn continue_fetches_the_whole_body_again_when_the_server_ignores_range() {
     let len = 20_000;
     plant_partial(dir.path(), len, "\"v1\"");
     let records = run_jsonl(
-        &mut fetchpool()
+        fetchpool()
             .args([
                 &server.url(&format!("/norange/{len}")),
                 "--continue",
@@ -393,7 +393,7 @@ fn a_body_never_replaces_the_input_list_or_the_record_file() {
     .unwrap();
     let before = std::fs::read_to_string(&list).unwrap();
     let records = run_jsonl(
-        &mut fetchpool()
+        fetchpool()
             .arg(&list)
             .arg("--record")
             .arg(&record)
