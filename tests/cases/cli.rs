@@ -473,7 +473,6 @@ fn urls_given_as_arguments_are_fetched_and_numbered_with_the_lists() {
             .args(["-f", "jsonl"]),
         0,
     );
-    let records = records;
     let sizes: Vec<(u64, u64)> = (1..=3)
         .map(|l| (l, records[&l]["bytes"].as_u64().unwrap()))
         .collect();

@@ -67,7 +67,6 @@ fn each_body_is_saved_under_its_name_and_its_digest_is_recorded() {
             ("index.html".to_string(), 9),
         ])
     );
-    let records = records;
     for record in records.values() {
         let path = Path::new(record["path"].as_str().unwrap());
         assert_eq!(record["sha256"], sha256_of(path), "{record}");
@@ -401,7 +400,6 @@ fn a_body_never_replaces_the_input_list_or_the_record_file() {
             .arg(dir.path()),
         1,
     );
-    let records = records;
     assert_eq!(records[&1]["error_kind"], "invalid_name");
     assert_eq!(records[&2]["error_kind"], "invalid_name");
     assert_eq!(records[&3]["result"], "fetched");
