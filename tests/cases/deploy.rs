@@ -205,7 +205,7 @@ fn readme_block(marker: &str) -> String {
 
 #[test]
 fn the_gnu_parallel_recipe_of_the_readme_runs_as_written() {
-    let block = readme_block("<!-- tests/deploy.rs runs this block as written -->");
+    let block = readme_block("<!-- tests/cases/deploy.rs runs this block as written -->");
     assert!(block.contains("| parallel fetchpool"), "{block}");
     assert!(
         Command::new("parallel").arg("--version").output().is_ok(),
