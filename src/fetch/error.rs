@@ -244,37 +244,11 @@ pub(super) fn causes<'a>(e: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdErr
     chain
 }
 
-/// A TLS failure in words, if `cause` is one.
+/// A TLS failure in words, with what to do about it, if `cause` is one.
 pub(super) fn tls_error(cause: &(dyn StdError + 'static)) -> Option<String> {
-    use rustls::{CertificateError as C, Error as R, InvalidMessage};
-    let e = cause.downcast_ref::<R>()?;
-    let words = match e {
-        R::InvalidMessage(InvalidMessage::InvalidContentType) => {
-            "the server did not answer in TLS (a plain-HTTP port?)".to_string()
-        }
-        R::InvalidMessage(m) => format!("the server sent a malformed TLS message ({m:?})"),
-        R::InvalidCertificate(c) => match c {
-            C::UnknownIssuer => "the certificate is not signed by a trusted authority".into(),
-            C::Expired | C::ExpiredContext { .. } => "the certificate has expired".into(),
-            C::NotValidYet | C::NotValidYetContext { .. } => {
-                "the certificate is not valid yet".into()
-            }
-            C::NotValidForName | C::NotValidForNameContext { .. } => {
-                "the certificate is not valid for this host name".into()
-            }
-            C::Revoked => "the certificate has been revoked".into(),
-            C::BadSignature => "the certificate's signature is invalid".into(),
-            C::BadEncoding => "the certificate is malformed".into(),
-            C::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
-                "the server presented a CA certificate as its own".into()
-            }
-            other => format!("the certificate was rejected ({other:?})"),
-        },
-        R::AlertReceived(alert) => format!("the server ended the TLS handshake ({alert:?})"),
-        R::PeerIncompatible(p) => format!("the server's TLS is incompatible ({p:?})"),
-        other => other.to_string(),
-    };
-    Some(words)
+    cause
+        .downcast_ref::<rustls::Error>()
+        .map(crate::fetch::tls::explain)
 }
 
 /// The innermost cause's message: reqwest's own top-level text only repeats the URL.

@@ -10,6 +10,7 @@ pub(crate) mod netrc;
 pub(crate) mod options;
 pub(crate) mod proxy;
 pub(crate) mod save;
+mod tls;
 mod transport;
 
 use std::path::PathBuf;
@@ -27,7 +28,6 @@ pub use transport::install_tls_provider;
 use crate::fetch::proxy::ProxyRules;
 use crate::fetch::save::Target;
 use crate::sync::Recover;
-use error::error_chain;
 use transport::{NEXT_FETCHER_ID, OwnClientSpec, Resp, Transport, build_shared};
 
 /// How long to wait for a connection at most, whatever `--timeout` says.
@@ -175,16 +175,14 @@ impl Fetcher {
             (None, true) => ProxyRules::default(),
             (None, false) => ProxyRules::from_env(),
         };
-        let certs = match &options.cacert {
-            None => Vec::new(),
-            Some(pem) => {
-                let certs = reqwest::Certificate::from_pem_bundle(pem)
-                    .map_err(|e| format!("--cacert: {}", error_chain(&e)))?;
-                if certs.is_empty() {
-                    return Err("--cacert: no PEM certificate in the file".to_string());
-                }
-                certs
-            }
+        // --cacert: its own TLS configuration (the file's certificates as roots, and as
+        // servers' own certificates); -k needs none.
+        let tls = match (&options.cacert, options.insecure) {
+            (Some(pem), false) => Some(std::sync::Arc::new(tls::client_config(
+                tls::certificates(pem)?,
+                options.http_version,
+            )?)),
+            _ => None,
         };
         let proxies = std::sync::Arc::new(proxies);
         let spec = OwnClientSpec {
@@ -194,7 +192,7 @@ impl Fetcher {
             pool_idle_per_host: options.pool_idle_per_host,
             insecure: options.insecure,
             http_version: options.http_version,
-            certs,
+            tls,
             proxies: std::sync::Arc::clone(&proxies),
         };
         let spec = std::sync::Arc::new(spec);

@@ -226,6 +226,14 @@ impl Open {
     }
 }
 
+/// Body bytes this process has received so far, all bodies together (the progress bar's).
+static BYTES_RECEIVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Body bytes this process has received so far, all bodies together, as they arrive.
+pub(crate) fn bytes_received() -> u64 {
+    BYTES_RECEIVED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// One body on its way: its byte count, its digest, its temporary file.
 pub(crate) struct BodySink {
     /// Body bytes so far.
@@ -379,6 +387,8 @@ impl BodySink {
     /// Writing the temporary file failed (a full disk, say).
     pub(crate) fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
         self.bytes += chunk.len() as u64;
+        // Relaxed: only the progress bar reads it, and a count a moment old is fine there.
+        BYTES_RECEIVED.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
         if let Some(h) = self.hasher.as_mut() {
             h.update(chunk);
         }

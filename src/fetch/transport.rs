@@ -43,8 +43,8 @@ macro_rules! configure {
             HttpVersion::Http1 => builder.http1_only(),
             HttpVersion::Http2 => builder.http2_prior_knowledge(),
         };
-        for cert in &spec.certs {
-            builder = builder.add_root_certificate(cert.clone());
+        if let Some(tls) = &spec.tls {
+            builder = builder.use_preconfigured_tls((**tls).clone());
         }
         if !spec.proxies.is_empty() {
             let rules = std::sync::Arc::clone(&spec.proxies);
@@ -86,7 +86,8 @@ pub(super) struct OwnClientSpec {
     pub(super) pool_idle_per_host: usize,
     pub(super) insecure: bool,
     pub(super) http_version: HttpVersion,
-    pub(super) certs: Vec<reqwest::Certificate>,
+    /// `--cacert`'s TLS configuration (`crate::fetch::tls`), used instead of reqwest's.
+    pub(super) tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     pub(super) proxies: std::sync::Arc<ProxyRules>,
 }
 

@@ -45,6 +45,11 @@ impl Fetched {
         Fetched { lines }
     }
 
+    /// Whether no line was fetched before.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
     /// Whether line `line`, whose list text is `url`, was fetched.
     pub fn lookup(&self, line: u64, url: &str) -> Resumed {
         let start = self.lines.partition_point(|&(l, _)| l < line);

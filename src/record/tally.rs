@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use indicatif::HumanBytes;
 use tabled::builder::Builder;
 use tabled::settings::object::{Columns, Rows};
 use tabled::settings::{Alignment, Modify, Style};
@@ -134,6 +135,33 @@ const MAX_ERROR_KINDS: usize = 64;
 /// anything).
 const MAX_ERROR_KIND_LEN: usize = 64;
 
+/// A bounded count of names (error kinds from record files may be anything): at most
+/// [`MAX_ERROR_KINDS`] names of at most [`MAX_ERROR_KIND_LEN`] characters, the rest as
+/// `other`.
+#[derive(Debug, Clone, Default)]
+pub struct Kinds(BTreeMap<String, u64>);
+
+impl Kinds {
+    fn add(&mut self, kind: &str) {
+        let kind = match kind.char_indices().nth(MAX_ERROR_KIND_LEN) {
+            Some((cut, _)) => &kind[..cut],
+            None => kind,
+        };
+        if let Some(n) = self.0.get_mut(kind) {
+            *n += 1;
+        } else if self.0.len() < MAX_ERROR_KINDS {
+            self.0.insert(kind.to_string(), 1);
+        } else {
+            *self.0.entry("other".to_string()).or_default() += 1;
+        }
+    }
+
+    /// (kind, count), by kind.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.0.iter().map(|(k, n)| (k.as_str(), *n))
+    }
+}
+
 /// Running totals for the summary; constant memory whatever the input size.
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
@@ -143,25 +171,29 @@ pub struct Tally {
     pub(crate) fetched: u64,
     /// Failed records.
     pub(crate) failed: u64,
+    /// Failed records by error kind.
+    pub(crate) failed_kinds: Kinds,
     /// Cancelled records.
     pub(crate) cancelled: u64,
     /// Invalid records.
     pub(crate) invalid: u64,
-    /// Failed, cancelled and invalid records by error kind.
-    pub(crate) failures: BTreeMap<String, u64>,
+    /// Invalid records by error kind.
+    pub(crate) invalid_kinds: Kinds,
+    /// URLs not fetched because `--no-clobber` found their file.
+    pub(crate) kept: u64,
+    /// Pages not fetched because robots.txt disallows them (`--crawl`): skipped, and not
+    /// ok.
+    pub(crate) disallowed: u64,
+    /// Records by the HTTP status their response had (fetched or failed).
+    pub(crate) statuses: BTreeMap<u16, u64>,
     /// Body bytes of fetched URLs.
     pub(crate) bytes: u64,
     /// Latencies of URLs that were actually fetched or failed (not cancelled or invalid).
     pub(crate) latency: Histogram,
     /// Attempts beyond the first, over all records.
     pub(crate) retries: u64,
-    /// Input lines skipped because `--resume` found them fetched already.
+    /// Input lines skipped because `--resume` found them fetched already (no record).
     pub(crate) resumed: u64,
-    /// URLs not fetched because `--no-clobber` found their file.
-    pub(crate) kept: u64,
-    /// Pages not fetched because robots.txt disallows them (`--crawl`): skipped, and not
-    /// ok.
-    pub(crate) disallowed: u64,
 }
 
 impl Tally {
@@ -174,52 +206,41 @@ impl Tally {
             Outcome::Cancelled => ResultKind::Cancelled,
             Outcome::Invalid(_) => ResultKind::Invalid,
         };
-        self.count(
+        self.count(&Counted {
             result,
-            record.error_kind(),
-            record.bytes().unwrap_or(0),
-            record.elapsed,
-            record.attempts,
-        );
+            error_kind: record.error_kind(),
+            status: record.status(),
+            bytes: record.bytes().unwrap_or(0),
+            elapsed: record.elapsed,
+            attempts: record.attempts,
+        });
     }
 
     /// Counts one record given by its parts (as `fetchpool report` reads them back).
-    pub(crate) fn count(
-        &mut self,
-        result: ResultKind,
-        error_kind: Option<&str>,
-        bytes: u64,
-        elapsed: Duration,
-        attempts: u32,
-    ) {
+    pub(crate) fn count(&mut self, r: &Counted<'_>) {
         self.total += 1;
-        self.retries += u64::from(attempts.saturating_sub(1));
-        match result {
+        self.retries += u64::from(r.attempts.saturating_sub(1));
+        if let Some(status) = r.status.filter(|s| (100..=999).contains(s)) {
+            *self.statuses.entry(status).or_default() += 1;
+        }
+        let kind = r.error_kind.unwrap_or("");
+        match r.result {
             ResultKind::Fetched => {
                 self.fetched += 1;
-                self.bytes = self.bytes.saturating_add(bytes);
-                self.latency.add(elapsed);
+                self.bytes = self.bytes.saturating_add(r.bytes);
+                self.latency.add(r.elapsed);
             }
             ResultKind::Failed => {
                 self.failed += 1;
-                self.latency.add(elapsed);
+                self.failed_kinds.add(kind);
+                self.latency.add(r.elapsed);
             }
-            ResultKind::Skipped if error_kind == Some("robots") => self.disallowed += 1,
+            ResultKind::Skipped if kind == "robots" => self.disallowed += 1,
             ResultKind::Skipped => self.kept += 1,
             ResultKind::Cancelled => self.cancelled += 1,
-            ResultKind::Invalid => self.invalid += 1,
-        }
-        if let Some(kind) = error_kind {
-            let kind = match kind.char_indices().nth(MAX_ERROR_KIND_LEN) {
-                Some((cut, _)) => &kind[..cut],
-                None => kind,
-            };
-            if let Some(n) = self.failures.get_mut(kind) {
-                *n += 1;
-            } else if self.failures.len() < MAX_ERROR_KINDS {
-                self.failures.insert(kind.to_string(), 1);
-            } else {
-                *self.failures.entry("other".to_string()).or_default() += 1;
+            ResultKind::Invalid => {
+                self.invalid += 1;
+                self.invalid_kinds.add(kind);
             }
         }
     }
@@ -229,61 +250,110 @@ impl Tally {
         self.total - self.fetched - self.kept
     }
 
+    /// Fetches made (fetched or failed: the ones that went to the network), per second of
+    /// `wall`.
+    pub(crate) fn fetch_rate(&self, wall: Duration) -> f64 {
+        if wall.is_zero() {
+            0.0
+        } else {
+            (self.fetched + self.failed) as f64 / wall.as_secs_f64()
+        }
+    }
+
     /// The summary table; the wall time and rate rows with `wall`.
     pub(crate) fn summary(&self, wall: Option<Duration>) -> String {
         let mut b = Builder::new();
         b.push_record(["", "count"]);
-        b.push_record(["fetched".to_string(), self.fetched.to_string()]);
-        for (result, n) in [
-            ("failed", self.failed),
-            ("cancelled", self.cancelled),
-            ("invalid", self.invalid),
-        ] {
+        let mut row = |name: &str, value: String| b.push_record([name.to_string(), value]);
+        row("fetched", self.fetched.to_string());
+        // Each result, then its kinds below it (from a record file, for `fetchpool
+        // report`: escaped for the terminal).
+        let groups: [Group; 4] = [
+            ("failed", self.failed, kinds(&self.failed_kinds)),
+            (
+                "skipped",
+                self.kept + self.disallowed,
+                [("file exists", self.kept), ("robots.txt", self.disallowed)]
+                    .into_iter()
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(k, n)| (k.to_string(), n))
+                    .collect(),
+            ),
+            ("cancelled", self.cancelled, Vec::new()),
+            ("invalid", self.invalid, kinds(&self.invalid_kinds)),
+        ];
+        for (name, n, parts) in groups {
             if n > 0 {
-                b.push_record([result.to_string(), n.to_string()]);
+                row(name, n.to_string());
+                for (kind, n) in parts {
+                    row(&format!("  {kind}"), n.to_string());
+                }
             }
         }
-        for (kind, n) in &self.failures {
-            // From a record file, for `fetchpool report`: escaped for the terminal.
-            b.push_record([format!("not ok: {}", printable(kind)), n.to_string()]);
-        }
-        b.push_record(["total".to_string(), self.total.to_string()]);
-        if self.retries > 0 {
-            b.push_record(["retries".to_string(), self.retries.to_string()]);
-        }
-        if self.kept > 0 {
-            b.push_record(["skipped (file exists)".to_string(), self.kept.to_string()]);
-        }
+        row("total", self.total.to_string());
         if self.resumed > 0 {
-            b.push_record(["skipped (resumed)".to_string(), self.resumed.to_string()]);
+            row("resumed (not fetched again)", self.resumed.to_string());
         }
-        b.push_record(["bytes".to_string(), self.bytes.to_string()]);
+        if self.retries > 0 {
+            row("retries", self.retries.to_string());
+        }
+        row("bytes", HumanBytes(self.bytes).to_string());
         if let Some(wall) = wall {
-            b.push_record([
-                "wall time".to_string(),
-                format!("{:.3}s", wall.as_secs_f64()),
-            ]);
-            let rate = if wall.is_zero() {
-                0.0
-            } else {
-                self.total as f64 / wall.as_secs_f64()
-            };
-            b.push_record(["URLs/s".to_string(), format!("{rate:.1}")]);
+            row("wall time", human_duration(wall));
+            row("URLs/s", format!("{:.1}", self.fetch_rate(wall)));
+            let per_second = self.bytes as f64 / wall.as_secs_f64().max(1e-3);
+            row("bytes/s", format!("{}/s", HumanBytes(per_second as u64)));
         }
-        let pct = |p| {
-            self.latency
-                .percentile(p)
-                .map_or("-".to_string(), |ms| format!("<= {ms} ms"))
-        };
-        b.push_record(["latency p50".to_string(), pct(50.0)]);
-        b.push_record(["latency p95".to_string(), pct(95.0)]);
-        b.push_record(["latency p99".to_string(), pct(99.0)]);
+        for (name, p) in [
+            ("latency p50", 50.0),
+            ("latency p95", 95.0),
+            ("latency p99", 99.0),
+        ] {
+            let value = self.latency.percentile(p).map_or("-".to_string(), |ms| {
+                format!("≤ {}", human_duration(Duration::from_millis(ms)))
+            });
+            row(name, value);
+        }
         let mut table = b.build();
         table
             .with(Style::rounded())
             .with(Modify::new(Columns::one(1)).with(Alignment::right()))
             .with(Modify::new(Rows::first()).with(Alignment::center()));
         table.to_string()
+    }
+}
+
+/// A summary row and the rows of its kinds: (result, count, [(kind, count)]).
+type Group<'a> = (&'a str, u64, Vec<(String, u64)>);
+
+/// What [`Tally::count`] counts of one record.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Counted<'a> {
+    pub(crate) result: ResultKind,
+    pub(crate) error_kind: Option<&'a str>,
+    pub(crate) status: Option<u16>,
+    pub(crate) bytes: u64,
+    pub(crate) elapsed: Duration,
+    pub(crate) attempts: u32,
+}
+
+/// A count of kinds as summary rows, escaped for the terminal.
+fn kinds(kinds: &Kinds) -> Vec<(String, u64)> {
+    kinds.iter().map(|(k, n)| (printable(k), n)).collect()
+}
+
+/// A duration as a person reads it: `850 ms`, `12.4 s`, `3 min 20 s`, `2 h 05 min`.
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    let secs = d.as_secs();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if secs < 60 {
+        format!("{:.1} s", d.as_secs_f64())
+    } else if secs < 3600 {
+        format!("{} min {:02} s", secs / 60, secs % 60)
+    } else {
+        format!("{} h {:02} min", secs / 3600, secs % 3600 / 60)
     }
 }
 
@@ -310,5 +380,14 @@ mod tests {
         assert_eq!(h.percentile(33.0), Some(1240), "10 ms steps up to 10 s");
         assert_eq!(h.percentile(66.0), Some(56_800), "100 ms steps up to 100 s");
         assert_eq!(h.percentile(100.0), Some(u64::MAX), "the overflow bucket");
+    }
+
+    #[test]
+    fn durations_read_as_a_person_reads_them() {
+        use super::human_duration;
+        assert_eq!(human_duration(Duration::from_millis(850)), "850 ms");
+        assert_eq!(human_duration(Duration::from_millis(24_800)), "24.8 s");
+        assert_eq!(human_duration(Duration::from_secs(200)), "3 min 20 s");
+        assert_eq!(human_duration(Duration::from_secs(7500)), "2 h 05 min");
     }
 }

@@ -361,8 +361,17 @@ fn results_chart(tally: &Tally) -> String {
     if tally.kept > 0 {
         bars.push(("skipped".to_string(), tally.kept as f64));
     }
-    for (kind, n) in &tally.failures {
-        bars.push((format!("not ok: {kind}"), *n as f64));
+    for (kind, n) in tally.failed_kinds.iter() {
+        bars.push((format!("failed: {kind}"), n as f64));
+    }
+    if tally.disallowed > 0 {
+        bars.push(("skipped: robots.txt".to_string(), tally.disallowed as f64));
+    }
+    if tally.cancelled > 0 {
+        bars.push(("cancelled".to_string(), tally.cancelled as f64));
+    }
+    for (kind, n) in tally.invalid_kinds.iter() {
+        bars.push((format!("invalid: {kind}"), n as f64));
     }
     bar_chart(&bars, |v| format!("{v:.0}"))
 }

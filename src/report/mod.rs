@@ -29,6 +29,7 @@ use roaring::RoaringTreemap;
 use crate::cli::{Exit, ReportArgs, ReportFormat};
 use crate::fetch::parse_url;
 use crate::record::resume::{MAX_RECORD_LINE, for_each_whole_line, open_regular};
+use crate::record::tally::Counted;
 use crate::record::{RecordLine, ResultKind, Tally, py_repr, result};
 use crate::report::html::{Picture, Shown};
 use crate::run::input::UrlList;
@@ -313,13 +314,14 @@ impl Merged {
     /// Counts and draws one final record.
     fn take(&mut self, rec: &RecordLine<'_>, result: ResultKind) {
         let elapsed = Duration::try_from_secs_f64(rec.elapsed_ms / 1e3).unwrap_or_default();
-        self.tally.count(
+        self.tally.count(&Counted {
             result,
-            rec.error_kind.as_deref(),
-            rec.bytes.unwrap_or(0),
+            error_kind: rec.error_kind.as_deref(),
+            status: rec.status,
+            bytes: rec.bytes.unwrap_or(0),
             elapsed,
-            rec.attempts,
-        );
+            attempts: rec.attempts,
+        });
         if result == ResultKind::Cancelled {
             self.cancelled.insert(rec.line);
         }

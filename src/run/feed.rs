@@ -351,15 +351,20 @@ pub(super) fn count_for_progress(run: &Arc<Run>, inputs: &[Source], shard: Optio
     let _ = thread::Builder::new()
         .name("fetchpool-count".to_string())
         .spawn(move || {
-            if shard.is_some() {
-                // A share is known only entry by entry (by host, the URL decides).
+            if shard.is_some() || !run.resumed.is_empty() {
+                // A share is known only entry by entry (by host, the URL decides), and so
+                // are the lines `--resume` skips (they are not this run's work).
                 let Ok(input) = open_inputs(&inputs) else {
                     return;
                 };
                 let mut total = 0u64;
                 for entry in UrlList::new(input) {
                     match entry {
-                        Ok(entry) => total += u64::from(owned(shard, &entry)),
+                        Ok(entry) => {
+                            let resumed =
+                                run.resumed.lookup(entry.line, &entry.text) == Resumed::Fetched;
+                            total += u64::from(owned(shard, &entry) && !resumed);
+                        }
                         Err(_) => return,
                     }
                 }

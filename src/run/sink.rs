@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crossbeam_channel::Sender;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::record::{Format, Printer, Record, Tally};
 use crate::sync::Recover;
@@ -301,9 +301,8 @@ impl<W: Write> Sink<W> {
 
     /// Counts an input line skipped by `--resume` (it gets no record in this run).
     pub(crate) fn skip(&self) {
-        let mut state = self.lock();
-        state.tally.resumed += 1;
-        state.progress.advance();
+        // Not this run's work: neither the bar's count nor its rate includes it.
+        self.lock().tally.resumed += 1;
     }
 
     /// Admits one more entry (called by the input thread after `reserve`): returns its
@@ -399,7 +398,7 @@ impl Progress {
         }
     }
 
-    /// One more entry done (a record, or a line skipped by `--resume`).
+    /// One more entry done (a record).
     fn advance(&self) {
         if let Some(bar) = &self.bar {
             bar.inc(1);
@@ -409,11 +408,18 @@ impl Progress {
     /// Updates the counts shown (on the main thread's timer, not per record).
     fn show(&self, tally: &Tally) {
         if let Some(bar) = &self.bar {
-            let rate = bar.position() as f64 / bar.elapsed().as_secs_f64().max(1e-3);
+            let elapsed = bar.elapsed();
+            // Bytes as they arrive (worker threads count them live; worker processes only
+            // as their records come).
+            let bytes = crate::fetch::save::bytes_received().max(tally.bytes);
+            let per_second = bytes as f64 / elapsed.as_secs_f64().max(1e-3);
             bar.set_message(format!(
-                "{} fetched, {} not ok, {rate:.0} URLs/s",
+                "{} fetched, {} not ok, {:.0} URLs/s, {} at {}/s",
                 tally.fetched,
-                tally.not_ok()
+                tally.not_ok(),
+                tally.fetch_rate(elapsed),
+                HumanBytes(bytes),
+                HumanBytes(per_second as u64)
             ));
         }
     }

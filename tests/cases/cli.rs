@@ -306,7 +306,7 @@ fn summary_flag_prints_the_tally_on_stderr() {
     .clone();
     let err = stderr_of(&out);
     assert!(
-        err.contains("fetched") && err.contains("not ok: http_status"),
+        err.contains("fetched") && err.contains("failed") && err.contains("  http_status"),
         "{err}"
     );
     assert!(err.contains("latency p95"), "{err}");

@@ -246,7 +246,7 @@ fn a_server_answering_the_tls_handshake_in_plain_http_is_a_tls_error_in_words() 
     assert_eq!(err.kind(), "tls", "{err}");
     assert_eq!(
         err.to_string(),
-        "TLS error: the server did not answer in TLS (a plain-HTTP port?)"
+        "TLS error: the server did not answer in TLS (is it a plain-HTTP port? try http://)"
     );
 }
 

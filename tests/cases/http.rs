@@ -145,26 +145,60 @@ struct TlsServer {
     cert: tempfile::TempDir,
 }
 
+/// How the server's certificate is made.
+#[derive(Clone, Copy, PartialEq)]
+enum Cert {
+    /// An end-entity certificate for 127.0.0.1 (`CA:FALSE`).
+    EndEntity,
+    /// The usual `openssl req -x509` one: a CA certificate (`CA:TRUE`) for 127.0.0.1.
+    UsualSelfSigned,
+    /// The usual one, but for another host name.
+    OtherName,
+}
+
 impl TlsServer {
     fn start() -> Self {
+        Self::with(Cert::EndEntity)
+    }
+
+    fn with(kind: Cert) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        // An end-entity certificate (openssl's default one is a CA, which TLS refuses as a
-        // server's own).
-        std::fs::write(
-            dir.path().join("openssl.cnf"),
-            "[req]\ndistinguished_name=dn\nx509_extensions=ext\nprompt=no\n\
-             [dn]\nCN=127.0.0.1\n\
-             [ext]\nbasicConstraints=critical,CA:FALSE\n\
-             keyUsage=critical,digitalSignature,keyEncipherment\n\
-             extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
-        )
-        .unwrap();
-        let status = Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            ])
-            .arg("-config")
-            .arg(dir.path().join("openssl.cnf"))
+        let mut req = Command::new("openssl");
+        req.args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ]);
+        match kind {
+            Cert::EndEntity => {
+                std::fs::write(
+                    dir.path().join("openssl.cnf"),
+                    "[req]\ndistinguished_name=dn\nx509_extensions=ext\nprompt=no\n\
+                     [dn]\nCN=127.0.0.1\n\
+                     [ext]\nbasicConstraints=critical,CA:FALSE\n\
+                     keyUsage=critical,digitalSignature,keyEncipherment\n\
+                     extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
+                )
+                .unwrap();
+                req.arg("-config").arg(dir.path().join("openssl.cnf"));
+            }
+            // What curl's and wget2's users make: openssl's defaults (a CA certificate).
+            Cert::UsualSelfSigned => {
+                req.args([
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                ]);
+            }
+            Cert::OtherName => {
+                req.args([
+                    "-subj",
+                    "/CN=other.test",
+                    "-addext",
+                    "subjectAltName=DNS:other.test",
+                ]);
+            }
+        }
+        let status = req
             .arg("-keyout")
             .arg(dir.path().join("key.pem"))
             .arg("-out")
@@ -203,6 +237,14 @@ impl TlsServer {
             cert: dir,
         }
     }
+
+    fn url(&self) -> String {
+        format!("https://127.0.0.1:{}/", self.port)
+    }
+
+    fn cert(&self) -> std::path::PathBuf {
+        self.cert.path().join("cert.pem")
+    }
 }
 
 impl Drop for TlsServer {
@@ -219,12 +261,14 @@ fn cacert_trusts_a_self_signed_server_that_is_refused_without_it() {
     let records = run_jsonl(fetchpool().args(["-f", "jsonl", &url]), 1);
     let record = &records[&1];
     assert_eq!(record["error_kind"], "tls", "{record}");
+    let error = record["error"].as_str().unwrap();
     assert!(
-        record["error"]
-            .as_str()
-            .unwrap()
-            .contains("not signed by a trusted authority"),
+        error.contains("not signed by a trusted authority"),
         "{record}"
+    );
+    assert!(
+        error.contains("--cacert FILE") && error.contains("-k"),
+        "what to do: {error}"
     );
     fetchpool()
         .arg("--cacert")
@@ -250,4 +294,47 @@ fn cookie_flags_and_the_jar_share_one_cookie_header() {
     let second = server.requests()[1].to_lowercase();
     assert_eq!(second.matches("cookie:").count(), 1, "{second}");
     assert!(second.contains("cookie: a=1; session=abc"), "{second}");
+}
+
+#[test]
+fn cacert_trusts_the_usual_openssl_self_signed_certificate_as_curl_does() {
+    let server = TlsServer::with(Cert::UsualSelfSigned);
+    let records = run_jsonl(fetchpool().args(["-f", "jsonl", &server.url()]), 1);
+    let error = records[&1]["error"].as_str().unwrap();
+    assert!(
+        error.contains("CA certificate as its own") || error.contains("trusted authority"),
+        "{error}"
+    );
+    assert!(error.contains("--cacert"), "what to do: {error}");
+    fetchpool()
+        .arg("--cacert")
+        .arg(server.cert())
+        .arg(server.url())
+        .assert()
+        .code(0);
+    // Another certificate of the same kind does not make this one trusted.
+    let other = TlsServer::with(Cert::UsualSelfSigned);
+    let records = run_jsonl(
+        fetchpool()
+            .args(["-f", "jsonl", "--cacert"])
+            .arg(other.cert())
+            .arg(server.url()),
+        1,
+    );
+    assert_eq!(records[&1]["error_kind"], "tls", "{}", records[&1]);
+}
+
+#[test]
+fn a_listed_certificate_must_still_name_the_host() {
+    let server = TlsServer::with(Cert::OtherName);
+    let records = run_jsonl(
+        fetchpool()
+            .args(["-f", "jsonl", "--cacert"])
+            .arg(server.cert())
+            .arg(server.url()),
+        1,
+    );
+    let error = records[&1]["error"].as_str().unwrap();
+    assert!(error.contains("not valid for this host name"), "{error}");
+    assert!(error.contains("-k"), "{error}");
 }

@@ -134,12 +134,14 @@ fn every_kind_of_record_written_is_read_back_by_every_reader() {
     for row in [
         "fetched",
         "failed",
+        "  timeout",
+        "  http_status",
+        "skipped",
+        "  file exists",
+        "  robots.txt",
         "cancelled",
         "invalid",
-        "not ok: robots",
-        "not ok: timeout",
-        "not ok: http_status",
-        "skipped (file exists)",
+        "  invalid_url",
     ] {
         assert!(summary.contains(row), "{row}: {summary}");
     }
