@@ -1,7 +1,7 @@
 //! `fetchpool demo`: a first run that works on any machine, online or not. A small HTTP
 //! server on 127.0.0.1 (an ephemeral port) serves a generated site whose pages show every
-//! outcome; the demo writes the list of its URLs to a file, runs the ordinary fetch on it
-//! with the flags given, and stops the server.
+//! outcome; the demo runs the ordinary fetch on its pages (as URL arguments: no list file
+//! is written) with the flags given, and stops the server.
 //!
 //! The site: pages of a few sizes, a large one (generated as it is sent: counted, never
 //! held), a slow one, a 404, a 500 with `Retry-After`, a redirect, a connection reset, a
@@ -16,7 +16,6 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -83,17 +82,6 @@ impl DemoServer {
     /// `http://127.0.0.1:PORT`.
     pub(crate) fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The list of the demo's URLs, one per line, with a comment saying what each is.
-    pub(crate) fn list(&self) -> String {
-        let mut list = String::from(
-            "# fetchpool demo: every outcome, served on 127.0.0.1 while the demo runs\n",
-        );
-        for (path, what) in PAGES {
-            list.push_str(&format!("# {what}\n{}{path}\n", self.base()));
-        }
-        list
     }
 }
 
@@ -247,45 +235,32 @@ fn sleep_unless(stop: &AtomicBool, d: Duration) {
     }
 }
 
-/// Writes the demo's list to a fresh file in a new temporary folder (kept after the run,
-/// so the list can be read or rerun while a demo runs); returns its path.
+/// `fetchpool demo OPTIONS`: starts the demo's server and runs OPTIONS on its pages as an
+/// ordinary run (Ctrl-C and SIGTERM through `signals`); the server stops with the demo,
+/// and nothing is written anywhere but where OPTIONS say.
 ///
 /// # Errors
-/// The folder or the file cannot be written.
-pub(crate) fn write_list(server: &DemoServer) -> io::Result<PathBuf> {
-    let dir = tempfile::Builder::new()
-        .prefix("fetchpool-demo-")
-        .tempdir()?
-        .keep();
-    let path = dir.join("urls.txt");
-    std::fs::write(&path, server.list())?;
-    Ok(path)
-}
-
-/// `fetchpool demo OPTIONS`: starts the demo's server, writes its list, and runs OPTIONS
-/// on it as an ordinary run (Ctrl-C and SIGTERM through `signals`); the server stops
-/// with the demo.
-///
-/// # Errors
-/// The server cannot start or the list cannot be written; as [`crate::run::main`].
+/// The server cannot start; as [`crate::run::main`].
 pub fn main(
     options: &[std::ffi::OsString],
     signals: &crossbeam_channel::Receiver<()>,
 ) -> anyhow::Result<crate::cli::Exit> {
     let server =
         DemoServer::start().map_err(|e| anyhow::anyhow!("cannot start the demo's server: {e}"))?;
-    let list =
-        write_list(&server).map_err(|e| anyhow::anyhow!("cannot write the demo's list: {e}"))?;
-    let cli = match crate::cli::demo_cli(options, &list) {
+    // The pages are the run's URL arguments: no list file, nothing left behind.
+    let urls: Vec<String> = PAGES
+        .iter()
+        .map(|(path, _)| format!("{}{path}", server.base()))
+        .collect();
+    let cli = match crate::cli::demo_cli(options, &urls) {
         Ok(cli) => cli,
         Err(exit) => return Ok(exit),
     };
     eprintln!(
-        "fetchpool demo: serving {} pages on {}; the list is {} (the server stops with the \
-         demo)",
+        "fetchpool demo: serving {} pages on {} while the demo runs (fetchpool demo --help says \
+         what each one shows)",
         PAGES.len(),
         server.base(),
-        list.display()
     );
     let exit = crate::run::main(&cli, signals);
     drop(server);

@@ -369,19 +369,17 @@ pub fn command() -> clap::Command {
 /// fails within seconds, not a minute.
 pub(crate) const DEMO_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The run `fetchpool demo OPTIONS` makes: OPTIONS parsed as a run's, on the demo's list
-/// `list`, with [`DEMO_TIMEOUT`] unless `--timeout` (or `FETCHPOOL_TIMEOUT`) is given.
+/// The run `fetchpool demo OPTIONS` makes: OPTIONS parsed as a run's, on the demo's pages
+/// `urls`, with [`DEMO_TIMEOUT`] unless `--timeout` (or `FETCHPOOL_TIMEOUT`) is given.
 ///
 /// # Errors
 /// The exit code, after printing a usage error.
-pub(crate) fn demo_cli(
-    options: &[std::ffi::OsString],
-    list: &std::path::Path,
-) -> Result<Cli, Exit> {
+pub(crate) fn demo_cli(options: &[std::ffi::OsString], urls: &[String]) -> Result<Cli, Exit> {
     use clap::FromArgMatches;
     let args = std::iter::once("fetchpool".into())
         .chain(options.iter().cloned())
-        .chain([std::ffi::OsString::from("--"), list.into()]);
+        .chain(std::iter::once("--".into()))
+        .chain(urls.iter().map(std::ffi::OsString::from));
     let matches = command().try_get_matches_from(args).map_err(|e| {
         eprint!("{}", usage_error(&masked(&e)));
         Exit::Usage
@@ -390,7 +388,7 @@ pub(crate) fn demo_cli(
         eprint!("{}", usage_error(&masked(&e)));
         Exit::Usage
     })?;
-    if cli.inputs.len() > 1 {
+    if cli.inputs.len() > urls.len() {
         eprintln!("fetchpool: error: the demo fetches its own list: give it options, not URLs");
         return Err(Exit::Usage);
     }

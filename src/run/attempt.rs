@@ -16,6 +16,7 @@ use crate::record::Outcome;
 use crate::run::schedule::HostSlot;
 #[cfg(process_pool)]
 use crate::run::worker::{LOAD_URL, Load, SET_UP};
+use crate::sync::Recover;
 
 /// One attempt's outcome and duration, or `None` if the run was stopped (or its deadline
 /// passed) before the attempt could start.
@@ -98,6 +99,10 @@ impl Run {
         let submitted = self.submit(&job);
         match submitted {
             Ok(future) => {
+                self.running
+                    .lock()
+                    .recover()
+                    .insert(job.seq, job.text.clone());
                 let run = Arc::clone(self);
                 future.add_done_callback(move |f| {
                     drop(slot);
@@ -161,6 +166,7 @@ impl Run {
 
     /// An attempt ended (or was cancelled): deliver, or schedule a retry.
     pub(super) fn attempt_done(&self, mut job: UrlJob, future: &AttemptFuture) {
+        self.running.lock().recover().remove(&job.seq);
         let internal = |why: String| Some((Err(FetchError::Io(why)), Duration::ZERO));
         let attempt = match future.result(Some(Duration::ZERO)) {
             Ok(attempt) => attempt,

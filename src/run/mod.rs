@@ -47,9 +47,10 @@ pub(crate) mod sink;
 #[cfg(process_pool)]
 pub mod worker;
 
+use std::collections::HashMap;
 use std::io::{self, BufWriter};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -69,6 +70,7 @@ use crate::run::schedule::{HostJob, RetryPolicy, Scheduler};
 use crate::run::settings::{SaveTo, Settings};
 use crate::run::sink::{Event, Sink, SinkOptions};
 use crate::shard::Shard;
+use crate::sync::Recover;
 
 /// What stopped a run before it was done, if anything.
 #[derive(Debug, Default, Clone, Copy)]
@@ -161,6 +163,9 @@ struct Run {
     keyed: bool,
     /// `--crawl`: the visited set and the frontier.
     crawl: Option<Crawl>,
+    /// The attempts submitted and not yet done, by entry number, with their URL as shown:
+    /// what a first Ctrl-C says is still running.
+    running: Mutex<HashMap<u64, String>>,
     /// `--crawl` without `--ignore-robots`: each host's robots.txt, and the fetcher that
     /// reads them.
     robots: Option<(Robots<UrlJob>, Fetcher)>,
@@ -314,6 +319,7 @@ impl Run {
             shard: settings.shard,
             keyed: settings.limits.any(),
             crawl: settings.crawl.clone().map(Crawl::new),
+            running: Mutex::default(),
             robots,
         })
     }
@@ -353,6 +359,7 @@ impl Run {
                     recv(signals) -> _ => {
                         ended.interrupted = true;
                         self.stop();
+                        self.say_what_is_running();
                     },
                     recv(deadline_timer) -> _ => {
                         ended.by_deadline = true;
@@ -366,6 +373,31 @@ impl Run {
             Ok(())
         })?;
         Ok(ended)
+    }
+
+    /// After a first Ctrl-C: what is still running, and how to quit now.
+    fn say_what_is_running(&self) {
+        const SHOWN: usize = 5;
+        let running: Vec<String> = self.running.lock().recover().values().cloned().collect();
+        let mut message = match running.len() {
+            0 => "stopping: queued URLs are cancelled".to_string(),
+            n => format!(
+                "stopping: queued URLs are cancelled; {n} fetch(es) still running end within \
+                 --timeout ({}):",
+                crate::fetch::fmt_duration(self.timeout)
+            ),
+        };
+        for url in running.iter().take(SHOWN) {
+            message.push_str(&format!("\n  {}", crate::record::py_repr(url)));
+        }
+        if running.len() > SHOWN {
+            message.push_str(&format!("\n  ... and {} more", running.len() - SHOWN));
+        }
+        if !running.is_empty() {
+            message
+                .push_str("\nCtrl-C again quits now (partial files stay for --continue, with -d)");
+        }
+        self.sink.note_on_stderr(&message);
     }
 
     /// Ends the output, prints the summary and warnings, and decides the exit code: an

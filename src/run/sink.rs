@@ -293,10 +293,13 @@ impl<W: Write> Sink<W> {
 
     /// Prints `fetchpool: warning: MESSAGE` on stderr, under the progress bar.
     pub(crate) fn warn(&self, message: &str) {
+        self.note_on_stderr(&format!("warning: {message}"));
+    }
+
+    /// Prints `fetchpool: MESSAGE` on stderr, under the progress bar.
+    pub(crate) fn note_on_stderr(&self, message: &str) {
         let state = self.lock();
-        state
-            .progress
-            .suspend(|| eprintln!("fetchpool: warning: {message}"));
+        state.progress.suspend(|| eprintln!("fetchpool: {message}"));
     }
 
     /// Counts an input line skipped by `--resume` (it gets no record in this run).

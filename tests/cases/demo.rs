@@ -72,18 +72,25 @@ fn the_demo_shows_every_outcome_without_the_network() {
         kind("/reset")
     );
     assert_eq!(kind("/stall"), "timeout", "the demo's 3 s timeout");
-    // It says where its list is, and the list is there to read.
-    let err = stderr_of(&out);
-    let list = err
-        .split("the list is ")
-        .nth(1)
-        .and_then(|r| r.split(" (").next())
-        .unwrap_or_else(|| panic!("{err}"));
-    assert!(
-        std::fs::read_to_string(list)
-            .unwrap()
-            .contains("/page/small.html")
-    );
+    // It says where it serves, and leaves nothing behind.
+    assert!(stderr_of(&out).contains("serving 11 pages on http://127.0.0.1:"));
+}
+
+#[test]
+fn the_demo_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = fetchpool()
+        .arg("demo")
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]

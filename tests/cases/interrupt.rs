@@ -160,3 +160,32 @@ fn a_second_ctrl_c_exits_at_once_without_waiting_for_running_fetches() {
         start.elapsed()
     );
 }
+
+#[test]
+fn a_first_ctrl_c_says_what_still_runs_and_how_to_quit_now() {
+    let server = MockServer::start();
+    let list = temp_file(format!(
+        "{}\n{}\n",
+        server.url("/delay/1500?a"),
+        server.url("/delay/1500?b")
+    ));
+    let mut child = fetchpool()
+        .arg(list.path())
+        .args(["--workers", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let reader = thread::spawn(move || std::io::read_to_string(stderr).unwrap());
+    crate::common::eventually("both are being fetched", || server.hits() >= 2);
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    assert_eq!(wait_bounded(child).code(), Some(130));
+    let err = reader.join().unwrap();
+    assert!(err.contains("2 fetch(es) still running"), "{err}");
+    assert!(
+        err.contains("/delay/1500?a") && err.contains("/delay/1500?b"),
+        "{err}"
+    );
+    assert!(err.contains("Ctrl-C again quits now"), "{err}");
+}
