@@ -317,7 +317,7 @@ pub struct ReportArgs {
     pub(crate) records: Vec<PathBuf>,
 
     /// The list the runs fetched: exit 0 only if each of its URL lines has a final record
-    /// that is not "cancelled"; otherwise name the lines that do not, and exit 1.
+    /// of its URL that is not "cancelled"; otherwise name the lines that do not, and exit 1.
     #[arg(long, value_name = "LIST")]
     pub(crate) list: Option<PathBuf>,
 

@@ -12,9 +12,14 @@
 //!    each one not superseded is counted in the summary and (`--format jsonl`) printed as
 //!    it was read.
 //!
-//! Then, with `--list`, the list is read once and each URL line is checked against the
-//! lines seen. Record files are untrusted input: lines that are not records are counted
-//! and skipped, and a file that grows while it is read is read up to its first length.
+//! With `--list`, each final record's URL must be the text of its line in the list (a
+//! record file made from another list does not pass as coverage). The list is read in
+//! chunks of [`CHUNK`] lines, each held as 4-byte hashes of its URLs: the first chunk is
+//! compared during pass 2, each further one (a list of more than 16 million lines) in one
+//! more forward pass over the records. Then the list is read once more and each URL line
+//! is checked against the lines seen. Record files are untrusted input: lines that are
+//! not records are counted and skipped, and a file that grows while it is read is read
+//! up to its first length.
 
 pub(crate) mod html;
 
@@ -84,7 +89,7 @@ struct Input {
 struct Problems {
     /// Each message, by kind; the count of each kind.
     named: Vec<String>,
-    counts: [u64; 4],
+    counts: [u64; 5],
 }
 
 /// The kinds of [`Problems`].
@@ -98,6 +103,8 @@ enum Problem {
     NotInList = 2,
     /// A record made by a shard that does not own its line.
     WrongShard = 3,
+    /// A final record whose URL is not the text of its line in the list.
+    OtherUrl = 4,
 }
 
 impl Problems {
@@ -123,6 +130,7 @@ impl Problems {
             "lines whose final record is 'cancelled'",
             "records of lines that are not URL lines of the list",
             "records made by a shard that does not own their line",
+            "final records of another URL than their line of the list",
         ];
         for (count, name) in self.counts.iter().zip(names) {
             if *count > NAMED as u64 {
@@ -164,21 +172,51 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
         None => None,
     };
     let first = last_records(&mut inputs)?;
+    if let Some(input) = inputs.iter().find(|input| input.records == 0) {
+        anyhow::bail!(
+            "{} holds no records (a record file is what fetchpool -o FILE writes)",
+            input.path.display()
+        );
+    }
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut merged = Merged {
         picture: html_file.as_ref().map(|_| Picture::new(first.span)),
         ..Merged::default()
     };
+    // The list's URLs, a chunk at a time: the first compared during pass 2.
+    let list_error = |path: &Path| format!("cannot read the list {}", path.display());
+    let mut chunks = match (&list, &args.list) {
+        (Some(file), Some(path)) => {
+            let mut entries = UrlList::new(BufReader::with_capacity(64 * 1024, file.try_clone()?));
+            let mut next = None;
+            merged.list_urls = ListUrls::read(&mut entries, &mut next, 1, CHUNK)
+                .with_context(|| list_error(path))?;
+            Some((entries, next, path))
+        }
+        _ => None,
+    };
     merged.read(&mut inputs, args.format, &mut out)?;
+    if let Some((entries, next, path)) = chunks.as_mut() {
+        while let Some(start) = merged.list_urls.as_ref().map(|urls| urls.end) {
+            merged.list_urls =
+                ListUrls::read(entries, next, start, CHUNK).with_context(|| list_error(path))?;
+            let Some(urls) = &merged.list_urls else {
+                break;
+            };
+            let (other, problems) = (&mut merged.other_url, &mut merged.problems);
+            forwards(&mut inputs, |_, record| {
+                if let Some((rec, _, true)) = record {
+                    urls.check(rec, other, problems);
+                }
+            })?;
+        }
+    }
     let covered = match (list, &args.list) {
-        (Some(file), Some(path)) => Some(check_list(
-            file,
-            path,
-            &first.lines,
-            &merged.cancelled,
-            &mut merged.problems,
-        )?),
+        (Some(mut file), Some(path)) => {
+            file.seek(SeekFrom::Start(0))?;
+            Some(check_list(file, path, &first.lines, &mut merged)?)
+        }
         _ => None,
     };
     if let (Some(picture), Some(file), Some(path)) = (&merged.picture, html_file, &args.html) {
@@ -253,12 +291,128 @@ struct Merged {
     unreadable: u64,
     /// Records a later record of the same line supersedes.
     superseded: u64,
+    /// The URLs of the list's chunk being compared (`--list`).
+    list_urls: Option<ListUrls>,
+    /// Lines whose final record names another URL than the list.
+    other_url: RoaringTreemap,
+}
+
+/// Reads every input forwards, each up to the length it had when the report began, and
+/// calls `f` with each line and
+/// what it holds: `None` if it is not a record, else the record, its result and whether
+/// it is its line's final record.
+///
+/// # Errors
+/// A file cannot be read, or it changed since pass 1.
+fn forwards(
+    inputs: &mut [Input],
+    mut f: impl for<'l, 'r> FnMut(&'l [u8], Option<(&'r RecordLine<'r>, ResultKind, bool)>),
+) -> anyhow::Result<()> {
+    for input in inputs.iter_mut() {
+        input.file.seek(SeekFrom::Start(0))?;
+        let reader = BufReader::with_capacity(64 * 1024, (&input.file).take(input.len));
+        let mut index = 0u64;
+        let mut changed = false;
+        for_each_whole_line(reader, |line| {
+            let Some((rec, result)) = parse(line) else {
+                return f(line, None);
+            };
+            let Some(from_end) = input.records.checked_sub(index + 1) else {
+                changed = true;
+                return;
+            };
+            index += 1;
+            let last = !input.superseded.contains(from_end);
+            f(line, Some((&rec, result, last)));
+        })
+        .with_context(|| format!("cannot read {}", input.path.display()))?;
+        if changed || index != input.records {
+            anyhow::bail!("{} changed while it was read", input.path.display());
+        }
+    }
+    Ok(())
+}
+
+/// The lines in lines `start..start + hashes.len()` of a list, each as the hash of its
+/// text (0 for a line that is not a URL line), to compare with the records' URLs.
+struct ListUrls {
+    start: u64,
+    /// The line after the chunk.
+    end: u64,
+    hashes: Vec<u32>,
+}
+
+/// Lines of the list held at once by [`ListUrls`]: 64 MiB of hashes.
+const CHUNK: u64 = 1 << 24;
+
+impl ListUrls {
+    /// Reads the URL lines of `list` from line `start` on, `chunk` lines of it; an entry
+    /// past them is left in `next`. `None` once the list is read.
+    fn read(
+        list: &mut impl Iterator<Item = io::Result<crate::run::input::Entry>>,
+        next: &mut Option<crate::run::input::Entry>,
+        start: u64,
+        chunk: u64,
+    ) -> io::Result<Option<ListUrls>> {
+        let mut urls = ListUrls {
+            start,
+            end: start.saturating_add(chunk),
+            hashes: Vec::new(),
+        };
+        loop {
+            let entry = match next.take() {
+                Some(entry) => entry,
+                None => match list.next().transpose()? {
+                    Some(entry) => entry,
+                    None => break,
+                },
+            };
+            if entry.line >= urls.end {
+                *next = Some(entry);
+                break;
+            }
+            let at = usize::try_from(entry.line - start).expect("a chunk fits");
+            urls.hashes.resize(at + 1, 0);
+            urls.hashes[at] = text_hash(&entry.text);
+        }
+        Ok((!urls.hashes.is_empty() || next.is_some()).then_some(urls))
+    }
+
+    /// Notes a problem if `rec`'s line is in this chunk, is a URL line, and its text is
+    /// not `rec`'s URL.
+    fn check(&self, rec: &RecordLine<'_>, other: &mut RoaringTreemap, problems: &mut Problems) {
+        let Some(at) = rec.line.checked_sub(self.start) else {
+            return;
+        };
+        let Some(&hash) = usize::try_from(at).ok().and_then(|at| self.hashes.get(at)) else {
+            return;
+        };
+        if hash != 0 && hash != text_hash(&rec.url) {
+            other.insert(rec.line);
+            problems.add(Problem::OtherUrl, || {
+                format!(
+                    "line {}: the record is of {}, another URL than the list's line",
+                    rec.line,
+                    py_repr(&rec.url)
+                )
+            });
+        }
+    }
+}
+
+/// The 4-byte hash a list line's text is compared by (never 0, which marks a line that
+/// is not a URL line). Two different URLs pass as the same one time in 4 billion.
+fn text_hash(text: &str) -> u32 {
+    use std::hash::{BuildHasher as _, BuildHasherDefault};
+    let h =
+        BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(text);
+    u32::try_from(h >> 32).unwrap_or(1).max(1)
 }
 
 impl Merged {
     /// Pass 2: forwards over the same bytes: every record is checked against the shard
-    /// it names; each final one is counted and drawn, and with `format` jsonl printed to
-    /// `out` as it was read.
+    /// it names; each final one is counted, drawn, compared with the list's first chunk,
+    /// and with `format` jsonl printed to `out` as it was read.
     fn read(
         &mut self,
         inputs: &mut [Input],
@@ -266,42 +420,30 @@ impl Merged {
         out: &mut impl Write,
     ) -> anyhow::Result<()> {
         let mut write_error = None;
-        for input in inputs.iter_mut() {
-            input.file.seek(SeekFrom::Start(0))?;
-            let reader = BufReader::with_capacity(64 * 1024, (&input.file).take(input.len));
-            let mut index = 0u64;
-            let mut changed = false;
-            for_each_whole_line(reader, |line| {
-                let Some((rec, result)) = parse(line) else {
-                    if !is_queued(line) {
-                        self.unreadable += 1;
-                    }
-                    return;
-                };
-                let Some(from_end) = input.records.checked_sub(index + 1) else {
-                    changed = true;
-                    return;
-                };
-                index += 1;
-                // Every record, superseded or not: two shards that both did a line overlap.
-                check_shard(&rec, &mut self.fleet, &mut self.problems);
-                if input.superseded.contains(from_end) {
-                    self.superseded += 1;
-                    return;
+        forwards(inputs, |line, record| {
+            let Some((rec, result, last)) = record else {
+                if !is_queued(line) {
+                    self.unreadable += 1;
                 }
-                self.take(&rec, result);
-                if format == ReportFormat::Jsonl
-                    && write_error.is_none()
-                    && let Err(e) = out.write_all(line)
-                {
-                    write_error = Some(e);
-                }
-            })
-            .with_context(|| format!("cannot read {}", input.path.display()))?;
-            if changed || index != input.records {
-                anyhow::bail!("{} changed while it was read", input.path.display());
+                return;
+            };
+            // Every record, superseded or not: two shards that both did a line overlap.
+            check_shard(rec, &mut self.fleet, &mut self.problems);
+            if !last {
+                self.superseded += 1;
+                return;
             }
-        }
+            self.take(rec, result);
+            if let Some(urls) = &self.list_urls {
+                urls.check(rec, &mut self.other_url, &mut self.problems);
+            }
+            if format == ReportFormat::Jsonl
+                && write_error.is_none()
+                && let Err(e) = out.write_all(line)
+            {
+                write_error = Some(e);
+            }
+        })?;
         match write_error {
             // `fetchpool report -f jsonl ... | head` is not an error; the check goes on.
             Some(e) if e.kind() != io::ErrorKind::BrokenPipe => {
@@ -502,9 +644,9 @@ fn check_list(
     file: File,
     path: &Path,
     seen: &RoaringTreemap,
-    cancelled: &RoaringTreemap,
-    problems: &mut Problems,
+    merged: &mut Merged,
 ) -> anyhow::Result<(u64, u64)> {
+    let (cancelled, problems) = (&merged.cancelled, &mut merged.problems);
     let mut in_list = RoaringTreemap::new();
     let (mut lines, mut done) = (0u64, 0u64);
     for entry in UrlList::new(BufReader::with_capacity(64 * 1024, file)) {
@@ -515,6 +657,8 @@ fn check_list(
             problems.add(Problem::Missing, || {
                 format!("line {}: no record ({})", entry.line, py_repr(&entry.text))
             });
+        } else if merged.other_url.contains(entry.line) {
+            // Named as a problem when the URLs were compared.
         } else if cancelled.contains(entry.line) {
             problems.add(Problem::Cancelled, || {
                 format!(
@@ -608,6 +752,34 @@ mod tests {
         })
         .unwrap();
         lines
+    }
+
+    #[test]
+    fn a_list_is_read_in_chunks_of_lines_with_none_lost_at_their_edges() {
+        let text = "http://a/1\n# note\n\nhttp://a/4\nhttp://a/5\n\n\n\n\n\nhttp://a/11\n";
+        let mut entries = UrlList::new(text.as_bytes());
+        let mut next = None;
+        let mut seen = Vec::new();
+        let mut start = 1;
+        while let Some(urls) = ListUrls::read(&mut entries, &mut next, start, 4).unwrap() {
+            assert_eq!(urls.start, start);
+            for (at, &hash) in urls.hashes.iter().enumerate() {
+                if hash != 0 {
+                    seen.push((urls.start + at as u64, hash));
+                }
+            }
+            start = urls.end;
+        }
+        let expected: Vec<(u64, u32)> = [
+            (1, "http://a/1"),
+            (4, "http://a/4"),
+            (5, "http://a/5"),
+            (11, "http://a/11"),
+        ]
+        .iter()
+        .map(|&(line, url)| (line, text_hash(url)))
+        .collect();
+        assert_eq!(seen, expected);
     }
 
     #[test]

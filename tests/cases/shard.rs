@@ -417,3 +417,55 @@ fn a_list_named_report_is_still_reachable_as_dot_slash_report() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert!(stdout_of(&out).contains("page is 7 bytes"));
 }
+
+#[test]
+fn records_made_from_another_list_do_not_pass_as_coverage() {
+    // Same line numbers, other URLs on lines 2 and 3: a record file of another list.
+    let records =
+        temp_file(rec(1, "fetched", None) + &rec(2, "fetched", None) + &rec(3, "failed", None));
+    let list = temp_file("http://h1.test/\nhttp://other.test/\n# a comment\nhttp://h4.test/\n");
+    let out = report(&[
+        "--list".as_ref(),
+        list.path().as_os_str(),
+        records.path().as_os_str(),
+    ]);
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "line 2: the record is of 'http://h2.test/', another URL than the list's line"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("line 3: recorded, but it is not a URL line"),
+        "{text}"
+    );
+    assert!(
+        text.contains("line 4: no record ('http://h4.test/')"),
+        "{text}"
+    );
+    assert!(text.contains("1 of the 3 URL lines"), "{text}");
+
+    // The same records against their own list pass.
+    let own = temp_file("http://h1.test/\nhttp://h2.test/\nhttp://h3.test/\n");
+    let out = report(&[
+        "--list".as_ref(),
+        own.path().as_os_str(),
+        records.path().as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
+}
+
+#[test]
+fn a_file_without_records_is_refused_in_one_line() {
+    let list = temp_file("http://h1.test/\nhttp://h2.test/\n");
+    for empty in [list.path(), temp_file("").path()] {
+        let out = report(&[empty.as_os_str()]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = stderr_of(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("holds no records"), "{err}");
+        assert!(stdout_of(&out).is_empty());
+    }
+}
