@@ -4,6 +4,7 @@
 //! files back, [`resume`].
 
 pub(crate) mod format;
+pub(crate) mod header;
 pub mod resume;
 pub(crate) mod tally;
 

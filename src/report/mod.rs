@@ -33,10 +33,11 @@ use roaring::RoaringTreemap;
 
 use crate::cli::{Exit, ReportArgs, ReportFormat};
 use crate::fetch::parse_url;
+use crate::record::header::RunHeader;
 use crate::record::resume::{MAX_RECORD_LINE, for_each_whole_line, open_regular};
 use crate::record::tally::Counted;
 use crate::record::{RecordLine, ResultKind, Tally, py_repr, result};
-use crate::report::html::{Picture, Shown};
+use crate::report::html::{Facts, Picture, Shown};
 use crate::run::input::UrlList;
 use crate::shard::{Shard, ShardBy, parse_shard};
 
@@ -174,7 +175,7 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
     let first = last_records(&mut inputs)?;
     if let Some(input) = inputs.iter().find(|input| input.records == 0) {
         anyhow::bail!(
-            "{} holds no records (a record file is what fetchpool -o FILE writes)",
+            "{} holds no records (a record file is what fetchpool --record FILE writes)",
             input.path.display()
         );
     }
@@ -225,10 +226,20 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
             .iter()
             .map(|p| p.display().to_string())
             .collect();
-        let page = picture.render(&merged.tally, &names.join(", "));
+        let facts = Facts {
+            files: &names,
+            runs: &first.runs,
+            more_runs: first.more_runs,
+            superseded: merged.superseded,
+            unreadable: merged.unreadable,
+        };
+        let page = picture.render(&merged.tally, &facts);
         write_html(file, path, page.as_bytes())?;
     }
-    merged.print(args, inputs.len(), covered, out)?;
+    let wall = first
+        .span
+        .map(|(start, end)| Duration::from_millis(end.saturating_sub(start)));
+    merged.print(args, inputs.len(), wall, covered, out)?;
     Ok(if merged.problems.total() == 0 {
         Exit::Success
     } else {
@@ -236,12 +247,18 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
     })
 }
 
-/// What the first pass learns: the lines that have a record, and when the records ended.
+/// What the first pass learns: the lines that have a record, when the runs began and
+/// ended, and what their headers say.
 struct LastRecords {
     /// Lines of the list with a record.
     lines: RoaringTreemap,
-    /// The span of the records' `at` (ms since the epoch).
+    /// From the first run's start (or the first record, without a header) to the last
+    /// record, in ms since the epoch.
     span: Option<(u64, u64)>,
+    /// The runs' headers, in file order, the first [`html::MAX_RUNS`] of them.
+    runs: Vec<RunHeader<'static>>,
+    /// Headers beyond those.
+    more_runs: u64,
 }
 
 /// Pass 1: backwards over every record (the last file first, each from its end): the
@@ -250,30 +267,49 @@ struct LastRecords {
 fn last_records(inputs: &mut [Input]) -> anyhow::Result<LastRecords> {
     let mut seen = RoaringTreemap::new();
     let mut span: Option<(u64, u64)> = None;
+    let mut widen = |at: u64| {
+        span = Some(span.map_or((at, at), |(a, b)| (a.min(at), b.max(at))));
+    };
+    // Headers, last first; the last MAX_RUNS of them are kept until the end.
+    let mut runs = std::collections::VecDeque::new();
+    let mut headers = 0u64;
     // Pages a crawl found, by URL: 16 bytes each.
     let mut pages = std::collections::HashSet::new();
     for input in inputs.iter_mut().rev() {
         let mut from_end = 0u64;
         let (records, superseded) = (&mut input.records, &mut input.superseded);
         for_each_line_backwards(&mut input.file, input.len, |line| {
-            if let Some((rec, _)) = parse(line) {
-                if let Some(at) = rec.at {
-                    span = Some(span.map_or((at, at), |(a, b)| (a.min(at), b.max(at))));
+            let Some((rec, _)) = parse(line) else {
+                if let Some(header) = RunHeader::parse(line) {
+                    widen(header.started);
+                    headers += 1;
+                    runs.push_front(header.into_owned());
+                    runs.truncate(html::MAX_RUNS);
                 }
-                let new = match identity(&rec) {
-                    Identity::Line(line) => seen.insert(line),
-                    Identity::Page(key) => pages.insert(key),
-                };
-                if !new {
-                    superseded.insert(from_end);
-                }
-                from_end += 1;
+                return;
+            };
+            if let Some(at) = rec.at {
+                widen(at);
             }
+            let new = match identity(&rec) {
+                Identity::Line(line) => seen.insert(line),
+                Identity::Page(key) => pages.insert(key),
+            };
+            if !new {
+                superseded.insert(from_end);
+            }
+            from_end += 1;
         })
         .with_context(|| format!("cannot read {}", input.path.display()))?;
         *records = from_end;
     }
-    Ok(LastRecords { lines: seen, span })
+    let runs: Vec<RunHeader<'static>> = runs.into();
+    Ok(LastRecords {
+        lines: seen,
+        span,
+        more_runs: headers - runs.len() as u64,
+        runs,
+    })
 }
 
 /// What the second pass gathers from the final records.
@@ -422,7 +458,7 @@ impl Merged {
         let mut write_error = None;
         forwards(inputs, |line, record| {
             let Some((rec, result, last)) = record else {
-                if !is_queued(line) {
+                if !is_queued(line) && RunHeader::parse(line).is_none() {
                     self.unreadable += 1;
                 }
                 return;
@@ -472,6 +508,7 @@ impl Merged {
             picture.add(&Shown {
                 url: &rec.url,
                 failed: result == ResultKind::Failed,
+                status: rec.status,
                 error: rec.error.as_deref(),
                 parent: rec.parent.as_deref(),
                 bytes: rec.bytes.unwrap_or(0),
@@ -482,18 +519,19 @@ impl Merged {
     }
 
     /// Prints the summary and the problems on stdout as text; with jsonl, stdout holds the
-    /// records and the problems go to stderr. `covered` is the list's URL lines and those
-    /// done, with `--list`.
+    /// records and the problems go to stderr. `wall` is from the first run's start to the
+    /// last record; `covered` is the list's URL lines and those done, with `--list`.
     fn print(
         &self,
         args: &ReportArgs,
         files: usize,
+        wall: Option<Duration>,
         covered: Option<(u64, u64)>,
         mut out: impl Write,
     ) -> anyhow::Result<()> {
         let mut text = Vec::new();
         if args.format == ReportFormat::Text {
-            writeln!(text, "{}", self.tally.summary(None))?;
+            writeln!(text, "{}", self.tally.summary(wall))?;
             writeln!(
                 text,
                 "{files} record files, {} records: {} final, {} superseded by a later \

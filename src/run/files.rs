@@ -1,15 +1,17 @@
 //! The files a run opens: its input lists (read as one, line numbers running on) and its
 //! record file (never one of the lists); both are protected from saved bodies.
 
+use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write as _};
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::settings::{Settings, Source};
+use super::settings::{Executor, Settings, Source};
+use crate::record::header::RunHeader;
 use crate::record::resume::{CrawlState, Fetched, open_output};
 use crate::run::input::Chained;
 
@@ -95,8 +97,95 @@ pub(super) fn open_record(
         return Ok((None, Fetched::default(), CrawlState::default()));
     };
     check_not_the_input(&settings.inputs, &record.path)?;
-    let (file, fetched, crawled) =
+    let (mut file, fetched, crawled) =
         open_output(&record.path, record.resume, settings.crawl.is_some())
             .with_context(|| format!("cannot open {}", record.path.display()))?;
+    let header = RunHeader::now(header_options(settings));
+    file.write_all(header.to_json().as_bytes())
+        .with_context(|| format!("cannot write the record file {}", record.path.display()))?;
     Ok((Some(file), fetched, crawled))
+}
+
+/// The settings a run's header shows, as a person reads them; never a secret (headers,
+/// logins and proxies are counted or named, not shown).
+fn header_options(settings: &Settings) -> BTreeMap<String, String> {
+    use crate::record::tally::human_duration;
+    let mut options = BTreeMap::new();
+    let mut set = |name: &str, value: String| {
+        options.insert(name.to_string(), value);
+    };
+    let (files, urls, stdin) = settings
+        .inputs
+        .iter()
+        .fold((Vec::new(), 0, false), |mut acc, s| {
+            match s {
+                Source::File(path) => acc.0.push(path.display().to_string()),
+                Source::Url(_) => acc.1 += 1,
+                Source::Stdin => acc.2 = true,
+            }
+            acc
+        });
+    let mut inputs = files;
+    if urls > 0 {
+        inputs.push(format!("{urls} URL arguments"));
+    }
+    if stdin {
+        inputs.push("standard input".to_string());
+    }
+    set("input", inputs.join(", "));
+    set("workers", settings.workers.to_string());
+    set(
+        "executor",
+        match settings.executor {
+            Executor::Threads => "threads".to_string(),
+            #[cfg(process_pool)]
+            Executor::Processes { .. } => "processes".to_string(),
+        },
+    );
+    let fetch = &settings.fetch;
+    set("timeout", human_duration(fetch.timeout));
+    set("retries", settings.retry.retries.to_string());
+    if let Some(n) = settings.limits.per_host {
+        set("per_host", n.to_string());
+    }
+    if let Some(rate) = settings.limits.rate {
+        set("rate", format!("{rate}/s"));
+    }
+    if let Some(rate) = settings.limits.host_rate {
+        set("rate_per_host", format!("{rate}/s"));
+    }
+    if let Some(deadline) = settings.deadline {
+        set("deadline", human_duration(deadline));
+    }
+    if let Some(shard) = &settings.shard {
+        set("shard", format!("{shard} by {}", shard.by.name()));
+    }
+    if let Some(crawl) = &settings.crawl {
+        set("crawl", format!("depth {}", crawl.depth));
+    }
+    if let Some(save) = &settings.save {
+        set("dir", save.dir.display().to_string());
+    }
+    if settings.record.as_ref().is_some_and(|r| r.resume) {
+        set("resume", "yes".to_string());
+    }
+    if fetch.head {
+        set("method", "HEAD".to_string());
+    }
+    if !fetch.headers.is_empty() {
+        set("headers", format!("{} (not shown)", fetch.headers.len()));
+    }
+    for (name, on) in [
+        ("compressed", fetch.compressed),
+        ("continue", fetch.continue_partial),
+        ("checksum", fetch.checksum),
+        ("insecure", fetch.insecure),
+        ("login", fetch.user.is_some()),
+        ("proxy", fetch.proxy.is_some()),
+    ] {
+        if on {
+            set(name, "yes".to_string());
+        }
+    }
+    options
 }

@@ -395,8 +395,8 @@ fn a_killed_crawl_resumes_to_the_same_set_of_pages_without_fetching_any_again() 
     // Every reachable page has its final record, and no page two that say fetched.
     let mut ok_count: HashMap<String, usize> = HashMap::new();
     let mut recorded = BTreeSet::new();
-    for line in std::fs::read_to_string(&record).unwrap().lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    for line in crate::common::records_in(&record) {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         if v["result"] == "queued" {
             continue;
         }

@@ -212,6 +212,14 @@ fn the_html_report_renders_in_a_browser_and_runs_no_script_from_a_url() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let summary = stdout_of(&out);
+    for row in ["wall time", "URLs/s", "bytes/s"] {
+        assert!(summary.contains(row), "{row}: {summary}");
+    }
+    assert!(
+        !summary.contains("not records"),
+        "the header is not a record: {summary}"
+    );
     let html = std::fs::read_to_string(&page).unwrap();
     // Nothing is loaded from elsewhere: no source attribute, stylesheet link or CSS url()
     // (the injected `<img src=x>` is text: `&lt;img src=x`), and the page's policy forbids
@@ -221,6 +229,28 @@ fn the_html_report_renders_in_a_browser_and_runs_no_script_from_a_url() {
     }
     assert!(html.contains("default-src 'none'"));
     assert!(!html.contains("<script"), "no script in the page");
+
+    // The run's facts: when, how long, how fast, which version with which settings; the
+    // statuses; the slowest URLs as links, without Python's quotes; no card for a zero.
+    for fact in [
+        "<dt>Started</dt>",
+        "<dt>Wall time</dt>",
+        "<dt>Fetches per second</dt>",
+        "<dt>Throughput</dt>",
+        "<dt>Retries</dt>",
+        "404 Not Found",
+        "Slowest URLs",
+        "retries 1",
+        concat!("<td>", env!("CARGO_PKG_VERSION"), "</td>"),
+    ] {
+        assert!(html.contains(fact), "{fact} is not in the page");
+    }
+    assert!(
+        html.contains("<a href=\"http://127.0.0.1:"),
+        "URLs are links"
+    );
+    assert!(!html.contains("'http://127.0.0.1:"), "no Python quotes");
+    assert!(!html.contains(">cancelled</div>"), "no zero cards");
 
     // The browser's view of the page after it loaded: its title, and no trace of the
     // injected script having run.

@@ -10,7 +10,10 @@ use std::collections::{HashMap, HashSet};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::{MockServer, eventually, fetchpool, jsonl_by_line, stdout_of, temp_file};
+use crate::common::{
+    MockServer, eventually, fetchpool, jsonl_by_line, record_lines, records_in, stdout_of,
+    temp_file,
+};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -291,7 +294,15 @@ fn the_output_file_gets_one_json_line_per_record() {
     );
     let text = std::fs::read_to_string(file.path()).unwrap();
     let records = jsonl_by_line(&text);
-    assert_eq!(text.lines().count(), 3);
+    // A header first: which fetchpool made the records, when, with which settings.
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    let header: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(header["result"], "run");
+    assert_eq!(header["fetchpool"], env!("CARGO_PKG_VERSION"));
+    assert!(header["started"].as_u64().unwrap() > 1_700_000_000_000);
+    assert_eq!(header["options"]["workers"], "5", "{header}");
+    assert!(header.get("url").is_none());
     assert_eq!(records[&1]["ok"], true);
     assert_eq!(records[&2]["status"], 500);
     assert_eq!(records[&3]["result"], "invalid");
@@ -347,8 +358,8 @@ fn resume_after_kill_9_records_every_line_and_fetches_no_success_twice() {
         assert!(!ok_before.contains(url), "{url} was fetched again");
     }
     let mut last_by_line: HashMap<u64, serde_json::Value> = HashMap::new();
-    for line in std::fs::read_to_string(&path).unwrap().lines() {
-        let Ok(r) = serde_json::from_str::<serde_json::Value>(line) else {
+    for line in records_in(&path) {
+        let Ok(r) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue; // a line torn by the kill
         };
         last_by_line.insert(r["line"].as_u64().unwrap(), r);
@@ -389,7 +400,7 @@ fn resume_tolerates_a_torn_last_line_and_leaves_a_clean_file() {
     let paths: Vec<String> = server.log().into_iter().map(|(_, p)| p).collect();
     assert_eq!(paths, vec!["/bytes/3?c".to_string()]);
     let text = std::fs::read_to_string(file.path()).unwrap();
-    assert_eq!(text.lines().count(), 3);
+    assert_eq!(record_lines(&text).count(), 3, "{text}");
     for line in text.lines() {
         serde_json::from_str::<serde_json::Value>(line).expect("every line is whole JSON");
     }

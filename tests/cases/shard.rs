@@ -13,8 +13,8 @@ use crate::common::{
 /// The records of a record file: line number -> every record of it, in file order.
 fn records_of(path: &Path) -> BTreeMap<u64, Vec<serde_json::Value>> {
     let mut by_line: BTreeMap<u64, Vec<serde_json::Value>> = BTreeMap::new();
-    for line in std::fs::read_to_string(path).unwrap().lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    for line in crate::common::records_in(path) {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         by_line
             .entry(v["line"].as_u64().unwrap())
             .or_default()

@@ -77,7 +77,8 @@ fn flags_are_read_from_the_environment_and_the_command_line_wins() {
 
 #[test]
 fn an_environment_variable_does_not_stop_a_command_from_running() {
-    let records = temp_file("");
+    let records =
+        temp_file("{\"url\":\"http://a.test/\",\"line\":1,\"ok\":true,\"result\":\"fetched\"}\n");
     let out = fetchpool()
         .args(["report"])
         .arg(records.path())

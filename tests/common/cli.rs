@@ -104,9 +104,23 @@ pub fn run_jsonl(cmd: &mut std::process::Command, code: i32) -> HashMap<u64, ser
     jsonl_by_line(&stdout_of(&out))
 }
 
-/// Parses JSONL output into objects keyed by line number.
+/// The lines of a record file's text that are not a run's header (`"result":"run"`).
+pub fn record_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter(|l| {
+        serde_json::from_str::<serde_json::Value>(l).map_or(true, |v| v["result"] != "run")
+    })
+}
+
+/// The lines of a record file that are not a run's header.
+pub fn records_in(path: impl AsRef<std::path::Path>) -> Vec<String> {
+    record_lines(&std::fs::read_to_string(path).expect("the record file is read"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Parses JSONL output (or a record file's text) into objects keyed by line number.
 pub fn jsonl_by_line(text: &str) -> HashMap<u64, serde_json::Value> {
-    text.lines()
+    record_lines(text)
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).expect("each line is JSON");
             (v["line"].as_u64().expect("line is a number"), v)

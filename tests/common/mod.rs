@@ -10,8 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub use cli::{
-    assert_usage_error, fetchpool, fixture, jsonl_by_line, run_jsonl, scrub, sorted_lines,
-    stderr_of, stdout_of, temp_file,
+    assert_usage_error, fetchpool, fixture, jsonl_by_line, record_lines, records_in, run_jsonl,
+    scrub, sorted_lines, stderr_of, stdout_of, temp_file,
 };
 pub use server::{MockServer, Scripted, full_backlog, refused_url};
 
