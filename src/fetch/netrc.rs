@@ -37,10 +37,13 @@ impl Netrc {
         Ok(Self::parse(&text))
     }
 
-    /// Parses netrc text (tokens separated by white space; `macdef` bodies skipped).
+    /// Parses netrc text as curl reads it: tokens separated by white space, a value in
+    /// double quotes may hold spaces and the escapes `\"`, `\\`, `\n`, `\r`, `\t`; a `#`
+    /// starting a token comments out the rest of the line; a `macdef NAME` body (up to the
+    /// next empty line) is skipped, whatever it holds.
     pub fn parse(text: &str) -> Self {
         let mut netrc = Netrc::default();
-        let mut tokens = text.split_whitespace();
+        let mut tokens = Tokens { rest: text };
         // The entry being read: host (`None` for `default`), login, password.
         let mut current: Option<(Option<String>, String, String)> = None;
         let finish =
@@ -56,12 +59,12 @@ impl Netrc {
                 None => {}
             };
         while let Some(token) = tokens.next() {
-            match token {
+            match token.as_str() {
                 "machine" => {
                     finish(current.take(), &mut netrc);
                     current = tokens
                         .next()
-                        .map(|h| (Some(h.to_string()), String::new(), String::new()));
+                        .map(|h| (Some(h), String::new(), String::new()));
                 }
                 "default" => {
                     finish(current.take(), &mut netrc);
@@ -69,16 +72,21 @@ impl Netrc {
                 }
                 "login" => {
                     if let (Some(entry), Some(v)) = (current.as_mut(), tokens.next()) {
-                        entry.1 = v.to_string();
+                        entry.1 = v;
                     }
                 }
                 "password" => {
                     if let (Some(entry), Some(v)) = (current.as_mut(), tokens.next()) {
-                        entry.2 = v.to_string();
+                        entry.2 = v;
                     }
                 }
                 "account" => {
                     tokens.next();
+                }
+                "macdef" => {
+                    // A macro ends the entry before it; its body is not netrc tokens.
+                    finish(current.take(), &mut netrc);
+                    tokens.skip_macro();
                 }
                 _ => {}
             }
@@ -98,6 +106,74 @@ impl Netrc {
     }
 }
 
+/// The tokens of netrc text, read one at a time.
+struct Tokens<'a> {
+    rest: &'a str,
+}
+
+impl Tokens<'_> {
+    /// The next token, unquoted; `None` at the end.
+    fn next(&mut self) -> Option<String> {
+        loop {
+            self.rest = self.rest.trim_start();
+            if self.rest.starts_with('#') {
+                let end = self.rest.find('\n').unwrap_or(self.rest.len());
+                self.rest = &self.rest[end..];
+                continue;
+            }
+            break;
+        }
+        if self.rest.is_empty() {
+            return None;
+        }
+        if let Some(quoted) = self.rest.strip_prefix('"') {
+            let mut value = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    '\\' => match chars.next() {
+                        Some((_, 'n')) => value.push('\n'),
+                        Some((_, 'r')) => value.push('\r'),
+                        Some((_, 't')) => value.push('\t'),
+                        Some((_, other)) => value.push(other),
+                        None => {}
+                    },
+                    c => value.push(c),
+                }
+            }
+            self.rest = &quoted[end..];
+            return Some(value);
+        }
+        let end = self
+            .rest
+            .find(char::is_whitespace)
+            .unwrap_or(self.rest.len());
+        let token = self.rest[..end].to_string();
+        self.rest = &self.rest[end..];
+        Some(token)
+    }
+
+    /// Skips a `macdef`: its name, the rest of its line, and its body up to and including
+    /// the next empty line (or the end).
+    fn skip_macro(&mut self) {
+        let line_end = self.rest.find('\n').map_or(self.rest.len(), |i| i + 1);
+        self.rest = &self.rest[line_end..];
+        while !self.rest.is_empty() {
+            let line_end = self.rest.find('\n').map_or(self.rest.len(), |i| i + 1);
+            let line = &self.rest[..line_end];
+            self.rest = &self.rest[line_end..];
+            if line.trim().is_empty() {
+                break;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +189,31 @@ mod tests {
         assert_eq!(netrc.for_host("other.org"), Some(("bob", "pw")));
         assert_eq!(netrc.for_host("elsewhere"), Some(("anon", "anon@")));
         assert_eq!(Netrc::parse("").for_host("x"), None);
+    }
+
+    #[test]
+    fn a_macro_body_is_skipped_whatever_it_holds() {
+        let netrc = Netrc::parse(
+            "machine a.test login alice password right\n\
+             macdef init\n\
+             password wrong\n\
+             machine evil.test login mallory password x\n\
+             \n\
+             machine b.test login bob password pw\n",
+        );
+        assert_eq!(netrc.for_host("a.test"), Some(("alice", "right")));
+        assert_eq!(netrc.for_host("evil.test"), None, "inside the macro");
+        assert_eq!(netrc.for_host("b.test"), Some(("bob", "pw")));
+    }
+
+    #[test]
+    fn quoted_values_and_comments_are_read_as_curl_reads_them() {
+        let netrc = Netrc::parse(
+            "# my logins\n\
+             machine a.test login \"alice smith\" password \"p w\\\"q\\\\\" # note\n\
+             machine b.test login bob password \"unterminated",
+        );
+        assert_eq!(netrc.for_host("a.test"), Some(("alice smith", "p w\"q\\")));
+        assert_eq!(netrc.for_host("b.test"), Some(("bob", "unterminated")));
     }
 }

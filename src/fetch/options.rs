@@ -260,30 +260,25 @@ pub(crate) enum Method {
     Head,
 }
 
-/// Parses a size: a number of bytes, or one with a suffix `k`, `M`, `G`, `T` (powers of
-/// 1024; `KiB`, `MB` and the like are read the same way), at most 2^60.
+/// Parses a size (the `parse-size` crate): a number of bytes, or one with a suffix `k`,
+/// `M`, `G`, `T` (powers of 1024; `KiB`, `MB` and the like are read the same way), whole or
+/// not (`1.5G`), at most 2^60.
 ///
 /// # Errors
 /// A message for clap.
 pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(digits);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| "expected a number of bytes, such as 1000, 512k or 10M".to_string())?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        "t" | "tb" | "tib" => 40,
-        other => return Err(format!("unknown size unit '{other}' (use k, M, G or T)")),
-    };
-    number
-        .checked_mul(1u64 << shift)
-        .filter(|&n| n <= 1 << 60)
-        .ok_or_else(|| "must be at most 1024 P (2^60 bytes)".to_string())
+    use parse_size::{Config, Error};
+    let size = Config::new().with_binary().parse_size(s.trim()).map_err(|e| match e {
+        Error::Empty | Error::InvalidDigit => {
+            "expected a number of bytes, such as 1000, 512k, 10M or 1.5G".to_string()
+        }
+        Error::PosOverflow => "must be at most 1024 P (2^60 bytes)".to_string(),
+        other => format!("not a size ({other}); try 1000, 512k, 10M or 1.5G"),
+    })?;
+    if size > 1 << 60 {
+        return Err("must be at most 1024 P (2^60 bytes)".to_string());
+    }
+    Ok(size)
 }
 
 /// Parses a proxy URL (`http://` or `https://`; `host:port` means `http://host:port`).
@@ -446,4 +441,24 @@ pub enum HttpVersion {
     Http1,
     /// HTTP/2 only, without negotiation (prior knowledge), also on `http://`.
     Http2,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("10M"), Ok(10 << 20));
+        assert_eq!(parse_size("1.5G"), Ok(3 << 29));
+        assert_eq!(parse_size("2 GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("1MB"), Ok(1 << 20), "powers of 1024, as before");
+        assert_eq!(parse_size("1P"), Ok(1 << 50));
+        assert!(parse_size("2E").unwrap_err().contains("at most"));
+        assert!(parse_size("1X").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("-1").is_err());
+    }
 }

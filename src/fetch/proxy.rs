@@ -8,6 +8,7 @@
 
 use std::net::IpAddr;
 
+use ipnet::IpNet;
 use url::Url;
 
 /// The proxy settings of the environment.
@@ -97,8 +98,8 @@ fn parse_proxy(value: &str) -> Option<Url> {
 struct NoProxy {
     /// `*` was listed: nothing goes through a proxy.
     everything: bool,
-    /// Addresses and networks, as (network address, prefix length).
-    networks: Vec<(IpAddr, u8)>,
+    /// Addresses and networks.
+    networks: Vec<IpNet>,
     /// Domain names, lower case, without a leading dot.
     domains: Vec<String>,
 }
@@ -126,10 +127,7 @@ impl NoProxy {
         }
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = bare.parse::<IpAddr>() {
-            return self
-                .networks
-                .iter()
-                .any(|&(net, bits)| in_network(ip, net, bits));
+            return self.networks.iter().any(|net| net.contains(&ip));
         }
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         self.domains.iter().any(|d| {
@@ -141,10 +139,10 @@ impl NoProxy {
     }
 }
 
-/// `10.0.0.0/8`, `::1`, `192.168.1.7` as a network; `None` if the entry is not one.
-fn parse_network(entry: &str) -> Option<(IpAddr, u8)> {
+/// `10.0.0.0/8`, `::1`, `[::1]`, `192.168.1.7` as a network; `None` if the entry is not one.
+fn parse_network(entry: &str) -> Option<IpNet> {
     let (addr, bits) = match entry.split_once('/') {
-        Some((a, b)) => (a, Some(b.parse::<u8>().ok()?)),
+        Some((a, b)) => (a, Some(b)),
         None => (entry, None),
     };
     let ip: IpAddr = addr
@@ -152,30 +150,9 @@ fn parse_network(entry: &str) -> Option<(IpAddr, u8)> {
         .trim_end_matches(']')
         .parse()
         .ok()?;
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    let bits = bits.unwrap_or(max);
-    (bits <= max).then_some((ip, bits))
-}
-
-/// Whether `ip` lies in `net/bits`.
-fn in_network(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
-    let mask = |width: u32| {
-        if bits == 0 {
-            0u128
-        } else {
-            u128::MAX << (width - u32::from(bits))
-        }
-    };
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let m = mask(32) as u32;
-            u32::from(a) & m == u32::from(b) & m
-        }
-        (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let m = mask(128);
-            u128::from(a) & m == u128::from(b) & m
-        }
-        _ => false,
+    match bits {
+        Some(bits) => IpNet::new(ip, bits.parse().ok()?).ok(),
+        None => Some(IpNet::from(ip)),
     }
 }
 
