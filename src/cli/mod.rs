@@ -69,10 +69,10 @@ pub(crate) enum Order {
 /// What runs each fetch (`--executor`): the document's two executors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum ExecutorKind {
-    /// Worker threads of this process (`ThreadPoolExecutor`).
+    /// Worker threads of this process.
     Thread,
-    /// Worker processes, each a copy of fetchpool (`ProcessPoolExecutor`): a fetch that
-    /// crashes or hangs is killed and fails alone.
+    /// Worker processes, each a copy of fetchpool: a fetch that crashes or hangs is
+    /// killed and fails alone.
     Process,
 }
 
@@ -99,6 +99,11 @@ pub struct Cli {
     /// blank lines and lines starting with '#' are skipped.
     #[arg(value_name = "URL|FILE")]
     pub(crate) inputs: Vec<String>,
+
+    /// Read URLs from FILE, one per line ('-': standard input), after the URL|FILE
+    /// arguments (wget's and aria2c's -i); repeatable.
+    #[arg(short = 'i', long, value_name = "FILE")]
+    pub(crate) input_file: Vec<PathBuf>,
 
     /// Fetches running at once.
     #[arg(short = 'w', long, value_name = "N", default_value_t = 5,
@@ -132,6 +137,11 @@ pub struct Cli {
     /// Output format.
     #[arg(short = 'f', long, value_enum, default_value_t = Format::Text)]
     pub(crate) format: Format,
+
+    /// Print only the URLs that were not fetched (failed, cancelled, invalid), as lychee
+    /// does; the summary, the record file and the exit code stay the same.
+    #[arg(short = 'q', long)]
+    pub(crate) failures_only: bool,
 
     /// Output order.
     #[arg(long, value_enum, default_value_t = Order::Completion)]

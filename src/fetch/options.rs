@@ -268,13 +268,16 @@ pub(crate) enum Method {
 /// A message for clap.
 pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     use parse_size::{Config, Error};
-    let size = Config::new().with_binary().parse_size(s.trim()).map_err(|e| match e {
-        Error::Empty | Error::InvalidDigit => {
-            "expected a number of bytes, such as 1000, 512k, 10M or 1.5G".to_string()
-        }
-        Error::PosOverflow => "must be at most 1024 P (2^60 bytes)".to_string(),
-        other => format!("not a size ({other}); try 1000, 512k, 10M or 1.5G"),
-    })?;
+    let size = Config::new()
+        .with_binary()
+        .parse_size(s.trim())
+        .map_err(|e| match e {
+            Error::Empty | Error::InvalidDigit => {
+                "expected a number of bytes, such as 1000, 512k, 10M or 1.5G".to_string()
+            }
+            Error::PosOverflow => "must be at most 1024 P (2^60 bytes)".to_string(),
+            other => format!("not a size ({other}); try 1000, 512k, 10M or 1.5G"),
+        })?;
     if size > 1 << 60 {
         return Err("must be at most 1024 P (2^60 bytes)".to_string());
     }

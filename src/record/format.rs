@@ -1,5 +1,5 @@
-//! How records are shown: the document's text lines, JSON lines, the table; and Python's
-//! `repr`, which keeps what a URL holds from spoofing a terminal.
+//! How records are shown: the document's text lines, JSON lines, CSV, a Markdown table,
+//! the table; and Python's `repr`, which keeps what a URL holds from spoofing a terminal.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -72,13 +72,30 @@ impl Record {
 /// The output format (`--format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// 'URL' page is N bytes, or 'URL' generated an exception: MESSAGE.
+    /// 'URL' page is N bytes, or 'URL' generated an exception: MESSAGE (the document's).
     Text,
     /// One JSON object per line, as each URL completes.
     Jsonl,
+    /// Comma-separated values, a header row first, a row per URL as it completes.
+    Csv,
+    /// A Markdown table, a row per URL as it completes (for an issue or a wiki page).
+    Markdown,
     /// One table at the end (keeps every record until then).
     Table,
 }
+
+/// The columns of `--format csv` and `--format markdown`.
+const COLUMNS: [&str; 9] = [
+    "line",
+    "url",
+    "result",
+    "status",
+    "bytes",
+    "ms",
+    "attempts",
+    "error_kind",
+    "error",
+];
 
 impl Format {
     /// The record as this format prints it, newline included, or `None` for the table
@@ -87,11 +104,72 @@ impl Format {
         let mut line = match self {
             Format::Text => record.to_text(),
             Format::Jsonl => record.to_json(),
+            Format::Csv => return Some(csv_row(&cells(record))),
+            Format::Markdown => markdown_row(&cells(record)),
             Format::Table => return None,
         };
         line.push('\n');
         Some(line)
     }
+
+    /// What comes before the first record: the header row of CSV and Markdown.
+    pub(crate) fn header(self) -> Option<String> {
+        match self {
+            Format::Csv => Some(csv_row(&COLUMNS)),
+            Format::Markdown => Some(format!(
+                "{}\n|---:|---|---|---:|---:|---:|---:|---|---|\n",
+                markdown_row(&COLUMNS)
+            )),
+            Format::Text | Format::Jsonl | Format::Table => None,
+        }
+    }
+}
+
+/// A record's [`COLUMNS`].
+fn cells(r: &Record) -> [String; 9] {
+    [
+        r.line.to_string(),
+        r.url.clone(),
+        r.result_name().to_string(),
+        r.status().map_or(String::new(), |s| s.to_string()),
+        r.bytes().map_or(String::new(), |b| b.to_string()),
+        format!("{:.1}", r.elapsed.as_secs_f64() * 1e3),
+        r.attempts.to_string(),
+        r.error_kind().unwrap_or_default().to_string(),
+        r.error_message().unwrap_or_default(),
+    ]
+}
+
+/// One CSV row (RFC 4180 quoting, by the `csv` crate), newline included.
+fn csv_row<S: AsRef<str>>(cells: &[S]) -> String {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let row = cells.iter().map(|c| c.as_ref().as_bytes());
+    // Writing to memory cannot fail.
+    let _ = writer.write_record(row);
+    let bytes = writer.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+/// One Markdown table row; each cell escaped so that it stays one cell of one row and
+/// shows as text (no link, emphasis or HTML from a URL or an error message).
+fn markdown_row<S: AsRef<str>>(cells: &[S]) -> String {
+    let mut row = String::from("|");
+    for cell in cells {
+        row.push(' ');
+        for c in printable(cell.as_ref()).chars() {
+            if matches!(
+                c,
+                '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '!' | '&' | '~'
+            ) {
+                row.push('\\');
+            }
+            row.push(c);
+        }
+        row.push_str(" |");
+    }
+    row
 }
 
 /// Writes records in the chosen format.
@@ -101,18 +179,30 @@ pub struct Printer<W: Write> {
     out: W,
     /// The format.
     format: Format,
+    /// Print only the records of URLs that were not fetched (`--failures-only`).
+    failures_only: bool,
+    /// Whether the format's header is written.
+    started: bool,
     /// Records kept for `Format::Table`.
     rows: Vec<Record>,
 }
 
 impl<W: Write> Printer<W> {
-    /// A printer to `out`.
-    pub fn new(out: W, format: Format) -> Self {
+    /// A printer to `out`; with `failures_only`, of the records that are failed,
+    /// cancelled or invalid only.
+    pub fn new(out: W, format: Format, failures_only: bool) -> Self {
         Printer {
             out,
             format,
+            failures_only,
+            started: false,
             rows: Vec::new(),
         }
+    }
+
+    /// Whether `record` is printed at all.
+    pub(crate) fn shows(&self, record: &Record) -> bool {
+        !self.failures_only || record.is_failure()
     }
 
     /// Prints one record, given as [`Format::render`] made it (or, for a table, keeps
@@ -121,6 +211,10 @@ impl<W: Write> Printer<W> {
     /// # Errors
     /// Writing to the output failed (for example a closed pipe).
     pub(crate) fn record(&mut self, record: Record, rendered: Option<&str>) -> io::Result<()> {
+        if !self.shows(&record) {
+            return Ok(());
+        }
+        self.start()?;
         match rendered {
             Some(text) => self.out.write_all(text.as_bytes()),
             None => {
@@ -128,6 +222,17 @@ impl<W: Write> Printer<W> {
                 Ok(())
             }
         }
+    }
+
+    /// Writes the format's header, once.
+    fn start(&mut self) -> io::Result<()> {
+        if !self.started {
+            self.started = true;
+            if let Some(header) = self.format.header() {
+                self.out.write_all(header.as_bytes())?;
+            }
+        }
+        Ok(())
     }
 
     /// The format it prints.
@@ -148,6 +253,8 @@ impl<W: Write> Printer<W> {
     /// # Errors
     /// Writing to the output failed.
     pub(crate) fn finish(&mut self) -> io::Result<()> {
+        // A CSV or Markdown output of no record still has its header.
+        self.start()?;
         if self.format == Format::Table {
             self.rows.sort_by_key(|r| r.line);
             let mut builder = Builder::new();
@@ -164,7 +271,7 @@ impl<W: Write> Printer<W> {
                 ]);
             }
             let mut table = builder.build();
-            // Fits the terminal (`COLUMNS`, else 80): the widest columns, the URL and the
+            // Fits the terminal ([`table_width`]): the widest columns, the URL and the
             // error, wrap onto more lines; nothing is cut.
             table
                 .with(Style::rounded())
@@ -180,11 +287,16 @@ impl<W: Write> Printer<W> {
     }
 }
 
-/// The width the table must fit: `COLUMNS` when the shell exports it, else 80.
-fn table_width() -> usize {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.trim().parse::<usize>().ok())
+/// The width a table must fit: the terminal's, when stdout is one; else `COLUMNS` when
+/// the shell exports it; else 80.
+pub(crate) fn table_width() -> usize {
+    let terminal = terminal_size::terminal_size_of(io::stdout()).map(|(w, _)| usize::from(w.0));
+    terminal
+        .or_else(|| {
+            std::env::var("COLUMNS")
+                .ok()
+                .and_then(|c| c.trim().parse::<usize>().ok())
+        })
         .filter(|&c| (40..=1000).contains(&c))
         .unwrap_or(80)
 }

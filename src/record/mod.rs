@@ -66,6 +66,15 @@ impl Record {
         matches!(self.outcome, Outcome::Fetched(_) | Outcome::Kept(_))
     }
 
+    /// Whether the URL was not fetched for a fault: failed, cancelled or invalid (what
+    /// `--failures-only` prints); a skipped URL is not one.
+    pub(crate) fn is_failure(&self) -> bool {
+        matches!(
+            self.outcome,
+            Outcome::Failed(_) | Outcome::Cancelled | Outcome::Invalid(_)
+        )
+    }
+
     /// `fetched`, `skipped`, `failed`, `cancelled` or `invalid`.
     pub(crate) fn result_name(&self) -> &'static str {
         match self.outcome {

@@ -25,8 +25,19 @@ pub(super) fn open_inputs(inputs: &[Source]) -> anyhow::Result<Box<dyn BufRead +
             Source::Stdin => Box::new(io::stdin()),
             Source::Url(url) => Box::new(io::Cursor::new(format!("{url}\n").into_bytes())),
             Source::File(path) => {
-                let file =
-                    File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+                let file = File::open(path).map_err(|e| {
+                    let hint = path
+                        .to_str()
+                        .filter(|_| e.kind() == io::ErrorKind::NotFound)
+                        .and_then(scheme_less_url)
+                        .map_or(String::new(), |url| {
+                            format!(
+                                "; an argument without http:// or https:// is read as a list \
+                                 file: did you mean {url}?"
+                            )
+                        });
+                    anyhow::anyhow!("cannot open {}: {e}{hint}", path.display())
+                })?;
                 if file.metadata().is_ok_and(|m| m.is_dir()) {
                     anyhow::bail!("cannot read {}: it is a directory", path.display());
                 }
@@ -39,6 +50,28 @@ pub(super) fn open_inputs(inputs: &[Source]) -> anyhow::Result<Box<dyn BufRead +
         64 * 1024,
         Chained::new(readers),
     )))
+}
+
+/// `https://ARG` when a missing list file's name looks like a URL without its scheme
+/// (`example.com`, `www.example.org/page`, `host.example:8080/x`), not like a file name
+/// (`urls.txt`).
+fn scheme_less_url(arg: &str) -> Option<String> {
+    const FILE_ENDINGS: [&str; 10] = [
+        "txt", "csv", "tsv", "lst", "list", "json", "jsonl", "urls", "log", "gz",
+    ];
+    let host_port = arg.split('/').next()?;
+    let host = host_port.split(':').next()?;
+    let tld = host.rsplit('.').next()?;
+    let looks_like_host = host.contains('.')
+        && !host.starts_with('.')
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && tld.len() >= 2
+        && tld.chars().all(|c| c.is_ascii_alphabetic())
+        && !arg.chars().any(char::is_whitespace);
+    let file_like = !arg.contains('/') && FILE_ENDINGS.contains(&tld.to_ascii_lowercase().as_str());
+    (looks_like_host && !file_like).then(|| format!("https://{arg}"))
 }
 
 /// The device and inode of an input that is a regular file (a named file, or a file
@@ -188,4 +221,34 @@ fn header_options(settings: &Settings) -> BTreeMap<String, String> {
         }
     }
     options
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scheme_less_url;
+
+    #[test]
+    fn a_missing_file_named_like_a_host_is_taken_for_a_url_without_its_scheme() {
+        for (arg, url) in [
+            ("example.com", "https://example.com"),
+            (
+                "www.example.org/page?x=1",
+                "https://www.example.org/page?x=1",
+            ),
+            ("host.example:8080/x", "https://host.example:8080/x"),
+        ] {
+            assert_eq!(scheme_less_url(arg).as_deref(), Some(url));
+        }
+        for arg in [
+            "urls.txt",
+            "list",
+            "./list.com",
+            "10.0.0.1",
+            "a b.com",
+            ".hidden.com",
+            "x.c0m",
+        ] {
+            assert_eq!(scheme_less_url(arg), None, "{arg}");
+        }
+    }
 }

@@ -234,6 +234,7 @@ pub(crate) fn run(settings: &Settings, signals: &Receiver<()>) -> anyhow::Result
             Printer::new(
                 BufWriter::with_capacity(64 * 1024, io::stdout()),
                 settings.format,
+                settings.failures_only,
             ),
             record_file,
             SinkOptions {
@@ -241,6 +242,7 @@ pub(crate) fn run(settings: &Settings, signals: &Receiver<()>) -> anyhow::Result
                 window: settings.window,
                 eager_flush: settings.eager_flush,
                 progress: settings.progress,
+                failures_only: settings.failures_only,
             },
             events_tx,
         ),

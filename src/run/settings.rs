@@ -44,6 +44,25 @@ impl Source {
     }
 }
 
+/// The sources of a run: the `URL|FILE` arguments, then the `-i` files; standard input
+/// when there are none.
+fn inputs(cli: &Cli) -> Vec<Source> {
+    let arguments = cli.inputs.iter().map(|a| Source::from_arg(a));
+    let files = cli.input_file.iter().map(|path| {
+        if path.as_os_str() == "-" {
+            Source::Stdin
+        } else {
+            Source::File(path.clone())
+        }
+    });
+    let inputs: Vec<Source> = arguments.chain(files).collect();
+    if inputs.is_empty() {
+        vec![Source::Stdin]
+    } else {
+        inputs
+    }
+}
+
 /// `-d DIR` and how files are named and kept there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SaveTo {
@@ -113,6 +132,8 @@ pub(crate) struct Settings {
     pub(crate) summary: bool,
     /// Draw the progress bar on stderr (a terminal, not `TERM=dumb`, no `--no-progress`).
     pub(crate) progress: bool,
+    /// Print only failed, cancelled and invalid records (`--failures-only`).
+    pub(crate) failures_only: bool,
     /// Flush stdout after every record (it is a terminal).
     pub(crate) eager_flush: bool,
 }
@@ -141,11 +162,7 @@ impl Settings {
         let stderr_is_terminal = io::stderr().is_terminal();
         let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
         Ok(Settings {
-            inputs: if cli.inputs.is_empty() {
-                vec![Source::Stdin]
-            } else {
-                cli.inputs.iter().map(|a| Source::from_arg(a)).collect()
-            },
+            inputs: inputs(cli),
             save: cli.dir.clone().map(|dir| SaveTo {
                 dir,
                 layout: cli.layout.unwrap_or(if cli.crawl {
@@ -185,6 +202,7 @@ impl Settings {
             }),
             crawl: cli.crawl.then(|| crawl_options(cli)),
             format: cli.format,
+            failures_only: cli.failures_only,
             in_order: cli.order == Order::Input,
             window,
             summary: cli.summary || stderr_is_terminal,

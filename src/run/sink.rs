@@ -126,6 +126,8 @@ pub(crate) struct Sink<W: Write> {
     format: Format,
     /// Whether there is a record file (then each record is also rendered as JSON).
     has_record_file: bool,
+    /// Only failed, cancelled and invalid records are printed (`--failures-only`).
+    failures_only: bool,
 }
 
 impl<W: Write> std::fmt::Debug for Sink<W> {
@@ -145,6 +147,8 @@ pub(crate) struct SinkOptions {
     pub(crate) eager_flush: bool,
     /// Draw the progress bar on stderr.
     pub(crate) progress: bool,
+    /// Print only failed, cancelled and invalid records.
+    pub(crate) failures_only: bool,
 }
 
 impl<W: Write> Sink<W> {
@@ -160,6 +164,7 @@ impl<W: Write> Sink<W> {
         Sink {
             format,
             has_record_file,
+            failures_only: options.failures_only,
             state: Mutex::new(State {
                 printer,
                 record_file,
@@ -192,7 +197,8 @@ impl<W: Write> Sink<W> {
     /// Takes the record of entry `seq` (0-based, in input order). Each entry must be
     /// delivered exactly once.
     pub(crate) fn deliver(&self, seq: u64, record: Record) {
-        let printed = self.format.render(&record);
+        let shown = !self.failures_only || record.is_failure();
+        let printed = shown.then(|| self.format.render(&record)).flatten();
         let file_line = self.has_record_file.then(|| match (self.format, &printed) {
             (Format::Jsonl, Some(line)) => line.clone(),
             _ => record.to_json() + "\n",

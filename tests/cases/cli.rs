@@ -604,3 +604,130 @@ fn the_process_executor_is_there_on_linux_and_a_clear_usage_error_elsewhere() {
         );
     }
 }
+
+#[test]
+fn failures_only_prints_the_urls_that_were_not_fetched_and_keeps_every_record() {
+    let server = MockServer::start();
+    let list = temp_file(format!(
+        "{}\n{}\nnot a url\n",
+        server.url("/bytes/3"),
+        server.url("/status/404")
+    ));
+    let record = tempfile::tempdir().unwrap();
+    let record = record.path().join("r.jsonl");
+    let out = fetchpool()
+        .arg(list.path())
+        .arg("-q")
+        .arg("--record")
+        .arg(&record)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let text = stdout_of(&out);
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.contains("/status/404' generated an exception: HTTP Error 404"));
+    assert!(text.contains("'not a url' generated an exception"));
+    assert!(!text.contains("page is"), "{text}");
+    assert_eq!(
+        crate::common::records_in(&record).len(),
+        3,
+        "every record is kept"
+    );
+}
+
+#[test]
+fn csv_and_markdown_print_a_header_then_a_row_per_url() {
+    let server = MockServer::start();
+    let url = server.url("/bytes/7?a,b");
+    let list = temp_file(format!("{url}\nbad|line <b>\n"));
+    let out = fetchpool()
+        .arg(list.path())
+        .args(["-f", "csv", "--order", "input"])
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(
+        header.iter().collect::<Vec<_>>(),
+        [
+            "line",
+            "url",
+            "result",
+            "status",
+            "bytes",
+            "ms",
+            "attempts",
+            "error_kind",
+            "error"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert_eq!(&rows[0][1], url, "a comma in a URL stays in its cell");
+    assert_eq!(
+        (&rows[0][2], &rows[0][3], &rows[0][4]),
+        ("fetched", "200", "7")
+    );
+    assert_eq!((&rows[1][2], &rows[1][7]), ("invalid", "invalid_url"));
+
+    let out = fetchpool()
+        .arg(list.path())
+        .args(["-f", "markdown", "--order", "input"])
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].starts_with("| line | url | result |"), "{text}");
+    assert!(lines[1].starts_with("|---:|"), "{text}");
+    assert!(lines[3].contains("bad\\|line \\<b\\>"), "escaped: {text}");
+    for line in &lines {
+        let pipes = line.replace("\\|", "").matches('|').count();
+        assert_eq!(pipes, 10, "nine cells: {line}");
+    }
+
+    // No record at all: the header alone.
+    let out = fetchpool()
+        .arg(temp_file("").path())
+        .args(["-f", "csv"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out).lines().count(), 1);
+}
+
+#[test]
+fn input_file_reads_a_list_after_the_arguments() {
+    let server = MockServer::start();
+    let list = temp_file(server.url("/bytes/2") + "\n");
+    let records = run_jsonl(
+        fetchpool()
+            .arg(server.url("/bytes/1"))
+            .arg("-i")
+            .arg(list.path())
+            .args(["-f", "jsonl"]),
+        0,
+    );
+    assert_eq!(records[&1]["bytes"], 1);
+    assert_eq!(records[&2]["bytes"], 2);
+}
+
+#[test]
+fn a_missing_list_named_like_a_host_suggests_its_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fetchpool()
+        .current_dir(dir.path())
+        .arg("example.com")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("did you mean https://example.com?"), "{err}");
+    let out = fetchpool()
+        .current_dir(dir.path())
+        .arg("urls.txt")
+        .output()
+        .unwrap();
+    assert!(!stderr_of(&out).contains("did you mean"));
+}

@@ -458,7 +458,7 @@ fn usage_errors_keep_the_tip_the_valid_values_and_the_missing_argument() {
         ),
         (
             &["--format", "xml"][..],
-            "possible values: text, jsonl, table",
+            "possible values: text, jsonl, csv, markdown, table",
         ),
         (&["--resume"][..], "--record <FILE>"),
         (&["-H", "X-A: a\u{1}b"][..], "control character"),
