@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         Some(Command::Demo { options }) => fetchpool::demo::main(options, &stop_signals()),
         Some(Command::Report(args)) => fetchpool::report::report(args),
         Some(Command::Completions { shell }) => cli::completions(*shell),
-        Some(Command::Man) => cli::man(),
+        Some(Command::Man { command, dir }) => cli::man::man(command.as_deref(), dir.as_deref()),
     };
     match outcome {
         Ok(exit) => exit.into(),

@@ -1,6 +1,8 @@
 //! The command line: the arguments (the clap model), what clap cannot check, and the exit
 //! codes. Value parsers are in [`parse`], usage errors in [`usage`].
 
+pub(crate) mod config;
+pub mod man;
 pub mod parse;
 pub(crate) mod usage;
 
@@ -84,7 +86,8 @@ pub(crate) enum ExecutorKind {
     version,
     about = "Fetch every URL of a list in parallel and print each page's size, or the error \
              it raised, as it completes.",
-    after_help = AFTER_HELP,
+    after_help = AFTER_SHORT_HELP,
+    after_long_help = AFTER_HELP,
     args_conflicts_with_subcommands = true,
     disable_help_subcommand = true
 )]
@@ -94,14 +97,17 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// URLs to fetch, and files with one URL per line ('-' or nothing: standard input). An
-    /// argument that is an http(s) URL is fetched; any other is read as a list, in which
-    /// blank lines and lines starting with '#' are skipped.
+    /// URLs to fetch, and list files ('-' or nothing: standard input).
+    ///
+    /// An argument that is an http(s) URL is fetched; any other is read as a list of one URL
+    /// per line, in which blank lines and lines starting with '#' are skipped.
     #[arg(value_name = "URL|FILE")]
     pub(crate) inputs: Vec<String>,
 
-    /// Read URLs from FILE, one per line ('-': standard input), after the URL|FILE
-    /// arguments (wget's and aria2c's -i); repeatable.
+    /// Read URLs from FILE too (repeatable).
+    ///
+    /// One URL per line ('-': standard input), read after the URL|FILE arguments, as wget's
+    /// and aria2c's -i.
     #[arg(short = 'i', long, value_name = "FILE")]
     pub(crate) input_file: Vec<PathBuf>,
 
@@ -112,55 +118,70 @@ pub struct Cli {
 
     /// Run each fetch on a worker thread, or in a worker process (a fetch that crashes its
     /// process fails alone; one that hangs is killed a little after --timeout).
-    #[arg(long, value_enum, default_value_t = ExecutorKind::Thread)]
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Thread,
+          help_heading = "Workers and time")]
     pub(crate) executor: ExecutorKind,
 
     /// With --executor process: replace each worker process after N fetches.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..),
+          help_heading = "Workers and time")]
     pub(crate) max_tasks_per_child: Option<u32>,
 
-    /// Total time allowed per URL, from connect to the last body byte: seconds ("60",
-    /// "0.5") or a duration ("1m30s", "250ms").
+    /// Total time allowed per URL.
+    ///
+    /// From connect to the last body byte: seconds ("60", "0.5") or a duration ("1m30s",
+    /// "250ms").
     #[arg(short = 't', long, value_name = "DURATION", default_value = "60",
           value_parser = parse_duration)]
     pub(crate) timeout: Duration,
 
     /// Time allowed to connect [default: the smaller of --timeout and 10s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration,
+          help_heading = "Workers and time")]
     pub(crate) connect_timeout: Option<Duration>,
 
     /// Bound on the whole run: when it passes, queued URLs are cancelled and running ones
     /// fail as past the deadline.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration,
+          help_heading = "Workers and time")]
     pub(crate) deadline: Option<Duration>,
 
     /// Output format.
     #[arg(short = 'f', long, value_enum, default_value_t = Format::Text)]
     pub(crate) format: Format,
 
-    /// Print only the URLs that were not fetched (failed, cancelled, invalid), as lychee
-    /// does; the summary, the record file and the exit code stay the same.
+    /// Print only the URLs that were not fetched.
+    ///
+    /// Failed, cancelled and invalid ones, as lychee does; the summary, the record file and
+    /// the exit code stay the same.
     #[arg(short = 'q', long)]
     pub(crate) failures_only: bool,
 
     /// Output order.
-    #[arg(long, value_enum, default_value_t = Order::Completion)]
+    #[arg(long, value_enum, default_value_t = Order::Completion, help_heading = "Output")]
     pub(crate) order: Order,
 
+    /// Colour the output lines: on a terminal (unless NO_COLOR is set), always or never.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = clap::ColorChoice::Auto,
+          help_heading = "Output")]
+    pub(crate) color: clap::ColorChoice,
+
     /// Print the summary table on stderr even when stderr is not a terminal.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub(crate) summary: bool,
 
     /// Never draw the progress bar (it is drawn only when stderr is a terminal).
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub(crate) no_progress: bool,
 
     /// The HTTP flags: what each request sends and accepts.
     #[command(flatten)]
     pub(crate) http: crate::fetch::options::HttpArgs,
 
-    /// Retries after a transient failure (connect error, timeout, reset, truncated body,
-    /// HTTP 408, 429, 500, 502, 503, 504).
+    /// Retries after a transient failure.
+    ///
+    /// Transient: a connect error, a timeout, a reset, a truncated body, HTTP 408, 429, 500,
+    /// 502, 503, 504.
     #[arg(
         long,
         value_name = "N",
@@ -193,8 +214,10 @@ pub struct Cli {
     #[arg(long, value_name = "R", value_parser = parse_rate, help_heading = "Retries and politeness")]
     pub(crate) rate_per_host: Option<f64>,
 
-    /// Follow the links of every HTML page fetched (the list's URLs are the seeds), in
-    /// scope, each URL at most once, obeying robots.txt.
+    /// Follow the links of every HTML page fetched.
+    ///
+    /// The list's URLs are the seeds; links in scope are followed, each URL at most once,
+    /// obeying robots.txt.
     #[arg(long, help_heading = "Crawling")]
     pub(crate) crawl: bool,
 
@@ -232,9 +255,11 @@ pub struct Cli {
     #[arg(long, requires = "crawl", help_heading = "Crawling")]
     pub(crate) ignore_robots: bool,
 
-    /// Take only share K of N of the list (K from 0, as JOB_COMPLETION_INDEX and
-    /// SLURM_ARRAY_TASK_ID count): N copies of the command with K = 0..N-1 fetch every line
-    /// exactly once between them. Records keep the whole list's line numbers.
+    /// Take only share K of N of the list.
+    ///
+    /// K counts from 0, as JOB_COMPLETION_INDEX and SLURM_ARRAY_TASK_ID do: N copies of the
+    /// command with K = 0..N-1 fetch every line exactly once between them. Records keep the
+    /// whole list's line numbers.
     #[arg(long, value_name = "K/N", value_parser = crate::shard::parse_shard,
           help_heading = "Many machines")]
     pub(crate) shard: Option<(u32, u32)>,
@@ -245,7 +270,10 @@ pub struct Cli {
           help_heading = "Many machines")]
     pub(crate) shard_by: ShardBy,
 
-    /// Also write every record to FILE as JSON lines, each written whole as it completes.
+    /// Also write every record to FILE as JSON lines.
+    ///
+    /// Each is written whole as it completes, after a header line that says which
+    /// fetchpool with which settings made them.
     #[arg(long, value_name = "FILE", help_heading = "Record file")]
     pub(crate) record: Option<PathBuf>,
 
@@ -253,8 +281,10 @@ pub struct Cli {
     #[arg(long, requires = "record", help_heading = "Record file")]
     pub(crate) resume: bool,
 
-    /// Save each fetched body under DIR (created if missing), as the list line's name
-    /// (`URL<TAB>name`) or the URL path's last segment (`index.html` when empty).
+    /// Save each fetched body under DIR.
+    ///
+    /// DIR is created if missing; a body is named as the list line says (`URL<TAB>name`) or
+    /// as the URL path's last segment (`index.html` when empty).
     #[arg(short = 'd', long = "dir", value_name = "DIR", help_heading = "Saving")]
     pub(crate) dir: Option<PathBuf>,
 
@@ -292,10 +322,11 @@ pub struct Cli {
 /// What `fetchpool COMMAND` does instead of a run.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Serve a small site on 127.0.0.1 that shows every outcome (sizes, a slow page, a
-    /// 404, a 500, a redirect, a reset, a truncated body, a timeout) and fetch it with
-    /// these options: a first run that works offline (for example: fetchpool demo
-    /// --retries 2 -f jsonl).
+    /// Fetch a small local site that shows every outcome: a first run, offline.
+    ///
+    /// Serves a small site on 127.0.0.1 that shows every outcome (sizes, a slow page, a
+    /// 404, a 500, a redirect, a reset, a truncated body, a timeout) and fetches it with
+    /// these options (for example: fetchpool demo --retries 2 -f jsonl).
     Demo {
         /// Any options of a run (not its URLs or lists: the demo fetches its own).
         #[arg(
@@ -305,18 +336,32 @@ pub enum Command {
         )]
         options: Vec<std::ffi::OsString>,
     },
-    /// Merge record files (of any number of shards and resumed runs; the last record of a
-    /// line wins) into one summary, and with --list check that every line was done.
+    /// Merge record files into one summary; with --list, check every line was done.
+    ///
+    /// Record files of any number of shards and resumed runs: the last record of a line
+    /// wins. --html also writes the run as one HTML page.
     Report(ReportArgs),
-    /// Print a completion script for SHELL (for example: fetchpool completions bash >
-    /// ~/.local/share/bash-completion/completions/fetchpool).
+    /// Print a completion script for SHELL.
+    ///
+    /// For example: fetchpool completions bash >
+    /// ~/.local/share/bash-completion/completions/fetchpool
     Completions {
         /// The shell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page, in roff (fetchpool man > fetchpool.1; man ./fetchpool.1).
-    Man,
+    /// Print the manual page of fetchpool, or of COMMAND, in roff.
+    ///
+    /// For example: fetchpool man > fetchpool.1; man ./fetchpool.1. With --dir, every page
+    /// (fetchpool.1, fetchpool-report.1, ...) is written in DIR.
+    Man {
+        /// The command whose page to print.
+        #[arg(value_parser = man::COMMANDS, conflicts_with = "dir")]
+        command: Option<String>,
+        /// Write every page in DIR (created if missing), for MANPATH.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// `fetchpool report`'s arguments.
@@ -354,16 +399,50 @@ pub(crate) enum ReportFormat {
 /// `FETCHPOOL_PER_HOST`.
 pub const ENV_PREFIX: &str = "FETCHPOOL_";
 
+/// The flags `-h` shows; `--help` shows every flag, each with its environment variable.
+const SHORT_HELP: [&str; 17] = [
+    "input-file",
+    "workers",
+    "timeout",
+    "format",
+    "failures-only",
+    "header",
+    "insecure",
+    "cacert",
+    "retries",
+    "per-host",
+    "rate-per-host",
+    "crawl",
+    "depth",
+    "shard",
+    "record",
+    "resume",
+    "dir",
+];
+
 /// The command-line definition, every flag of a run also read from its `FETCHPOOL_*`
 /// environment variable (the command line wins), as completions and the man page show it.
+/// `-h` is short: the common flags only, without their variables; `--help` shows every
+/// flag, grouped, with its variable (never its value).
 pub fn command() -> clap::Command {
     use clap::CommandFactory;
     Cli::command().mut_args(|arg| match arg.get_long() {
         Some(long) if !arg.is_hide_set() && !matches!(long, "help" | "version") => {
             let name =
                 format!("{ENV_PREFIX}{}", long.replace(['-', '.'], "_")).to_ascii_uppercase();
-            // Values stay out of --help: FETCHPOOL_USER may hold a password.
-            let arg = arg.env(name).hide_env_values(true);
+            let text = arg
+                .get_long_help()
+                .or(arg.get_help())
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let short = SHORT_HELP.contains(&long);
+            // The variable is named in the long help only; values stay out of both
+            // (FETCHPOOL_USER may hold a password).
+            let arg = arg
+                .env(&name)
+                .hide_env(true)
+                .long_help(format!("{text}\n[env: {name}]"))
+                .hide_short_help(!short);
             if matches!(arg.get_action(), clap::ArgAction::SetTrue) {
                 // FETCHPOOL_RESUME=1, =yes, =on, =true (and 0, no, off, false).
                 arg.value_parser(clap::builder::BoolishValueParser::new())
@@ -390,7 +469,8 @@ pub(crate) fn demo_cli(options: &[std::ffi::OsString], urls: &[String]) -> Resul
         .chain(options.iter().cloned())
         .chain(std::iter::once("--".into()))
         .chain(urls.iter().map(std::ffi::OsString::from));
-    let matches = command().try_get_matches_from(args).map_err(|e| {
+    let (command, config) = configured()?;
+    let matches = command.try_get_matches_from(args).map_err(|e| {
         eprint!("{}", usage_error(&masked(&e)));
         Exit::Usage
     })?;
@@ -402,11 +482,28 @@ pub(crate) fn demo_cli(options: &[std::ffi::OsString], urls: &[String]) -> Resul
         eprintln!("fetchpool: error: the demo fetches its own list: give it options, not URLs");
         return Err(Exit::Usage);
     }
-    if matches.value_source("timeout") == Some(clap::parser::ValueSource::DefaultValue) {
+    if matches.value_source("timeout") == Some(clap::parser::ValueSource::DefaultValue)
+        && !config.sets("timeout")
+    {
         cli.timeout = DEMO_TIMEOUT;
     }
     check(&cli)?;
     Ok(cli)
+}
+
+/// [`command`] with the configuration file's values as defaults, and the file.
+///
+/// # Errors
+/// The exit code, after printing what is wrong with the file.
+fn configured() -> Result<(clap::Command, config::Config), Exit> {
+    let loaded = config::Config::load().and_then(|config| {
+        let command = config.apply(command())?;
+        Ok((command, config))
+    });
+    loaded.map_err(|message| {
+        eprintln!("fetchpool: error: {message}");
+        Exit::Usage
+    })
 }
 
 /// [`command`], built for completions and the man page.
@@ -416,9 +513,23 @@ fn command_for_docs() -> clap::Command {
     cmd
 }
 
+/// Shown after the options in `-h`.
+const AFTER_SHORT_HELP: &str = "\
+Output, one line per URL as it completes (the Python document's format):
+  'URL' page is N bytes
+  'URL' generated an exception: MESSAGE
+
+Examples:
+  fetchpool demo                               # every outcome, offline: a first run
+  fetchpool urls.txt --workers 5 --timeout 60
+  fetchpool urls.txt --record records.jsonl    # after a crash: the same with --resume
+
+'fetchpool --help' shows every option, grouped, with its FETCHPOOL_* variable, the exit
+codes and more examples; 'fetchpool man' prints the manual.";
+
 /// Shown after the options in `--help`.
 const AFTER_HELP: &str = "\
-Output, one line per URL as it completes:
+Output, one line per URL as it completes (the Python document's format; -f for others):
   'URL' page is N bytes
   'URL' generated an exception: MESSAGE
 
@@ -450,7 +561,8 @@ Examples:
 /// The exit code to end with (0 after `--help`/`--version`, 2 for a usage error).
 pub fn parse_args() -> Result<Cli, Exit> {
     use clap::FromArgMatches;
-    let cli = command()
+    let (command, _) = configured()?;
+    let cli = command
         .try_get_matches()
         .and_then(|m| Cli::from_arg_matches(&m))
         .map_err(|e| {
@@ -516,16 +628,6 @@ pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<Exit> {
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut command_for_docs(), "fetchpool", &mut script);
     print_all(&script)
-}
-
-/// `fetchpool man`: the manual page, in roff, on stdout.
-///
-/// # Errors
-/// The output cannot be written.
-pub fn man() -> anyhow::Result<Exit> {
-    let mut page = Vec::new();
-    clap_mangen::Man::new(command_for_docs()).render(&mut page)?;
-    print_all(&page)
 }
 
 /// Writes `bytes` to stdout; a reader that went away (`fetchpool man | head`) is not an

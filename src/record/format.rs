@@ -99,9 +99,21 @@ const COLUMNS: [&str; 9] = [
 
 impl Format {
     /// The record as this format prints it, newline included, or `None` for the table
-    /// (drawn at the end). Done by the thread that produced the record, outside any lock.
-    pub(crate) fn render(self, record: &Record) -> Option<String> {
+    /// (drawn at the end); with `color`, a text line is green if fetched, yellow if
+    /// skipped, red otherwise. Done by the thread that produced the record, outside any
+    /// lock.
+    pub(crate) fn render(self, record: &Record, color: bool) -> Option<String> {
         let mut line = match self {
+            Format::Text if color => {
+                use anstyle::AnsiColor;
+                let style = match record.result_name() {
+                    super::result::FETCHED => AnsiColor::Green,
+                    super::result::SKIPPED => AnsiColor::Yellow,
+                    _ => AnsiColor::Red,
+                }
+                .on_default();
+                format!("{style}{}{style:#}", record.to_text())
+            }
             Format::Text => record.to_text(),
             Format::Jsonl => record.to_json(),
             Format::Csv => return Some(csv_row(&cells(record))),

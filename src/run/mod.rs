@@ -243,6 +243,7 @@ pub(crate) fn run(settings: &Settings, signals: &Receiver<()>) -> anyhow::Result
                 eager_flush: settings.eager_flush,
                 progress: settings.progress,
                 failures_only: settings.failures_only,
+                color: settings.color,
             },
             events_tx,
         ),

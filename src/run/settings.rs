@@ -134,6 +134,8 @@ pub(crate) struct Settings {
     pub(crate) progress: bool,
     /// Print only failed, cancelled and invalid records (`--failures-only`).
     pub(crate) failures_only: bool,
+    /// Colour the text lines: `--color`, or on a terminal unless `NO_COLOR` is set.
+    pub(crate) color: bool,
     /// Flush stdout after every record (it is a terminal).
     pub(crate) eager_flush: bool,
 }
@@ -203,6 +205,13 @@ impl Settings {
             crawl: cli.crawl.then(|| crawl_options(cli)),
             format: cli.format,
             failures_only: cli.failures_only,
+            color: match cli.color {
+                clap::ColorChoice::Always => true,
+                clap::ColorChoice::Never => false,
+                clap::ColorChoice::Auto => {
+                    anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
+                }
+            },
             in_order: cli.order == Order::Input,
             window,
             summary: cli.summary || stderr_is_terminal,

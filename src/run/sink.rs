@@ -128,6 +128,8 @@ pub(crate) struct Sink<W: Write> {
     has_record_file: bool,
     /// Only failed, cancelled and invalid records are printed (`--failures-only`).
     failures_only: bool,
+    /// Text lines are coloured (`--color`).
+    color: bool,
 }
 
 impl<W: Write> std::fmt::Debug for Sink<W> {
@@ -149,6 +151,8 @@ pub(crate) struct SinkOptions {
     pub(crate) progress: bool,
     /// Print only failed, cancelled and invalid records.
     pub(crate) failures_only: bool,
+    /// Colour the text lines.
+    pub(crate) color: bool,
 }
 
 impl<W: Write> Sink<W> {
@@ -165,6 +169,7 @@ impl<W: Write> Sink<W> {
             format,
             has_record_file,
             failures_only: options.failures_only,
+            color: options.color,
             state: Mutex::new(State {
                 printer,
                 record_file,
@@ -198,7 +203,9 @@ impl<W: Write> Sink<W> {
     /// delivered exactly once.
     pub(crate) fn deliver(&self, seq: u64, record: Record) {
         let shown = !self.failures_only || record.is_failure();
-        let printed = shown.then(|| self.format.render(&record)).flatten();
+        let printed = shown
+            .then(|| self.format.render(&record, self.color))
+            .flatten();
         let file_line = self.has_record_file.then(|| match (self.format, &printed) {
             (Format::Jsonl, Some(line)) => line.clone(),
             _ => record.to_json() + "\n",

@@ -153,3 +153,158 @@ fn the_man_page_is_roff_with_every_option_and_its_variable() {
     let out = child.wait_with_output().unwrap();
     assert!(stderr_of(&out).is_empty(), "{}", stderr_of(&out));
 }
+
+#[test]
+fn the_command_line_wins_over_the_environment_which_wins_over_the_config_file() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "format = \"jsonl\"\nworkers = 3\nheader = [\"X-From: file\"]\n",
+    )
+    .unwrap();
+    let url = server.url("/bytes/4");
+    let run = |env: Option<&str>, args: &[&str]| {
+        let mut cmd = fetchpool();
+        cmd.arg(&url).args(args).env("FETCHPOOL_CONFIG", &config);
+        if let Some(format) = env {
+            cmd.env("FETCHPOOL_FORMAT", format);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        stdout_of(&out)
+    };
+    assert!(run(None, &[]).starts_with("{\"url\""), "the file's format");
+    assert!(
+        run(Some("text"), &[]).contains("page is 4 bytes"),
+        "the environment's"
+    );
+    assert!(
+        run(Some("text"), &["-f", "csv"]).starts_with("line,url"),
+        "the command line's"
+    );
+    assert!(server.requests().iter().all(|r| r.contains("x-from: file")));
+
+    // The usual place: $XDG_CONFIG_HOME/fetchpool/config.toml.
+    std::fs::create_dir_all(dir.path().join("fetchpool")).unwrap();
+    std::fs::copy(&config, dir.path().join("fetchpool/config.toml")).unwrap();
+    let out = fetchpool()
+        .arg(&url)
+        .env_remove("FETCHPOOL_CONFIG")
+        .env("XDG_CONFIG_HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        stdout_of(&out).starts_with("{\"url\""),
+        "{}",
+        stdout_of(&out)
+    );
+}
+
+#[test]
+fn a_bad_config_file_is_one_line_naming_the_file_and_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    for (text, wanted) in [
+        ("workers = 0\n", "workers = \"0\": 0 is not in 1..=10000"),
+        ("wrokers = 3\n", "wrokers is not an option"),
+        ("user = [\"a:b\", \"c:d\"]\n", "user takes one value"),
+        ("workers = \n", "not a TOML file"),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        let out = fetchpool()
+            .arg("http://127.0.0.1:9/")
+            .env("FETCHPOOL_CONFIG", &config)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let err = stderr_of(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(&config.display().to_string()), "{err}");
+        assert!(err.contains(wanted), "{text}: {err}");
+    }
+    let out = fetchpool()
+        .arg("http://127.0.0.1:9/")
+        .env("FETCHPOOL_CONFIG", dir.path().join("missing.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains("cannot read the configuration file"));
+}
+
+#[test]
+fn colour_follows_the_flag_the_terminal_and_no_color() {
+    let server = MockServer::start();
+    let url = server.url("/bytes/1");
+    let out = fetchpool().arg(&url).output().unwrap();
+    assert!(!stdout_of(&out).contains('\x1b'), "no colour into a pipe");
+    let out = fetchpool()
+        .arg(&url)
+        .args(["--color", "always"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout_of(&out).starts_with("\x1b[32m'"),
+        "{:?}",
+        stdout_of(&out)
+    );
+    let out = fetchpool()
+        .arg(server.url("/status/500"))
+        .args(["--color", "always"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout_of(&out).starts_with("\x1b[31m'"),
+        "{:?}",
+        stdout_of(&out)
+    );
+}
+
+#[test]
+fn short_help_is_short_and_long_help_names_every_variable() {
+    let short = stdout_of(&fetchpool().arg("-h").output().unwrap());
+    let long = stdout_of(&fetchpool().arg("--help").output().unwrap());
+    assert!(short.lines().count() <= 80, "{}", short.lines().count());
+    assert!(!short.contains("[env:"), "{short}");
+    assert!(short.contains("--workers") && short.contains("--help' shows every option"));
+    assert!(long.contains("[env: FETCHPOOL_WORKERS]"));
+    assert!(long.contains("--rate-per-host") && long.contains("--max-tasks-per-child"));
+    assert!(!short.contains("--max-tasks-per-child"));
+    for text in [&short, &long] {
+        assert!(!text.contains("PoolExecutor"), "plain words");
+    }
+}
+
+#[test]
+fn every_command_has_a_manual_page_with_the_usual_sections() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fetchpool()
+        .args(["man", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    for page in [
+        "fetchpool",
+        "fetchpool-demo",
+        "fetchpool-report",
+        "fetchpool-completions",
+        "fetchpool-man",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(format!("{page}.1"))).unwrap();
+        for section in ["EXAMPLES", "EXIT STATUS", "SEE ALSO"] {
+            assert!(
+                text.contains(&format!(".SH \"{section}\""))
+                    || text.contains(&format!(".SH {section}")),
+                "{page}: {section}"
+            );
+        }
+        assert!(text.contains(".nh"), "{page}: no hyphenation");
+    }
+    let main = std::fs::read_to_string(dir.path().join("fetchpool.1")).unwrap();
+    assert!(main.contains(".SH ENVIRONMENT"), "the variables are listed");
+    assert!(main.contains("FETCHPOOL_WORKERS"), "each flag's variable");
+    let report = stdout_of(&fetchpool().args(["man", "report"]).output().unwrap());
+    assert!(report.contains("fetchpool\\-report"), "{report}");
+}

@@ -33,7 +33,8 @@ pub fn fetchpool() -> std::process::Command {
 }
 
 /// Removes from `cmd`'s environment what would change fetchpool's behaviour: proxies,
-/// `FETCHPOOL_*` (every flag is also read from one), colour and width settings.
+/// `FETCHPOOL_*` (every flag is also read from one), the configuration file, colour and
+/// width settings.
 pub fn scrub(cmd: &mut std::process::Command) {
     for var in [
         "http_proxy",
@@ -55,6 +56,8 @@ pub fn scrub(cmd: &mut std::process::Command) {
         }
     }
     cmd.env("NO_COLOR", "1");
+    // No configuration file of the machine's user: an empty FETCHPOOL_CONFIG means none.
+    cmd.env("FETCHPOOL_CONFIG", "");
 }
 
 /// Runs fetchpool with `args` and a URL nothing listens on, and checks it is a usage
