@@ -214,6 +214,14 @@ pub struct Cli {
     #[arg(long, value_name = "R", value_parser = parse_rate, help_heading = "Retries and politeness")]
     pub(crate) rate_per_host: Option<f64>,
 
+    /// Do not fetch a URL the list gave before.
+    ///
+    /// Its line gets a "skipped" record (kind duplicate) naming the line that has it. URLs
+    /// are compared parsed, without their fragment; past 4 million distinct URLs, later
+    /// ones are fetched even if they repeat (the run says so).
+    #[arg(long)]
+    pub(crate) dedup: bool,
+
     /// Follow the links of every HTML page fetched.
     ///
     /// The list's URLs are the seeds; links in scope are followed, each URL at most once,

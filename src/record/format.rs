@@ -50,6 +50,10 @@ impl Record {
             (Outcome::Disallowed, _) => {
                 format!("{} skipped: disallowed by robots.txt", py_repr(&self.url))
             }
+            (Outcome::Duplicate(first), _) => format!(
+                "{} skipped: the same URL as line {first}",
+                py_repr(&self.url)
+            ),
             (_, msg) => {
                 let mut line = format!(
                     "{} generated an exception: {}",

@@ -34,6 +34,8 @@ pub enum Outcome {
     Kept(PathBuf),
     /// Not fetched: the host's robots.txt forbids it (`--crawl`).
     Disallowed,
+    /// Not fetched: the list gave the same URL on this earlier line (`--dedup`).
+    Duplicate(u64),
 }
 
 /// One result record.
@@ -63,7 +65,10 @@ impl Record {
     /// `true` for a fetched URL, and for one whose file was kept (`--no-clobber`); a page
     /// robots.txt disallows was never fetched, so it is not ok.
     pub fn ok(&self) -> bool {
-        matches!(self.outcome, Outcome::Fetched(_) | Outcome::Kept(_))
+        matches!(
+            self.outcome,
+            Outcome::Fetched(_) | Outcome::Kept(_) | Outcome::Duplicate(_)
+        )
     }
 
     /// Whether the URL was not fetched for a fault: failed, cancelled or invalid (what
@@ -79,7 +84,7 @@ impl Record {
     pub(crate) fn result_name(&self) -> &'static str {
         match self.outcome {
             Outcome::Fetched(_) => result::FETCHED,
-            Outcome::Kept(_) | Outcome::Disallowed => result::SKIPPED,
+            Outcome::Kept(_) | Outcome::Disallowed | Outcome::Duplicate(_) => result::SKIPPED,
             Outcome::Failed(_) => result::FAILED,
             Outcome::Cancelled => result::CANCELLED,
             Outcome::Invalid(_) => result::INVALID,
@@ -91,6 +96,7 @@ impl Record {
         match &self.outcome {
             Outcome::Fetched(_) | Outcome::Kept(_) => None,
             Outcome::Disallowed => Some("robots"),
+            Outcome::Duplicate(_) => Some("duplicate"),
             Outcome::Failed(e) | Outcome::Invalid(e) => Some(e.kind()),
             Outcome::Cancelled => Some("cancelled"),
         }
@@ -103,6 +109,7 @@ impl Record {
             Outcome::Disallowed => {
                 Some("disallowed by robots.txt (--ignore-robots fetches it)".to_string())
             }
+            Outcome::Duplicate(first) => Some(format!("the same URL as line {first}")),
             Outcome::Failed(e) => Some(e.to_string()),
             Outcome::Cancelled => Some("cancelled before it started".to_string()),
             Outcome::Invalid(e) => Some(format!("line {}: {e}", self.line)),
@@ -114,9 +121,11 @@ impl Record {
         match &self.outcome {
             Outcome::Fetched(p) => Some(p.status),
             Outcome::Failed(e) => e.status(),
-            Outcome::Cancelled | Outcome::Invalid(_) | Outcome::Kept(_) | Outcome::Disallowed => {
-                None
-            }
+            Outcome::Cancelled
+            | Outcome::Invalid(_)
+            | Outcome::Kept(_)
+            | Outcome::Disallowed
+            | Outcome::Duplicate(_) => None,
         }
     }
 

@@ -184,6 +184,8 @@ pub struct Tally {
     /// Pages not fetched because robots.txt disallows them (`--crawl`): skipped, and not
     /// ok.
     pub(crate) disallowed: u64,
+    /// Skipped: the list gave the URL before (`--dedup`).
+    pub(crate) duplicates: u64,
     /// Records by the HTTP status their response had (fetched or failed).
     pub(crate) statuses: BTreeMap<u16, u64>,
     /// Body bytes of fetched URLs.
@@ -201,7 +203,7 @@ impl Tally {
     pub(crate) fn add(&mut self, record: &Record) {
         let result = match &record.outcome {
             Outcome::Fetched(_) => ResultKind::Fetched,
-            Outcome::Kept(_) | Outcome::Disallowed => ResultKind::Skipped,
+            Outcome::Kept(_) | Outcome::Disallowed | Outcome::Duplicate(_) => ResultKind::Skipped,
             Outcome::Failed(_) => ResultKind::Failed,
             Outcome::Cancelled => ResultKind::Cancelled,
             Outcome::Invalid(_) => ResultKind::Invalid,
@@ -236,6 +238,7 @@ impl Tally {
                 self.latency.add(r.elapsed);
             }
             ResultKind::Skipped if kind == "robots" => self.disallowed += 1,
+            ResultKind::Skipped if kind == "duplicate" => self.duplicates += 1,
             ResultKind::Skipped => self.kept += 1,
             ResultKind::Cancelled => self.cancelled += 1,
             ResultKind::Invalid => {
@@ -245,9 +248,9 @@ impl Tally {
         }
     }
 
-    /// Records that are neither fetched nor kept.
+    /// Records that are neither fetched, nor kept, nor duplicates (the exit code's 1).
     pub(crate) fn not_ok(&self) -> u64 {
-        self.total - self.fetched - self.kept
+        self.total - self.fetched - self.kept - self.duplicates
     }
 
     /// Fetches made (fetched or failed: the ones that went to the network), per second of
@@ -272,12 +275,16 @@ impl Tally {
             ("failed", self.failed, kinds(&self.failed_kinds)),
             (
                 "skipped",
-                self.kept + self.disallowed,
-                [("file exists", self.kept), ("robots.txt", self.disallowed)]
-                    .into_iter()
-                    .filter(|(_, n)| *n > 0)
-                    .map(|(k, n)| (k.to_string(), n))
-                    .collect(),
+                self.kept + self.disallowed + self.duplicates,
+                [
+                    ("file exists", self.kept),
+                    ("robots.txt", self.disallowed),
+                    ("duplicate", self.duplicates),
+                ]
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(k, n)| (k.to_string(), n))
+                .collect(),
             ),
             ("cancelled", self.cancelled, Vec::new()),
             ("invalid", self.invalid, kinds(&self.invalid_kinds)),

@@ -411,7 +411,7 @@ fn cards(tally: &Tally) -> Markup {
     let counts = [
         ("fetched", tally.fetched),
         ("failed", tally.failed),
-        ("skipped", tally.kept + tally.disallowed),
+        ("skipped", tally.kept + tally.disallowed + tally.duplicates),
         ("cancelled", tally.cancelled),
         ("invalid", tally.invalid),
     ];
@@ -574,6 +574,7 @@ fn results_chart(tally: &Tally) -> Markup {
         bar(format!("failed: {kind}"), n);
     }
     bar("skipped: robots.txt".to_string(), tally.disallowed);
+    bar("skipped: duplicate".to_string(), tally.duplicates);
     bar("cancelled".to_string(), tally.cancelled);
     for (kind, n) in tally.invalid_kinds.iter() {
         bar(format!("invalid: {kind}"), n);

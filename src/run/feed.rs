@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use super::dedup::{Dedup, Met};
 use super::files::open_inputs;
 use super::settings::{SaveTo, Source};
 use super::{FoundOn, Run, UrlJob};
@@ -36,6 +37,7 @@ impl Run {
         keyed: bool,
     ) -> Option<io::Error> {
         let mut namer = self.namer();
+        let mut dedup = self.dedup.then(Dedup::default);
         let mut list_done = false;
         let error = loop {
             if self.stopped() {
@@ -68,7 +70,7 @@ impl Run {
                 None => break None,
                 Some(Err(e)) => break Some(e),
                 Some(Ok(entry)) => {
-                    if !self.feed_line(entry, &mut namer, keyed) {
+                    if !self.feed_line(entry, &mut namer, dedup.as_mut(), keyed) {
                         break None; // the run stopped while this line was being read
                     }
                 }
@@ -117,8 +119,15 @@ impl Run {
     }
 
     /// Names, then admits and hands on a line of the list, unless another shard owns it or
-    /// `--resume` finds it fetched; `false` if the run stopped first.
-    fn feed_line(self: &Arc<Self>, entry: Entry, namer: &mut Namer, keyed: bool) -> bool {
+    /// `--resume` finds it fetched; a URL `dedup` met before is delivered as a duplicate.
+    /// `false` if the run stopped first.
+    fn feed_line(
+        self: &Arc<Self>,
+        entry: Entry,
+        namer: &mut Namer,
+        dedup: Option<&mut Dedup>,
+        keyed: bool,
+    ) -> bool {
         // Every line gets its name in order, resumed ones and other shards' too, so
         // reruns and shards agree.
         let target = match (&self.save, &entry.url) {
@@ -135,6 +144,12 @@ impl Run {
         if let (Some(crawl), Ok(url)) = (&self.crawl, &entry.url) {
             crawl.seed(url);
         }
+        // Met before the resume check: a resumed line's URL still makes a later copy a
+        // duplicate.
+        let met = match (dedup, &entry.url) {
+            (Some(dedup), Ok(url)) => dedup.meet(url, entry.line),
+            _ => Met::First,
+        };
         match self.resumed.lookup(entry.line, &entry.text) {
             Resumed::Fetched => {
                 self.sink.skip();
@@ -149,6 +164,30 @@ impl Run {
         let Some(seq) = self.admit() else {
             return false;
         };
+        match met {
+            Met::Again(first) => {
+                let record = Record {
+                    line: entry.line,
+                    url: entry.text,
+                    outcome: Outcome::Duplicate(first),
+                    elapsed: Duration::ZERO,
+                    attempts: 0,
+                    shard: self.shard,
+                    depth: self.crawl.as_ref().map(|_| 0),
+                    parent: None,
+                    redirect: None,
+                };
+                self.finish(seq, record);
+                return true;
+            }
+            Met::Full => self.sink.warn(&format!(
+                "--dedup remembers {} distinct URLs at most: from line {} on, a repeated \
+                 URL is fetched again",
+                super::dedup::MAX_DISTINCT,
+                entry.line
+            )),
+            Met::First => {}
+        }
         self.handle_entry(seq, entry, target, keyed, FoundOn::default());
         true
     }

@@ -37,6 +37,7 @@ pub(crate) use attempt::Attempt;
 use attempt::Pool;
 use feed::count_for_progress;
 use files::{open_inputs, open_record, protected_files};
+mod dedup;
 mod deliver;
 mod feed;
 mod files;
@@ -159,6 +160,8 @@ struct Run {
     mismatched: AtomicU64,
     /// `--shard`: the share of the list this run takes (and its records name).
     shard: Option<Shard>,
+    /// `--dedup`: a URL the list gave before is skipped.
+    dedup: bool,
     /// Jobs carry their host (a limit is set, or robots.txt may set one).
     keyed: bool,
     /// `--crawl`: the visited set and the frontier.
@@ -320,6 +323,7 @@ impl Run {
             protected,
             mismatched: AtomicU64::new(0),
             shard: settings.shard,
+            dedup: settings.dedup,
             keyed: settings.limits.any(),
             crawl: settings.crawl.clone().map(Crawl::new),
             running: Mutex::default(),

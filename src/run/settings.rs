@@ -134,6 +134,8 @@ pub(crate) struct Settings {
     pub(crate) progress: bool,
     /// Print only failed, cancelled and invalid records (`--failures-only`).
     pub(crate) failures_only: bool,
+    /// Skip a URL the list gave before (`--dedup`).
+    pub(crate) dedup: bool,
     /// Colour the text lines: `--color`, or on a terminal unless `NO_COLOR` is set.
     pub(crate) color: bool,
     /// Flush stdout after every record (it is a terminal).
@@ -205,6 +207,7 @@ impl Settings {
             crawl: cli.crawl.then(|| crawl_options(cli)),
             format: cli.format,
             failures_only: cli.failures_only,
+            dedup: cli.dedup,
             color: match cli.color {
                 clap::ColorChoice::Always => true,
                 clap::ColorChoice::Never => false,

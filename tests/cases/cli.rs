@@ -731,3 +731,30 @@ fn a_missing_list_named_like_a_host_suggests_its_url() {
         .unwrap();
     assert!(!stderr_of(&out).contains("did you mean"));
 }
+
+#[test]
+fn dedup_fetches_each_url_once_and_records_every_line() {
+    let server = MockServer::start();
+    let a = server.url("/bytes/5");
+    let b = server.url("/bytes/6");
+    let list = temp_file(format!("{a}\n{b}\n{a}#part\n\n{a}\n"));
+    let records = run_jsonl(
+        fetchpool()
+            .arg(list.path())
+            .args(["--dedup", "-f", "jsonl"]),
+        0,
+    );
+    assert_eq!(records.len(), 4, "one record per line: {records:?}");
+    for line in [3, 5] {
+        assert_eq!(records[&line]["result"], "skipped");
+        assert_eq!(records[&line]["error_kind"], "duplicate");
+        assert_eq!(records[&line]["error"], "the same URL as line 1");
+    }
+    assert_eq!(records[&2]["result"], "fetched");
+    assert_eq!(server.hits(), 2, "each URL fetched once");
+
+    // Without --dedup, every line is fetched.
+    let records = run_jsonl(fetchpool().arg(list.path()).args(["-f", "jsonl"]), 0);
+    assert!(records.values().all(|r| r["result"] == "fetched"));
+    assert_eq!(server.hits(), 6);
+}
