@@ -304,8 +304,11 @@ pub struct Cli {
     #[arg(long, requires = "dir", help_heading = "Saving")]
     pub(crate) no_clobber: bool,
 
-    /// Continue a partial body a killed run left (Range, validated by If-Range), and keep
-    /// the partial body of a fetch that fails.
+    /// Continue partial bodies: a killed run's, or a file wget or curl left part-way.
+    ///
+    /// A killed run's partial body is continued with Range, validated by If-Range, and the
+    /// partial body of a fetch that fails is kept. A file under the final name that
+    /// another tool left is continued in place, as wget -c does, and never truncated.
     #[arg(
         short = 'c',
         long = "continue",

@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::crawl::links::LinkExtractor;
 use crate::fetch::error::{classify_io, reqwest_error};
-use crate::fetch::save::{BodySink, Saved, Target};
+use crate::fetch::save::{BodySink, Resume, ResumeKind, Saved, Target};
 use crate::fetch::transport::Resp;
 use crate::fetch::{Budget, FetchError, Fetcher, Page};
 
@@ -22,6 +22,14 @@ struct Body {
     saved: Saved,
     links: Option<LinkExtractor>,
     captured: Option<Vec<u8>>,
+}
+
+/// Where a body starts: at byte `from` of the whole (0, or what `--continue` continues),
+/// appended to the file under the final name when `in_place` ([`ResumeKind::Visible`]).
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    from: u64,
+    in_place: bool,
 }
 
 /// Whether a `Content-Type` is HTML (or XHTML): a page whose links a crawl follows.
@@ -183,7 +191,7 @@ impl Fetcher {
         last_url: &Url,
         target: Option<&Target>,
         budget: Budget,
-        resume: Option<(u64, String)>,
+        resume: Option<Resume>,
     ) -> Result<Page, FetchError> {
         let status = response.status();
         let content_type = response
@@ -208,22 +216,27 @@ impl Fetcher {
                 captured: None,
             }
         } else {
-            let (from, expected) = match (&resume, status.as_u16()) {
-                (Some((len, _)), 206) => {
-                    let total = content_range_from(&response, *len).ok_or_else(|| {
+            let (from, expected) = match (resume.as_ref().map(|r| r.from), status.as_u16()) {
+                (Some(len), 206) => {
+                    let total = content_range_from(&response, len).ok_or_else(|| {
                         FetchError::Io(format!(
                             "the server did not continue the body at byte {len}"
                         ))
                     })?;
-                    (*len, total.or(content_length.map(|n| n + len)))
+                    (len, total.or(content_length.map(|n| n + len)))
                 }
                 _ => (0, content_length),
             };
+            let in_place = from > 0
+                && resume
+                    .as_ref()
+                    .is_some_and(|r| r.kind == ResumeKind::Visible);
             let classify =
                 |e: &reqwest::Error| self.classify(e, last_url, budget.limit, budget.by_deadline);
             let html = content_type.as_deref().is_some_and(is_html);
             let links = self.options.links.filter(|_| html).map(LinkExtractor::new);
-            self.read_body_of(&mut response, target, from, expected, links, &classify)?
+            let at = Start { from, in_place };
+            self.read_body_of(&mut response, target, at, expected, links, &classify)?
         };
         Ok(Page {
             status: status.as_u16(),
@@ -242,6 +255,57 @@ impl Fetcher {
         })
     }
 
+    /// `--continue` of a file another tool left, answered with nothing left to send
+    /// (`status` 416 with `Content-Range: bytes */TOTAL`, or a whole body of the file's
+    /// length): with `total` the file's length, the file is the whole body already
+    /// (counted, hashed, recorded as fetched, nothing changed); otherwise it is not a
+    /// prefix of the body, and it is kept as it is.
+    ///
+    /// # Errors
+    /// The file is not the whole body, or it cannot be read back.
+    pub(super) fn already_whole(
+        &self,
+        status: u16,
+        total: Option<u64>,
+        last_url: &Url,
+        target: &Target,
+        from: u64,
+    ) -> Result<Page, FetchError> {
+        let path = target.path();
+        if total != Some(from) {
+            let body = total.map_or("of another length".to_string(), |t| format!("{t} bytes"));
+            return Err(FetchError::Save(format!(
+                "{}: the file has {from} bytes and the server's body is {body}: it is not \
+                 continued and kept as it is; remove it to fetch it again",
+                path.display()
+            )));
+        }
+        let sink = BodySink::open(
+            Some(target),
+            self.options.checksum,
+            Some((from, None)),
+            false,
+            true,
+        )
+        .and_then(BodySink::finish)
+        .map_err(|e| FetchError::Save(format!("{}: {e}", path.display())))?;
+        Ok(Page {
+            status,
+            bytes: sink.bytes,
+            path: sink.path,
+            sha256: sink.sha256,
+            resumed_from: Some(from),
+            wire_bytes: None,
+            links: crate::crawl::links::PageLinks::default(),
+            body: None,
+            location: None,
+            final_url: crate::redact::redact_url(last_url.as_str()).into_owned(),
+            content_type: None,
+            content_length: None,
+            head: false,
+        })
+    }
+
     /// Streams the body into its sink (counted, hashed, saved as `target`), decoding it
     /// with `--compressed`, from byte `from` of `expected` (when known), checking the size
     /// limit and, at the end, the length.
@@ -249,7 +313,7 @@ impl Fetcher {
         &self,
         response: &mut Resp<'_>,
         target: Option<&Target>,
-        from: u64,
+        Start { from, in_place }: Start,
         expected: Option<u64>,
         links: Option<LinkExtractor>,
         classify: &dyn Fn(&reqwest::Error) -> FetchError,
@@ -285,6 +349,7 @@ impl Fetcher {
             self.options.checksum,
             Some((from, validator.as_deref())),
             self.options.continue_partial,
+            in_place,
         )
         .map_err(save_error)?;
         if let Some(links) = links {

@@ -26,7 +26,7 @@ pub use options::{AcceptedStatuses, FetchOptions, HttpVersion};
 pub use transport::install_tls_provider;
 
 use crate::fetch::proxy::ProxyRules;
-use crate::fetch::save::Target;
+use crate::fetch::save::{Resume, ResumeKind, Target};
 use crate::sync::Recover;
 use transport::{NEXT_FETCHER_ID, OwnClientSpec, Resp, Transport, build_shared};
 
@@ -289,10 +289,12 @@ impl Fetcher {
         };
         let until = Instant::now().checked_add(limit);
         // `--continue`: ask for the rest of a partial body a previous run left, if its
-        // validator was kept; a server that cannot continue it sends it whole.
+        // validator was kept (a server that cannot continue it sends it whole), or of a
+        // file another tool left under the final name (not with --crawl, whose pages keep
+        // what the folder held).
         let mut resume = target
             .filter(|_| self.options.continue_partial)
-            .and_then(crate::fetch::save::resumable);
+            .and_then(|t| save::resumable(t, self.options.links.is_none()));
         let budget = Budget {
             limit,
             until,
@@ -300,13 +302,58 @@ impl Fetcher {
         };
         let (response, last_url, location) = loop {
             let answer = self.follow(transport, url, credentials, budget, resume.as_ref())?;
-            if resume.is_some() && answer.0.status().as_u16() == 416 {
+            let own = resume
+                .as_ref()
+                .is_some_and(|r| matches!(r.kind, ResumeKind::Own(_)));
+            if own && answer.0.status().as_u16() == 416 {
                 resume = None; // not satisfiable: the partial is not a prefix any more
                 continue;
             }
             break answer;
         };
         let status = response.status();
+        if let (
+            Some(Resume {
+                from,
+                kind: ResumeKind::Visible,
+            }),
+            Some(target),
+        ) = (&resume, target)
+        {
+            let header = |name| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v: &HeaderValue| v.to_str().ok())
+                    .map(|v| v.trim().to_string())
+            };
+            match status.as_u16() {
+                206 => {}
+                // Nothing left to send: the file may be the whole body.
+                416 => {
+                    let total = header(reqwest::header::CONTENT_RANGE)
+                        .and_then(|v| v.strip_prefix("bytes */")?.parse::<u64>().ok());
+                    return self.already_whole(status.as_u16(), total, &last_url, target, *from);
+                }
+                // The whole body instead of its rest: if it is as long as the file, the
+                // file is taken for it (as wget -c does); otherwise the file is kept.
+                code if code < 300 => {
+                    let total = header(reqwest::header::CONTENT_LENGTH)
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .filter(|&n| n == *from);
+                    if total.is_some() {
+                        return self.already_whole(code, total, &last_url, target, *from);
+                    }
+                    return Err(FetchError::Save(format!(
+                        "{}: the server sent the whole body, not the rest from byte {from} (it \
+                         does not continue bodies): the file is kept as it is; remove it to \
+                         fetch it again",
+                        target.path().display()
+                    )));
+                }
+                _ => {}
+            }
+        }
         if status.as_u16() >= 400 && !self.accepts(status.as_u16()) {
             let retry_after = match status.as_u16() {
                 429 | 503 => response
@@ -349,7 +396,7 @@ impl Fetcher {
         url: &Url,
         credentials: bool,
         budget: Budget,
-        resume: Option<&(u64, String)>,
+        resume: Option<&Resume>,
     ) -> Result<(Resp<'t>, Url, Option<Url>), FetchError> {
         let Budget {
             limit,
@@ -398,7 +445,7 @@ impl Fetcher {
         current: &Url,
         url: &Url,
         credentials: bool,
-        resume: Option<&(u64, String)>,
+        resume: Option<&Resume>,
     ) -> Hop<'a> {
         let mut headers = HeaderMap::new();
         let trusted = credentials && (self.options.location_trusted || same_origin(current, url));
@@ -428,12 +475,19 @@ impl Fetcher {
                 HeaderValue::from_static("gzip, br, zstd, deflate"),
             );
         }
-        if let Some((from, validator)) = resume {
-            let range = HeaderValue::from_str(&format!("bytes={from}-"));
-            let if_range = HeaderValue::from_str(validator);
-            if let (Ok(range), Ok(if_range)) = (range, if_range) {
-                headers.insert(reqwest::header::RANGE, range);
-                headers.insert(reqwest::header::IF_RANGE, if_range);
+        if let Some(Resume { from, kind }) = resume
+            && let Ok(range) = HeaderValue::from_str(&format!("bytes={from}-"))
+        {
+            match kind {
+                ResumeKind::Own(validator) => {
+                    if let Ok(if_range) = HeaderValue::from_str(validator) {
+                        headers.insert(reqwest::header::RANGE, range);
+                        headers.insert(reqwest::header::IF_RANGE, if_range);
+                    }
+                }
+                ResumeKind::Visible => {
+                    headers.insert(reqwest::header::RANGE, range);
+                }
             }
         }
         Hop { headers, login }

@@ -167,20 +167,57 @@ fn create_fresh(dir: &OwnedFd, name: &str) -> io::Result<File> {
     Ok(File::from(fd))
 }
 
-/// A partial body a previous run left for `target`, and what validates it: its length
-/// and the `If-Range` value to send. `None` when there is no partial, it is empty, it is
-/// not a plain file of its own (a link, or hard-linked elsewhere), or no usable validator
-/// was kept (then the body is fetched whole).
-pub(crate) fn resumable(target: &Target) -> Option<(u64, String)> {
+/// What `--continue` continues: a body's first `from` bytes, already saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Resume {
+    /// The bytes saved.
+    pub(crate) from: u64,
+    /// Where they are, and what checks that the server's body is still the same.
+    pub(crate) kind: ResumeKind,
+}
+
+/// Whose partial body a [`Resume`] continues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ResumeKind {
+    /// fetchpool's own hidden partial file, with the validator (an ETag or Last-Modified)
+    /// sent as `If-Range`: a changed body comes whole.
+    Own(String),
+    /// A file under the final name that another tool (wget, curl) left part-way: it is
+    /// continued in place, as `wget -c` does, without a validator (none was kept): only
+    /// the server's `Content-Range` says the rest belongs there. It is never truncated or
+    /// replaced.
+    Visible,
+}
+
+/// Whether `(dir, name)` is a plain file of its own (not a link, not hard-linked
+/// elsewhere) with something in it; its length.
+fn plain_len(dir: &OwnedFd, name: &str) -> Option<u64> {
+    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+    let plain = rustix::fs::FileType::from_raw_mode(st.st_mode).is_file() && st.st_nlink == 1;
+    let len = u64::try_from(st.st_size).ok()?;
+    (plain && len > 0).then_some(len)
+}
+
+/// What `--continue` continues for `target`: the partial body a previous run left, if a
+/// usable validator was kept for it; else, when there is no partial of fetchpool's at all
+/// and `visible` allows, a file under the final name that another tool left (wget and
+/// curl write there). `None` when there is nothing to continue (then the body is fetched
+/// whole): no file, an empty one, one that is not a plain file of its own (a link, or
+/// hard-linked elsewhere), or a partial of fetchpool's without a usable validator.
+pub(crate) fn resumable(target: &Target, visible: bool) -> Option<Resume> {
     let (dir, name) = target.open_parent(false).ok()?;
     let partial = format!(".{name}{PARTIAL_SUFFIX}");
     let validator = format!("{partial}{VALIDATOR_SUFFIX}");
-    let st = rustix::fs::statat(&dir, partial.as_str(), AtFlags::SYMLINK_NOFOLLOW).ok()?;
-    let plain = rustix::fs::FileType::from_raw_mode(st.st_mode).is_file() && st.st_nlink == 1;
-    let len = u64::try_from(st.st_size).ok()?;
-    if !plain || len == 0 {
-        return None;
+    if !matches!(kind_at(&dir, &partial), Ok(Some(_))) {
+        return (visible && !target.no_replace)
+            .then(|| plain_len(&dir, &name))
+            .flatten()
+            .map(|from| Resume {
+                from,
+                kind: ResumeKind::Visible,
+            });
     }
+    let len = plain_len(&dir, &partial)?;
     // Untrusted: at most one short line, never through a link.
     let fd = rustix::fs::openat(
         &dir,
@@ -195,7 +232,10 @@ pub(crate) fn resumable(target: &Target) -> Option<(u64, String)> {
     let usable = !validator.is_empty()
         && !validator.starts_with("W/")
         && validator.bytes().all(|b| (0x20..0x7f).contains(&b));
-    usable.then_some((len, validator))
+    usable.then_some(Resume {
+        from: len,
+        kind: ResumeKind::Own(validator),
+    })
 }
 
 /// Removes the partial body `target` left if it cannot be continued (no validator was
@@ -218,6 +258,9 @@ struct Open {
     partial: String,
     name: String,
     target: Target,
+    /// The body is appended to the file under its final name ([`ResumeKind::Visible`]):
+    /// nothing is renamed, and nothing is removed if the body fails.
+    in_place: bool,
 }
 
 impl Open {
@@ -278,10 +321,12 @@ pub(crate) struct Saved {
 
 impl BodySink {
     /// A sink that counts, hashes if `checksum`, and writes to `target` if given (its
-    /// folders are created), appending to the partial body of `target` from byte `from` on (what a
-    /// `206 Partial Content` answer continues), or starts it afresh when `from` is `None`.
-    /// `validator` (an ETag or Last-Modified) is kept beside the partial file, and with
-    /// `keep_partial` the partial file outlives a failure, for the next `--continue`.
+    /// folders are created), appending to the partial body of `target` from byte `from` on
+    /// (what a `206 Partial Content` answer continues): fetchpool's own partial file, or
+    /// with `in_place` the file under the final name ([`ResumeKind::Visible`]); or starts
+    /// it afresh when `from` is 0. `validator` (an ETag or Last-Modified) is kept beside
+    /// the partial file, and with `keep_partial` the partial file outlives a failure, for
+    /// the next `--continue`.
     ///
     /// # Errors
     /// A folder or the temporary file cannot be created (or is a link), or the partial
@@ -291,15 +336,21 @@ impl BodySink {
         checksum: bool,
         resume: Option<(u64, Option<&str>)>,
         keep_partial: bool,
+        in_place: bool,
     ) -> io::Result<Self> {
         let mut hasher = checksum.then(Sha256::new);
         let mut bytes = 0;
+        let from = resume.map_or(0, |(from, _)| from);
+        let in_place = in_place && from > 0;
         let file = match target {
             None => None,
             Some(target) => {
                 let (dir, name) = target.open_parent(true)?;
-                let partial = format!(".{name}{PARTIAL_SUFFIX}");
-                let from = resume.map_or(0, |(from, _)| from);
+                let partial = if in_place {
+                    name.clone()
+                } else {
+                    format!(".{name}{PARTIAL_SUFFIX}")
+                };
                 let mut file = if from == 0 {
                     create_fresh(&dir, &partial)?
                 } else {
@@ -340,8 +391,11 @@ impl BodySink {
                     partial,
                     name,
                     target: target.clone(),
+                    in_place,
                 };
-                remove_at(&open.dir, &open.validator())?;
+                if !in_place {
+                    remove_at(&open.dir, &open.validator())?;
+                }
                 Some(open)
             }
         };
@@ -350,7 +404,10 @@ impl BodySink {
             hasher,
             file,
             keep_partial,
-            pending_validator: resume.and_then(|(_, v)| v).map(str::to_string),
+            pending_validator: resume
+                .and_then(|(_, v)| v)
+                .filter(|_| !in_place)
+                .map(str::to_string),
             links: None,
             captured: None,
             wrote_validator: false,
@@ -441,8 +498,18 @@ impl BodySink {
                     partial,
                     name,
                     target,
+                    in_place,
                 } = open;
                 drop(file);
+                if in_place {
+                    return Ok(Saved {
+                        bytes: self.bytes,
+                        path: Some(target.path()),
+                        sha256,
+                        resumed_from: None,
+                        wire_bytes: None,
+                    });
+                }
                 // A validator from an earlier run was removed when this body began.
                 if self.wrote_validator {
                     let _ = remove_at(&dir, &format!("{partial}{VALIDATOR_SUFFIX}"));
@@ -509,7 +576,9 @@ impl Drop for BodySink {
     fn drop(&mut self) {
         if let Some(open) = self.file.take() {
             let continuable = self.keep_partial && self.bytes > 0 && self.wrote_validator;
-            if !continuable {
+            // A file continued in place keeps what it got: it is the user's, and a longer
+            // prefix of the body.
+            if !continuable && !open.in_place {
                 let _ = remove_at(&open.dir, &open.partial);
                 let _ = remove_at(&open.dir, &open.validator());
             }
@@ -556,7 +625,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let t = target(dir.path(), "host/page.html");
         for _ in 0..2 {
-            let mut sink = BodySink::open(Some(&t), false, None, false).unwrap();
+            let mut sink = BodySink::open(Some(&t), false, None, false, false).unwrap();
             sink.write(b"x").unwrap();
             assert_eq!(sink.finish().unwrap().path, Some(t.path()));
             std::fs::remove_dir_all(dir.path().join("host")).unwrap();
@@ -567,7 +636,7 @@ mod tests {
     fn a_finished_body_is_renamed_into_place_with_its_digest() {
         let dir = tempfile::tempdir().unwrap();
         let t = target(dir.path(), "sub/a.txt");
-        let mut sink = BodySink::open(Some(&t), true, None, false).unwrap();
+        let mut sink = BodySink::open(Some(&t), true, None, false, false).unwrap();
         sink.write(b"ab").unwrap();
         sink.write(b"c").unwrap();
         assert!(t.partial_path().exists() && !t.path().exists());
@@ -584,7 +653,7 @@ mod tests {
     fn a_dropped_body_leaves_no_file() {
         let dir = tempfile::tempdir().unwrap();
         let t = target(dir.path(), "a.txt");
-        let mut sink = BodySink::open(Some(&t), false, None, true).unwrap();
+        let mut sink = BodySink::open(Some(&t), false, None, true, false).unwrap();
         sink.write(b"partial").unwrap();
         drop(sink);
         assert!(
@@ -598,9 +667,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let elsewhere = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("sub")).unwrap();
-        let err = BodySink::open(Some(&target(dir.path(), "sub/x")), false, None, false)
-            .err()
-            .unwrap();
+        let err = BodySink::open(
+            Some(&target(dir.path(), "sub/x")),
+            false,
+            None,
+            false,
+            false,
+        )
+        .err()
+        .unwrap();
         assert!(err.to_string().contains("symbolic link"), "{err}");
         assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
     }
@@ -611,7 +686,7 @@ mod tests {
         std::fs::write(dir.path().join(".bashrc"), b"mine").unwrap();
         let mut t = target(dir.path(), ".bashrc");
         t.no_replace = true;
-        let mut sink = BodySink::open(Some(&t), false, None, false).unwrap();
+        let mut sink = BodySink::open(Some(&t), false, None, false, false).unwrap();
         sink.write(b"theirs").unwrap();
         assert!(
             sink.finish()

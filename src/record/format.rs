@@ -27,6 +27,13 @@ impl Record {
                     p.status
                 )
             }
+            (Outcome::Fetched(p), _) if p.resumed_from == Some(p.bytes) => {
+                format!(
+                    "{} page is {} bytes (already complete)",
+                    py_repr(&self.url),
+                    p.bytes
+                )
+            }
             (Outcome::Fetched(p), _) if p.status >= 400 => format!(
                 "{} page is {} bytes (HTTP {} accepted)",
                 py_repr(&self.url),

@@ -643,3 +643,95 @@ fn a_partial_body_that_cannot_be_continued_is_not_kept() {
     assert_eq!(records[0]["error_kind"], "truncated_body");
     assert!(files(dir.path()).is_empty(), "{:?}", files(dir.path()));
 }
+
+/// Leaves what a killed `wget URL` or `curl -o NAME URL` would: the first `kept` bytes of
+/// the `/ranged/LEN` body under the final name.
+fn plant_visible_partial(dir: &Path, len: u64, kept: u64) -> std::path::PathBuf {
+    let path = dir.join(len.to_string());
+    let body: Vec<u8> = (0..kept).map(crate::common::server::pattern).collect();
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+#[test]
+fn continue_appends_to_a_file_another_tool_left_part_way() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let len = 50_000;
+    let path = plant_visible_partial(dir.path(), len, 12_345);
+    let url = server.url(&format!("/ranged/{len}"));
+    let records = run_jsonl(
+        fetchpool()
+            .args([&url, "-c", "--checksum", "sha256", "-f", "jsonl", "-d"])
+            .arg(dir.path()),
+        0,
+    );
+    let record = &records[&1];
+    assert_eq!(record["bytes"], len, "{record}");
+    assert_eq!(record["resumed_from"], 12_345);
+    assert_eq!(record["sha256"], pattern_digest(len));
+    assert_eq!(sha256_of(&path), pattern_digest(len));
+    let request = server.requests()[0].to_lowercase();
+    assert!(request.contains("range: bytes=12345-"), "{request}");
+    assert!(
+        !request.contains("if-range"),
+        "no validator was kept: {request}"
+    );
+    assert_eq!(files(dir.path()).len(), 1, "nothing beside it");
+
+    // Run again: the file is whole; the server says there is nothing left (416).
+    let records = run_jsonl(
+        fetchpool()
+            .args([&url, "-c", "--checksum", "sha256", "-f", "jsonl", "-d"])
+            .arg(dir.path()),
+        0,
+    );
+    let record = &records[&1];
+    assert_eq!(
+        (&record["result"], &record["bytes"]),
+        (&"fetched".into(), &len.into())
+    );
+    assert_eq!(record["sha256"], pattern_digest(len));
+    assert_eq!(sha256_of(&path), pattern_digest(len), "unchanged");
+}
+
+#[test]
+fn continue_never_truncates_a_visible_file_it_cannot_continue() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let len = 20_000;
+    // A server that ignores Range: fetching it whole would replace the user's bytes.
+    let path = plant_visible_partial(dir.path(), len, 5_000);
+    let out = fetchpool()
+        .args([&server.url(&format!("/norange/{len}")), "-c", "-d"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout_of(&out);
+    assert!(
+        text.contains("the server sent the whole body, not the rest from byte 5000"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        5_000,
+        "kept as it was"
+    );
+
+    // A file longer than the body is not a part of it.
+    std::fs::write(&path, vec![b'x'; 30_000]).unwrap();
+    let out = fetchpool()
+        .args([&server.url(&format!("/ranged/{len}")), "-c", "-d"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout_of(&out).contains("the server's body is 20000 bytes"),
+        "{}",
+        stdout_of(&out)
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), vec![b'x'; 30_000]);
+    assert_eq!(files(dir.path()).len(), 1);
+}

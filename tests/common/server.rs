@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 /// - `/loop`: 302 to itself
 /// - `/goto?TARGET`: 302 to TARGET, taken as written (any scheme, any host)
 /// - `/ranged/N`: N bytes of [`pattern`] with `ETag: "v1"`, sent in 4 KiB pieces 20 ms
-///   apart; honours `Range: bytes=S-` (206) when `If-Range` is absent or `"v1"`
+///   apart; honours `Range: bytes=S-` (206) when `If-Range` is absent or `"v1"`, and
+///   answers `416` with `Content-Range: bytes */N` when S is N or more
 /// - `/norange/N`: the same body and ETag, but always whole (200), whatever `Range` says
 /// - `/encoded/EXT`: `fixtures/compressed/body.txt.EXT` with its `Content-Encoding`
 ///   (`gz` gzip, `br` br, `zst` zstd, `zz` deflate), whatever the request accepts
@@ -319,8 +320,16 @@ fn serve(mut stream: TcpStream, state: &ServerState, accepted: Instant) {
                         .ok()
                 })
                 .filter(|_| header(&head, "if-range").is_none_or(|v| v == "\"v1\""))
-                .filter(|&from| route == "ranged" && from < num);
-            send_pattern(&mut stream, num, range)
+                .filter(|_| route == "ranged");
+            match range {
+                Some(from) if from >= num => respond(
+                    &mut stream,
+                    416,
+                    &format!("Content-Range: bytes */{num}\r\n"),
+                    b"",
+                ),
+                range => send_pattern(&mut stream, num, range),
+            }
         }
         "setcookie" => respond(
             &mut stream,
