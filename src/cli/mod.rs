@@ -259,6 +259,19 @@ pub struct Cli {
     #[arg(long, requires = "crawl", help_heading = "Crawling")]
     pub(crate) page_requisites: bool,
 
+    /// Also crawl the pages of the sitemaps each host's robots.txt names.
+    ///
+    /// Sitemap: lines, as wget2 follows them: XML (an index followed one level deep) or
+    /// text, gzipped or not, each read up to 50 MiB and 50,000 URLs, 50 sitemaps per host;
+    /// their pages are in scope and depth 1, like a link of the host's first page.
+    #[arg(
+        long,
+        requires = "crawl",
+        conflicts_with = "ignore_robots",
+        help_heading = "Crawling"
+    )]
+    pub(crate) sitemaps: bool,
+
     /// Do not fetch or obey robots.txt.
     #[arg(long, requires = "crawl", help_heading = "Crawling")]
     pub(crate) ignore_robots: bool,

@@ -25,6 +25,7 @@
 pub(crate) mod links;
 pub(crate) mod robots;
 pub(crate) mod scope;
+pub(crate) mod sitemap;
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -65,6 +66,8 @@ pub(crate) struct CrawlOptions {
     pub max_urls: Option<u64>,
     /// Obey robots.txt.
     pub robots: bool,
+    /// Read the sitemaps robots.txt names, and crawl their pages too (`--sitemaps`).
+    pub sitemaps: bool,
     /// With `--shard K/N --shard-by host`: links to another shard's hosts are left to it.
     pub shard: Option<crate::shard::Shard>,
     /// Redirect hops followed in a row at most (`--max-redirects`).
@@ -412,6 +415,12 @@ impl Crawl {
         Ok(found)
     }
 
+    /// Something besides an entry may still bring pages (a host's sitemaps being read):
+    /// the crawl does not end before [`Crawl::delivered`] says it is done.
+    pub(crate) fn hold(&self) {
+        self.admitted();
+    }
+
     /// An entry was admitted: until it is delivered, it may bring links.
     pub(crate) fn admitted(&self) {
         self.queue().in_flight += 1;
@@ -497,6 +506,7 @@ mod tests {
             depth: 2,
             max_urls: None,
             robots: false,
+            sitemaps: false,
             shard: None,
             max_redirects: 3,
         })

@@ -232,6 +232,18 @@ impl Fetcher {
         }
     }
 
+    /// A fetcher like [`capturing`](Self::capturing) that keeps whole bodies of at most
+    /// `max` bytes (decoded, with `--compressed`) and fails a longer one as too large: for
+    /// sitemaps.
+    pub(crate) fn reading_whole(&self, max: u64) -> Fetcher {
+        let mut fetcher = self.capturing(usize::try_from(max).unwrap_or(usize::MAX));
+        fetcher.options = std::sync::Arc::new(FetchOptions {
+            max_size: Some(max),
+            ..(*fetcher.options).clone()
+        });
+        fetcher
+    }
+
     /// Parses and fetches `url`: the document's `load_url(url, timeout)`.
     ///
     /// # Errors

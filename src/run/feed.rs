@@ -18,7 +18,8 @@ use super::files::open_inputs;
 use super::settings::{SaveTo, Source};
 use super::{FoundOn, Run, UrlJob};
 use crate::crawl::Found;
-use crate::crawl::robots::Gate;
+use crate::crawl::robots::{Gate, Rules};
+use crate::crawl::sitemap::{self, MAX_SITEMAPS_PER_HOST, Sitemap};
 use crate::fetch::names::{Layout, Namer};
 use crate::fetch::save::Target;
 use crate::fetch::{FetchError, Request};
@@ -26,6 +27,7 @@ use crate::record::resume::Resumed;
 use crate::record::{Outcome, Record};
 use crate::run::input::{Entry, UrlList, count_entries};
 use crate::shard::Shard;
+use crate::sync::Recover as _;
 
 impl Run {
     /// The input thread: reads entries until the input ends or the run stops, and delivers
@@ -347,6 +349,17 @@ impl Run {
                     Some(Err(e)) => e.status().map(|status| (status, &[][..])),
                     None => None,
                 });
+                // `--sitemaps`: the crawl stays open until they are read (after the host's
+                // waiting pages go on).
+                let sitemaps = match (&run.sitemaps, &run.crawl, &rules) {
+                    (Some(_), Some(crawl), Some(Rules::Parsed(txt)))
+                        if !txt.sitemaps.is_empty() =>
+                    {
+                        crawl.hold();
+                        txt.sitemaps.clone()
+                    }
+                    _ => Vec::new(),
+                };
                 let known = robots.known(&origin, rules, |job| &job.url);
                 if let Some(warning) = &known.warning {
                     run.sink.warn(warning);
@@ -363,6 +376,12 @@ impl Run {
                         run.start(job, slot);
                     }
                 }
+                if !sitemaps.is_empty() {
+                    run.read_sitemaps(&origin, sitemaps);
+                    if let Some(crawl) = &run.crawl {
+                        crawl.delivered();
+                    }
+                }
             });
         if let Err(e) = spawned {
             // No thread: let the host through without its rules rather than lose its jobs.
@@ -374,6 +393,76 @@ impl Run {
                         self.start(job, slot);
                     }
                 }
+            }
+        }
+    }
+}
+
+impl Run {
+    /// `--sitemaps`: reads the sitemaps host `origin`'s robots.txt names (those of its own
+    /// origin, or in the crawl's scope), one at a time for the whole run, and offers their
+    /// pages to the crawl as links of depth 1; an index's sitemaps are read too, one level
+    /// deep, [`MAX_SITEMAPS_PER_HOST`] sitemaps in all. What cannot be read is a warning.
+    fn read_sitemaps(&self, origin: &str, named: Vec<String>) {
+        let (Some((fetcher, one_at_a_time)), Some(crawl)) = (&self.sitemaps, &self.crawl) else {
+            return;
+        };
+        let mut queue: std::collections::VecDeque<(String, bool)> =
+            named.into_iter().map(|url| (url, false)).collect();
+        let mut read = 0;
+        while let Some((text, from_index)) = queue.pop_front() {
+            if read == MAX_SITEMAPS_PER_HOST || self.stopped() {
+                break;
+            }
+            let shown = crate::redact::redact_url(&text).into_owned();
+            let url = match Url::parse(&text) {
+                Ok(url)
+                    if matches!(url.scheme(), "http" | "https")
+                        && (url.origin().ascii_serialization() == origin
+                            || crawl.in_scope(&url)) =>
+                {
+                    url
+                }
+                _ => {
+                    self.sink.warn(&format!(
+                        "sitemap {shown} (named for {origin}) is not read: not an http(s) URL \
+                         of the host or in scope"
+                    ));
+                    continue;
+                }
+            };
+            read += 1;
+            let answer = {
+                let _one = one_at_a_time.lock().recover();
+                fetcher
+                    .fetch(Request {
+                        deadline: self.deadline,
+                        ..Request::new(&url)
+                    })
+                    .map_err(|e| e.to_string())
+                    .and_then(|page| sitemap::parse(page.body.as_deref().unwrap_or(&[])))
+            };
+            match answer {
+                Ok(Sitemap::Pages(pages)) => {
+                    let queued = crawl.discover(&pages, 0, 0, &shown);
+                    for found in queued {
+                        self.sink.note(&crate::record::queued_json(
+                            &crate::redact::redact_url(found.url.as_str()),
+                            found.depth,
+                            &found.parent,
+                            found.hops,
+                        ));
+                    }
+                }
+                Ok(Sitemap::Index(sitemaps)) if !from_index => {
+                    queue.extend(sitemaps.into_iter().map(|s| (s, true)));
+                }
+                Ok(Sitemap::Index(_)) => self.sink.warn(&format!(
+                    "sitemap index {shown} is named by another index: not followed further"
+                )),
+                Err(why) => self
+                    .sink
+                    .warn(&format!("cannot read sitemap {shown}: {why}")),
             }
         }
     }

@@ -172,6 +172,9 @@ struct Run {
     /// `--crawl` without `--ignore-robots`: each host's robots.txt, and the fetcher that
     /// reads them.
     robots: Option<(Robots<UrlJob>, Fetcher)>,
+    /// `--sitemaps`: the fetcher that reads them, and the lock that makes the run read one
+    /// at a time (each may hold 50 MiB).
+    sitemaps: Option<(Fetcher, Mutex<()>)>,
 }
 
 impl Run {
@@ -310,6 +313,14 @@ impl Run {
             )),
             _ => None,
         };
+        let sitemaps = settings
+            .crawl
+            .as_ref()
+            .filter(|c| c.robots && c.sitemaps)
+            .map(|_| {
+                let max = crate::crawl::sitemap::MAX_SITEMAP_BYTES;
+                (fetcher.reading_whole(max), Mutex::new(()))
+            });
         Ok(Run {
             executor: Pool::new(settings, fetcher)?,
             timeout: settings.fetch.timeout,
@@ -328,6 +339,7 @@ impl Run {
             crawl: settings.crawl.clone().map(Crawl::new),
             running: Mutex::default(),
             robots,
+            sitemaps,
         })
     }
 

@@ -233,6 +233,7 @@ fn crawl_options(cli: &Cli) -> CrawlOptions {
         depth: cli.depth,
         max_urls: cli.max_urls,
         robots: !cli.ignore_robots,
+        sitemaps: cli.sitemaps,
         shard: cli.shard.map(|(index, count)| Shard {
             index,
             count,

@@ -745,3 +745,112 @@ fn a_resumed_crawl_checks_the_scope_and_depth_of_the_queued_lines_it_reads() {
         stderr_of(&out)
     );
 }
+
+#[test]
+fn sitemaps_named_by_robots_txt_bring_their_pages_in_scope() {
+    let server = MockServer::start();
+    let base = server.base_url();
+    server.set_robots(&format!(
+        "User-agent: *\nDisallow: /site/private/\nSitemap: {base}/sm/index.xml\n\
+         Sitemap: http://127.0.0.2:9/elsewhere.xml\n"
+    ));
+    server.script(
+        "/sm/index.xml",
+        Scripted::new(
+            200,
+            "Content-Type: application/xml\r\n",
+            format!(
+                "<?xml version=\"1.0\"?><sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\
+                 <sitemap><loc>{base}/sm/pages.xml.gz</loc></sitemap>\
+                 <sitemap><loc>{base}/sm/pages.txt</loc></sitemap></sitemapindex>"
+            ),
+        ),
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(
+        &mut gz,
+        format!(
+            "<urlset><url><loc>{base}/site/200.html</loc></url>\
+             <url><loc>{base}/site/201.html?a=1&amp;b=2</loc></url>\
+             <url><loc>{base}/site/private/p50.html</loc></url>\
+             <url><loc>http://127.0.0.2:9/site/0.html</loc></url></urlset>"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    server.script(
+        "/sm/pages.xml.gz",
+        Scripted::new(
+            200,
+            "Content-Type: application/gzip\r\n",
+            gz.finish().unwrap(),
+        ),
+    );
+    server.script(
+        "/sm/pages.txt",
+        Scripted::new(
+            200,
+            "Content-Type: text/plain\r\n",
+            format!("{base}/site/202.html\n"),
+        ),
+    );
+    let crawl = |extra: &[&str]| {
+        let out = fetchpool()
+            .arg(server.url("/site/0.html"))
+            .args(["--crawl", "--depth", "1", "-f", "jsonl"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let records: Vec<serde_json::Value> = stdout_of(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (records, stderr_of(&out))
+    };
+    let (records, stderr) = crawl(&["--sitemaps"]);
+    let by_url: HashMap<String, &serde_json::Value> = records
+        .iter()
+        .map(|r| (r["url"].as_str().unwrap().to_string(), r))
+        .collect();
+    for (page, sitemap) in [
+        ("/site/200.html", "/sm/pages.xml.gz"),
+        ("/site/201.html?a=1&b=2", "/sm/pages.xml.gz"),
+        ("/site/202.html", "/sm/pages.txt"),
+    ] {
+        let record = by_url
+            .get(&format!("{base}{page}"))
+            .unwrap_or_else(|| panic!("{page} is crawled: {records:?}"));
+        assert_eq!(record["result"], "fetched", "{record}");
+        assert_eq!(record["depth"], 1);
+        assert_eq!(record["parent"], format!("{base}{sitemap}"));
+    }
+    assert_eq!(
+        by_url[&format!("{base}/site/private/p50.html")]["error_kind"],
+        "robots",
+        "robots.txt still decides"
+    );
+    assert!(
+        !by_url.contains_key("http://127.0.0.2:9/site/0.html"),
+        "out of scope"
+    );
+    assert!(
+        stderr.contains("sitemap http://127.0.0.2:9/elsewhere.xml"),
+        "{stderr}"
+    );
+    let asked = server.requests();
+    assert_eq!(
+        asked
+            .iter()
+            .filter(|r| r.contains("GET /sm/index.xml"))
+            .count(),
+        1
+    );
+
+    // Without --sitemaps, none of it.
+    let (records, _) = crawl(&[]);
+    assert!(
+        records
+            .iter()
+            .all(|r| !r["url"].as_str().unwrap().contains("/site/20"))
+    );
+}
