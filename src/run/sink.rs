@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crossbeam_channel::Sender;
-use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::record::{Format, Printer, Record, Tally};
 use crate::sync::Recover;
@@ -270,6 +270,10 @@ impl<W: Write> Sink<W> {
         }
         self.window.release();
         state.progress.advance();
+        let State {
+            progress, tally, ..
+        } = &mut *state;
+        progress.show(tally, true);
     }
 
     fn fail_output(&self, state: &mut State<W>, e: io::Error) {
@@ -350,7 +354,7 @@ impl<W: Write> Sink<W> {
         let State {
             progress, tally, ..
         } = &mut *state;
-        progress.show(tally);
+        progress.show(tally, false);
     }
 
     /// The list holds `entries` entries in all (counted beside the run, for a regular
@@ -384,6 +388,9 @@ struct Progress {
     /// `None` when no bar is drawn (stderr is not a terminal, `TERM=dumb`,
     /// `--no-progress`).
     bar: Option<ProgressBar>,
+    /// When the counts were last shown: a record shows them again only after
+    /// [`Progress::EVERY`], so that a burst of records costs no more than the bar's redraws.
+    shown_at: Option<std::time::Instant>,
 }
 
 impl Progress {
@@ -392,24 +399,28 @@ impl Progress {
         let bar = enabled.then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {human_pos} done: {msg}")
+                ProgressStyle::with_template("{spinner} {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
-            bar.set_message("0 fetched, 0 not ok");
+            bar.set_message("0 done: 0 fetched, 0 not ok");
             bar
         });
-        Progress { bar }
+        Progress {
+            bar,
+            shown_at: None,
+        }
     }
+
+    /// How often records update the counts (the bar redraws at most 20 times a second).
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
     /// Switches to a bar with a total and an ETA.
     fn set_total(&self, total: u64) {
         if let Some(bar) = &self.bar {
             bar.set_length(total);
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{wide_bar} {human_pos}/{human_len} done: {msg}, ETA {eta}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template("{wide_bar} {msg}, ETA {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
         }
     }
@@ -421,23 +432,39 @@ impl Progress {
         }
     }
 
-    /// Updates the counts shown (on the main thread's timer, not per record).
-    fn show(&self, tally: &Tally) {
-        if let Some(bar) = &self.bar {
-            let elapsed = bar.elapsed();
-            // Bytes as they arrive (worker threads count them live; worker processes only
-            // as their records come).
-            let bytes = crate::fetch::save::bytes_received().max(tally.bytes);
-            let per_second = bytes as f64 / elapsed.as_secs_f64().max(1e-3);
-            bar.set_message(format!(
-                "{} fetched, {} not ok, {:.0} URLs/s, {} at {}/s",
-                tally.fetched,
-                tally.not_ok(),
-                tally.fetch_rate(elapsed),
-                HumanBytes(bytes),
-                HumanBytes(per_second as u64)
-            ));
+    /// Updates the counts shown, all from one tally so that they always agree (done,
+    /// fetched, not ok): on the main thread's timer, and after a record unless they were
+    /// shown less than [`Progress::EVERY`] ago (`soon`).
+    fn show(&mut self, tally: &Tally, soon: bool) {
+        let Some(bar) = &self.bar else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        if soon
+            && self
+                .shown_at
+                .is_some_and(|at| now.duration_since(at) < Self::EVERY)
+        {
+            return;
         }
+        self.shown_at = Some(now);
+        let elapsed = bar.elapsed();
+        // Bytes as they arrive (worker threads count them live; worker processes only as
+        // their records come).
+        let bytes = crate::fetch::save::bytes_received().max(tally.bytes);
+        let per_second = bytes as f64 / elapsed.as_secs_f64().max(1e-3);
+        let done = match bar.length() {
+            Some(total) => format!("{}/{}", HumanCount(tally.total), HumanCount(total)),
+            None => HumanCount(tally.total).to_string(),
+        };
+        bar.set_message(format!(
+            "{done} done: {} fetched, {} not ok, {:.0} URLs/s, {} at {}/s",
+            tally.fetched,
+            tally.not_ok(),
+            tally.fetch_rate(elapsed),
+            HumanBytes(bytes),
+            HumanBytes(per_second as u64)
+        ));
     }
 
     /// Runs `f` with the bar erased, then redraws it.
