@@ -40,3 +40,4 @@ pub mod report;
 pub mod run;
 pub mod shard;
 mod sync;
+pub(crate) mod warc;

@@ -334,6 +334,30 @@ pub struct Cli {
     #[arg(long, value_name = "ALGORITHM", value_enum, help_heading = "Saving")]
     pub(crate) checksum: Option<Checksum>,
 
+    /// Archive every HTTP exchange in PREFIX.warc.gz (WARC/1.1), as wget's --warc-file.
+    ///
+    /// Each request and response is a record (redirect hops too), each record its own
+    /// gzip member, after a warcinfo record; responses keep their bodies as they came.
+    #[arg(long, value_name = "PREFIX", help_heading = "Archiving (WARC)")]
+    pub(crate) warc_file: Option<PathBuf>,
+
+    /// With --warc-file: write PREFIX.warc, not gzipped.
+    #[arg(long, requires = "warc_file", help_heading = "Archiving (WARC)")]
+    pub(crate) no_warc_compression: bool,
+
+    /// With --warc-file: start a new file once one reaches SIZE.
+    ///
+    /// The files are then PREFIX-00000.warc.gz, PREFIX-00001.warc.gz, ...; a record is
+    /// never split.
+    #[arg(long, value_name = "SIZE", requires = "warc_file",
+          value_parser = crate::fetch::options::parse_size, help_heading = "Archiving (WARC)")]
+    pub(crate) warc_max_size: Option<u64>,
+
+    /// With --warc-file: keep Authorization, Proxy-Authorization and Cookie values in the
+    /// request records (by default each is replaced by a marker).
+    #[arg(long, requires = "warc_file", help_heading = "Archiving (WARC)")]
+    pub(crate) warc_keep_credentials: bool,
+
     /// No longer an option: see --record and --dir.
     #[arg(short = 'o', long = "output", value_name = "FILE", hide = true)]
     pub(crate) old_output: Option<PathBuf>,
@@ -632,6 +656,13 @@ fn check(cli: &Cli) -> Result<(), Exit> {
     }
     if cli.max_tasks_per_child.is_some() && cli.executor != ExecutorKind::Process {
         eprintln!("fetchpool: error: --max-tasks-per-child needs --executor process");
+        return Err(Exit::Usage);
+    }
+    if cli.warc_file.is_some() && cli.http.http2 {
+        eprintln!(
+            "fetchpool: error: --warc-file records HTTP/1.1 exchanges (HTTP/2 has no such wire \
+             form): it cannot go with --http2"
+        );
         return Err(Exit::Usage);
     }
     if cli.old_output.is_some() {

@@ -13,6 +13,7 @@ use crate::fetch::error::{classify_io, reqwest_error};
 use crate::fetch::save::{BodySink, Resume, ResumeKind, Saved, Target};
 use crate::fetch::transport::Resp;
 use crate::fetch::{Budget, FetchError, Fetcher, Page};
+use crate::warc::capture::{Capture, Truncated};
 
 /// The chunk in which bodies are read and counted (and then forgotten).
 const CHUNK: usize = 64 * 1024;
@@ -25,11 +26,13 @@ struct Body {
 }
 
 /// Where a body starts: at byte `from` of the whole (0, or what `--continue` continues),
-/// appended to the file under the final name when `in_place` ([`ResumeKind::Visible`]).
-#[derive(Debug, Clone, Copy)]
-struct Start {
+/// appended to the file under the final name when `in_place` ([`ResumeKind::Visible`]);
+/// and the WARC capture its bytes also go to, as they came (`--warc-file`).
+#[derive(Clone, Copy)]
+struct Start<'c, 'o> {
     from: u64,
     in_place: bool,
+    cap: Option<&'c Capture<'o>>,
 }
 
 /// Whether a `Content-Type` is HTML (or XHTML): a page whose links a crawl follows.
@@ -108,6 +111,8 @@ struct Counting<'a, R> {
     inner: R,
     count: &'a Cell<u64>,
     failed: &'a std::cell::RefCell<Option<io::Error>>,
+    /// `--warc-file`: the bytes also go there, as they came.
+    cap: Option<&'a Capture<'a>>,
 }
 
 impl<R: Read> Read for Counting<'_, R> {
@@ -115,6 +120,9 @@ impl<R: Read> Read for Counting<'_, R> {
         match self.inner.read(buf) {
             Ok(n) => {
                 self.count.set(self.count.get() + n as u64);
+                if let Some(cap) = self.cap {
+                    cap.body(&buf[..n]);
+                }
                 Ok(n)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
@@ -192,6 +200,7 @@ impl Fetcher {
         target: Option<&Target>,
         budget: Budget,
         resume: Option<Resume>,
+        cap: Option<&Capture<'_>>,
     ) -> Result<Page, FetchError> {
         let status = response.status();
         let content_type = response
@@ -210,6 +219,9 @@ impl Fetcher {
             links,
             captured,
         } = if self.options.head {
+            if let Some(cap) = cap {
+                cap.end(None);
+            }
             Body {
                 saved: Saved::default(),
                 links: None,
@@ -235,8 +247,21 @@ impl Fetcher {
                 |e: &reqwest::Error| self.classify(e, last_url, budget.limit, budget.by_deadline);
             let html = content_type.as_deref().is_some_and(is_html);
             let links = self.options.links.filter(|_| html).map(LinkExtractor::new);
-            let at = Start { from, in_place };
-            self.read_body_of(&mut response, target, at, expected, links, &classify)?
+            let at = Start {
+                from,
+                in_place,
+                cap,
+            };
+            let body = self.read_body_of(&mut response, target, at, expected, links, &classify);
+            if let Some(cap) = cap {
+                cap.end(match &body {
+                    Ok(_) => None,
+                    Err(FetchError::TooLarge(_)) => Some(Truncated::Length),
+                    Err(FetchError::Timeout(_) | FetchError::Deadline) => Some(Truncated::Time),
+                    Err(_) => Some(Truncated::Disconnect),
+                });
+            }
+            body?
         };
         Ok(Page {
             status: status.as_u16(),
@@ -313,7 +338,11 @@ impl Fetcher {
         &self,
         response: &mut Resp<'_>,
         target: Option<&Target>,
-        Start { from, in_place }: Start,
+        Start {
+            from,
+            in_place,
+            cap,
+        }: Start<'_, '_>,
         expected: Option<u64>,
         links: Option<LinkExtractor>,
         classify: &dyn Fn(&reqwest::Error) -> FetchError,
@@ -366,13 +395,14 @@ impl Fetcher {
             // A worker's own client, body not encoded: every chunk goes to the sink as it
             // arrives, inside one trip into the runtime, with no copy in between.
             Resp::Own { rt, response, .. } if encodings.is_empty() => {
-                rt.block_on(self.stream_chunks(response, &mut sink, &wire))
+                rt.block_on(self.stream_chunks(response, &mut sink, &wire, cap))
             }
             response => {
                 let counting = Counting {
                     inner: response,
                     count: &wire,
                     failed: &failed,
+                    cap,
                 };
                 decoding(Box::new(counting), &encodings)
                     .and_then(|mut reader| read_body(&mut reader, &mut sink, self.options.max_size))
@@ -423,10 +453,14 @@ impl Fetcher {
         response: &mut reqwest::Response,
         sink: &mut BodySink,
         wire: &Cell<u64>,
+        cap: Option<&Capture<'_>>,
     ) -> Result<(), BodyError> {
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
+                    if let Some(cap) = cap {
+                        cap.body(&chunk);
+                    }
                     let n = chunk.len() as u64;
                     if let Some(max) = self.options.max_size
                         && sink.bytes() + n > max

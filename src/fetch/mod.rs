@@ -27,6 +27,11 @@ pub use transport::install_tls_provider;
 
 use crate::fetch::proxy::ProxyRules;
 use crate::fetch::save::{Resume, ResumeKind, Target};
+use crate::warc::capture::Capture;
+
+/// The most of a body the fetch does not read (a redirect's, an error page's) that the
+/// WARC keeps; the rest is cut (`WARC-Truncated: length`).
+const DRAINED: u64 = 10 * 1024 * 1024;
 use crate::sync::Recover;
 use transport::{NEXT_FETCHER_ID, OwnClientSpec, Resp, Transport, build_shared};
 
@@ -226,6 +231,7 @@ impl Fetcher {
             options: std::sync::Arc::new(FetchOptions {
                 links: None,
                 follow_redirects: true,
+                capture: None,
                 ..(*self.options).clone()
             }),
             ..self.clone()
@@ -258,9 +264,38 @@ impl Fetcher {
     /// # Errors
     /// Any [`FetchError`] but the URL ones.
     pub fn fetch(&self, request: Request<'_>) -> Result<Page, FetchError> {
+        self.fetch_with(request, None)
+    }
+
+    /// [`fetch`](Self::fetch), and with `--warc-file` ([`FetchOptions::capture`]) each
+    /// HTTP exchange it made (redirect hops included) captured for the WARC file. A
+    /// spool that could not be written is the second value's error.
+    pub(crate) fn fetch_capturing(
+        &self,
+        request: Request<'_>,
+    ) -> (
+        Result<Page, FetchError>,
+        Vec<crate::warc::capture::Exchange>,
+        Option<String>,
+    ) {
+        let Some(options) = &self.options.capture else {
+            return (self.fetch_with(request, None), Vec::new(), None);
+        };
+        let capture = crate::warc::capture::Capture::new(options);
+        let result = self.fetch_with(request, Some(&capture));
+        let (exchanges, failed) = capture.finish();
+        let failed = failed.map(|e| format!("cannot spool a body for the WARC file: {e}"));
+        (result, exchanges, failed)
+    }
+
+    fn fetch_with(
+        &self,
+        request: Request<'_>,
+        cap: Option<&Capture<'_>>,
+    ) -> Result<Page, FetchError> {
         match self.own.then(|| self.spec.for_this_thread()).flatten() {
-            Some(own) => self.fetch_on(Transport::Own(&own), request),
-            None => self.fetch_on(Transport::Shared, request),
+            Some(own) => self.fetch_on(Transport::Own(&own), request, cap),
+            None => self.fetch_on(Transport::Shared, request, cap),
         }
     }
 
@@ -282,7 +317,12 @@ impl Fetcher {
     }
 
     /// [`fetch`](Self::fetch) through `transport`.
-    fn fetch_on(&self, transport: Transport<'_>, request: Request<'_>) -> Result<Page, FetchError> {
+    fn fetch_on(
+        &self,
+        transport: Transport<'_>,
+        request: Request<'_>,
+        cap: Option<&Capture<'_>>,
+    ) -> Result<Page, FetchError> {
         let Request {
             url,
             deadline,
@@ -313,17 +353,28 @@ impl Fetcher {
             by_deadline,
         };
         let (response, last_url, location) = loop {
-            let answer = self.follow(transport, url, credentials, budget, resume.as_ref())?;
+            let mut answer =
+                self.follow(transport, url, credentials, budget, resume.as_ref(), cap)?;
             let own = resume
                 .as_ref()
                 .is_some_and(|r| matches!(r.kind, ResumeKind::Own(_)));
             if own && answer.0.status().as_u16() == 416 {
+                if let Some(cap) = cap {
+                    cap.drain(&mut answer.0, DRAINED);
+                }
                 resume = None; // not satisfiable: the partial is not a prefix any more
                 continue;
             }
             break answer;
         };
+        let mut response = response;
         let status = response.status();
+        // Whatever is decided below without reading the body, the archive keeps it.
+        let drain = |response: &mut Resp<'_>| {
+            if let Some(cap) = cap {
+                cap.drain(response, self.options.max_size.unwrap_or(DRAINED));
+            }
+        };
         if let (
             Some(Resume {
                 from,
@@ -345,6 +396,7 @@ impl Fetcher {
                 416 => {
                     let total = header(reqwest::header::CONTENT_RANGE)
                         .and_then(|v| v.strip_prefix("bytes */")?.parse::<u64>().ok());
+                    drain(&mut response);
                     return self.already_whole(status.as_u16(), total, &last_url, target, *from);
                 }
                 // The whole body instead of its rest: if it is as long as the file, the
@@ -353,6 +405,7 @@ impl Fetcher {
                     let total = header(reqwest::header::CONTENT_LENGTH)
                         .and_then(|v| v.parse::<u64>().ok())
                         .filter(|&n| n == *from);
+                    drain(&mut response);
                     if total.is_some() {
                         return self.already_whole(code, total, &last_url, target, *from);
                     }
@@ -375,6 +428,7 @@ impl Fetcher {
                     .and_then(parse_retry_after),
                 _ => None,
             };
+            drain(&mut response);
             return Err(FetchError::HttpStatus {
                 code: status.as_u16(),
                 reason: status.canonical_reason().unwrap_or("Unknown").to_string(),
@@ -387,7 +441,7 @@ impl Fetcher {
             None => (target, resume),
         };
         let mut page = self
-            .read_response(response, &last_url, target, budget, resume)
+            .read_response(response, &last_url, target, budget, resume, cap)
             .map_err(|e| e.after_response(status.as_u16()))?;
         if let Some(location) = location {
             page.links = crate::crawl::links::PageLinks::default();
@@ -409,6 +463,7 @@ impl Fetcher {
         credentials: bool,
         budget: Budget,
         resume: Option<&Resume>,
+        cap: Option<&Capture<'_>>,
     ) -> Result<(Resp<'t>, Url, Option<Url>), FetchError> {
         let Budget {
             limit,
@@ -428,11 +483,15 @@ impl Fetcher {
             }
             let hop = self.hop(&current, url, credentials, resume);
             let classify = |e: reqwest::Error| self.classify(&e, &current, limit, by_deadline);
-            let response = self.send(transport, &current, left, hop, classify)?;
+            let mut response = self.send(transport, &current, left, hop, classify, cap)?;
             self.keep_cookies(&response, &current);
             let Some(next) = redirect_target(&response, &current)? else {
                 return Ok((response, current, None));
             };
+            // A hop the client leaves: its body is archived, not read otherwise.
+            if let (Some(cap), true) = (cap, self.options.follow_redirects) {
+                cap.drain(&mut response, DRAINED);
+            }
             if !matches!(next.scheme(), "http" | "https") {
                 return Err(FetchError::UnsupportedRedirect(
                     crate::redact::redact_url(next.as_str()).into_owned(),
@@ -514,6 +573,7 @@ impl Fetcher {
         left: Duration,
         hop: Hop<'_>,
         classify: impl Fn(reqwest::Error) -> FetchError,
+        cap: Option<&Capture<'_>>,
     ) -> Result<Resp<'t>, FetchError> {
         let method = if self.options.head {
             reqwest::Method::HEAD
@@ -530,19 +590,52 @@ impl Fetcher {
                 request
             }};
         }
+        let method_name = method.as_str().to_string();
+        let announce = |headers: &HeaderMap| {
+            if let Some(cap) = cap {
+                cap.request(&method_name, current, &self.sent_fields(headers));
+            }
+        };
+        let answered = |status: reqwest::StatusCode, headers: &HeaderMap, ip| {
+            if let Some(cap) = cap {
+                let fields: Vec<(String, Vec<u8>)> = headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
+                    .collect();
+                let reason = status.canonical_reason().unwrap_or("");
+                cap.response(status.as_u16(), reason, &fields, ip);
+            }
+        };
         Ok(match transport {
             Transport::Shared => {
                 let client = self.shared_client()?;
-                let request = decorated!(client.request(method, current.clone()));
-                Resp::Shared(request.send().map_err(classify)?)
+                let request = decorated!(client.request(method, current.clone()))
+                    .build()
+                    .map_err(&classify)?;
+                announce(request.headers());
+                let response = client.execute(request).map_err(classify)?;
+                answered(
+                    response.status(),
+                    response.headers(),
+                    response.remote_addr().map(|a| a.ip()),
+                );
+                Resp::Shared(response)
             }
             Transport::Own(own) => {
-                let request = decorated!(own.client.request(method, current.clone()));
-                // `send` arms the timeout's timer, so it runs inside the runtime.
+                let request = decorated!(own.client.request(method, current.clone()))
+                    .build()
+                    .map_err(&classify)?;
+                announce(request.headers());
+                // `execute` arms the timeout's timer, so it runs inside the runtime.
                 let response = own
                     .rt
-                    .block_on(async { request.send().await })
+                    .block_on(async { own.client.execute(request).await })
                     .map_err(classify)?;
+                answered(
+                    response.status(),
+                    response.headers(),
+                    response.remote_addr().map(|a| a.ip()),
+                );
                 Resp::Own {
                     rt: &own.rt,
                     response,
@@ -551,6 +644,25 @@ impl Fetcher {
                 }
             }
         })
+    }
+
+    /// The fields a request carries besides `Host`, in the order sent: the client's own
+    /// (`User-Agent`, `Accept`), then `headers`.
+    fn sent_fields(&self, headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
+        let mut fields = vec![
+            (
+                "user-agent".to_string(),
+                self.options.user_agent.as_bytes().to_vec(),
+            ),
+            ("accept".to_string(), b"*/*".to_vec()),
+        ];
+        fields.extend(
+            headers
+                .iter()
+                .filter(|(n, _)| *n != reqwest::header::USER_AGENT && *n != reqwest::header::ACCEPT)
+                .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec())),
+        );
+        fields
     }
 
     /// The one `Cookie` header for a request to `url`: the `-b` cookies `given` (when they

@@ -88,6 +88,9 @@ pub struct FetchOptions {
     /// target in [`Page::location`](crate::fetch::Page::location), and the crawl decides whether to fetch it.
     #[default(true)]
     pub follow_redirects: bool,
+    /// `--warc-file`: each exchange is captured for the WARC file (by
+    /// [`Fetcher::fetch_capturing`](crate::fetch::Fetcher::fetch_capturing)).
+    pub capture: Option<crate::warc::CaptureOptions>,
 }
 
 impl FetchOptions {

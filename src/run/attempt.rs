@@ -18,9 +18,17 @@ use crate::run::schedule::HostSlot;
 use crate::run::worker::{LOAD_URL, Load, SET_UP};
 use crate::sync::Recover;
 
-/// One attempt's outcome and duration, or `None` if the run was stopped (or its deadline
-/// passed) before the attempt could start.
-pub(crate) type Attempt = Option<(Result<Page, FetchError>, Duration)>;
+/// One attempt's outcome, its duration and what it captured for the WARC file, or `None`
+/// if the run was stopped (or its deadline passed) before the attempt could start.
+pub(crate) type Attempt = Option<(Result<Page, FetchError>, Duration, Archived)>;
+
+/// What an attempt captured for the WARC file (`--warc-file`): its exchanges, and why a
+/// body could not be spooled, if one could not.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Archived {
+    pub(crate) exchanges: Vec<crate::warc::capture::Exchange>,
+    pub(crate) failed: Option<String>,
+}
 
 /// The future of one attempt: its outcome and how long it took, or `None` if the run was
 /// stopped before a worker got to it. A fetch error is data; the task itself fails only
@@ -140,13 +148,14 @@ impl Run {
                         return Ok(None);
                     }
                     let start = Instant::now();
-                    let result = fetcher.fetch(Request {
+                    let (result, exchanges, failed) = fetcher.fetch_capturing(Request {
                         url: &url,
                         deadline: run.deadline,
                         target: target.as_ref(),
                         credentials,
                     });
-                    Ok(Some((result, start.elapsed())))
+                    let archived = Archived { exchanges, failed };
+                    Ok(Some((result, start.elapsed(), archived)))
                 })
             }
             #[cfg(process_pool)]
@@ -167,30 +176,48 @@ impl Run {
     /// An attempt ended (or was cancelled): deliver, or schedule a retry.
     pub(super) fn attempt_done(&self, mut job: UrlJob, future: &AttemptFuture) {
         self.running.lock().recover().remove(&job.seq);
-        let internal = |why: String| Some((Err(FetchError::Io(why)), Duration::ZERO));
-        let attempt = match future.result(Some(Duration::ZERO)) {
+        let internal = |why: String| {
+            Some((
+                Err(FetchError::Io(why)),
+                Duration::ZERO,
+                Archived::default(),
+            ))
+        };
+        let mut attempt = match future.result(Some(Duration::ZERO)) {
             Ok(attempt) => attempt,
             Err(FutureError::Cancelled) => None,
             // A worker process killed at the hard limit: the fetch outlived its timeout.
             Err(FutureError::Task(TaskError::TimedOut(after))) => {
                 self.discard_orphan(&job);
-                Some((Err(FetchError::Timeout(self.timeout)), after))
+                Some((
+                    Err(FetchError::Timeout(self.timeout)),
+                    after,
+                    Archived::default(),
+                ))
             }
             Err(FutureError::Task(TaskError::WorkerDied(why) | TaskError::Broken(why))) => {
                 self.discard_orphan(&job);
-                Some((Err(FetchError::Worker(why)), Duration::ZERO))
+                Some((
+                    Err(FetchError::Worker(why)),
+                    Duration::ZERO,
+                    Archived::default(),
+                ))
             }
             Err(FutureError::Task(TaskError::Panicked(msg))) => {
                 internal(format!("internal error: fetch panicked: {msg}"))
             }
             Err(other) => internal(format!("internal error: {other}")),
         };
+        // The exchanges are archived before the record says what became of them.
+        if let Some((_, _, archived)) = attempt.as_mut() {
+            self.archive(std::mem::take(archived));
+        }
         match attempt {
-            Some((Ok(page), elapsed)) => {
+            Some((Ok(page), elapsed, _)) => {
                 job.attempts += 1;
                 self.deliver(&job, Outcome::Fetched(page), elapsed);
             }
-            Some((Err(error), elapsed)) => {
+            Some((Err(error), elapsed, _)) => {
                 job.attempts += 1;
                 if !self.stopped() && self.retry.should_retry(&error, job.attempts) {
                     let wait = self.retry.delay(job.attempts, error.retry_after());

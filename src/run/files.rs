@@ -141,7 +141,7 @@ pub(super) fn open_record(
 
 /// The settings a run's header shows, as a person reads them; never a secret (headers,
 /// logins and proxies are counted or named, not shown).
-fn header_options(settings: &Settings) -> BTreeMap<String, String> {
+pub(super) fn header_options(settings: &Settings) -> BTreeMap<String, String> {
     use crate::record::tally::human_duration;
     let mut options = BTreeMap::new();
     let mut set = |name: &str, value: String| {

@@ -31,6 +31,7 @@
 //! is blocked in a read (a pipe that stays open, `/dev/zero`). A line that thread was
 //! still reading when the run stopped is not part of the run and gets no record.
 
+mod archive;
 mod attempt;
 #[cfg(process_pool)]
 pub(crate) use attempt::Attempt;
@@ -175,6 +176,8 @@ struct Run {
     /// `--sitemaps`: the fetcher that reads them, and the lock that makes the run read one
     /// at a time (each may hold 50 MiB).
     sitemaps: Option<(Fetcher, Mutex<()>)>,
+    /// `--warc-file`: the run's WARC writer.
+    archive: Option<archive::Archive>,
 }
 
 impl Run {
@@ -321,6 +324,13 @@ impl Run {
                 let max = crate::crawl::sitemap::MAX_SITEMAP_BYTES;
                 (fetcher.reading_whole(max), Mutex::new(()))
             });
+        let archive = match (&settings.warc, &settings.fetch.capture) {
+            (Some(warc), Some(capture)) => {
+                let info = files::header_options(settings).into_iter().collect();
+                Some(archive::Archive::open(warc.clone(), info, capture)?)
+            }
+            _ => None,
+        };
         Ok(Run {
             executor: Pool::new(settings, fetcher)?,
             timeout: settings.fetch.timeout,
@@ -340,6 +350,7 @@ impl Run {
             running: Mutex::default(),
             robots,
             sitemaps,
+            archive,
         })
     }
 
@@ -446,6 +457,9 @@ impl Run {
         }
         if let Some(e) = read_error {
             return Err(anyhow::Error::new(e).context("cannot read the list"));
+        }
+        if let Some(why) = self.archive.as_ref().and_then(archive::Archive::finish) {
+            return Err(anyhow::anyhow!(why));
         }
         if let (Some(e), Some(record)) = (record_error, &settings.record) {
             let path = record.path.display();

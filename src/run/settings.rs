@@ -13,6 +13,8 @@ use crate::fetch::names::Layout;
 use crate::record::Format;
 use crate::run::schedule::{Limits, RetryPolicy};
 use crate::shard::{Shard, ShardBy};
+use crate::warc::capture::{CaptureOptions, SPOOL_PREFIX};
+use crate::warc::writer::WarcSettings;
 
 /// Where entries come from: the positional arguments, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +138,8 @@ pub(crate) struct Settings {
     pub(crate) failures_only: bool,
     /// Skip a URL the list gave before (`--dedup`).
     pub(crate) dedup: bool,
+    /// `--warc-file` and its companions.
+    pub(crate) warc: Option<WarcSettings>,
     /// Colour the text lines: `--color`, or on a terminal unless `NO_COLOR` is set.
     pub(crate) color: bool,
     /// Flush stdout after every record (it is a terminal).
@@ -208,6 +212,12 @@ impl Settings {
             format: cli.format,
             failures_only: cli.failures_only,
             dedup: cli.dedup,
+            warc: cli.warc_file.clone().map(|prefix| WarcSettings {
+                prefix,
+                compress: !cli.no_warc_compression,
+                max_size: cli.warc_max_size,
+                resume: cli.resume,
+            }),
             color: match cli.color {
                 clap::ColorChoice::Always => true,
                 clap::ColorChoice::Never => false,
@@ -272,6 +282,19 @@ fn fetch_options(cli: &Cli, workers: usize) -> anyhow::Result<FetchOptions> {
     o.follow_redirects = !cli.crawl;
     o.checksum = cli.checksum == Some(Checksum::Sha256);
     o.continue_partial = cli.continue_partial;
+    if let Some(prefix) = &cli.warc_file {
+        // HTTP/1.1 while archiving: an HTTP/2 exchange has no HTTP/1.1 form to record.
+        o.http_version = crate::fetch::options::HttpVersion::Http1;
+        let dir = match prefix.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        o.capture = Some(CaptureOptions {
+            spool_dir: dir,
+            spool_tag: format!("{SPOOL_PREFIX}{}-", std::process::id()),
+            keep_credentials: cli.warc_keep_credentials,
+        });
+    }
     Ok(o)
 }
 

@@ -65,13 +65,14 @@ fn load_url(load: Load) -> Result<Attempt, String> {
         Some(left) if left.is_zero() => return Ok(None),
         Some(left) => now.checked_add(left),
     };
-    let result = fetcher.fetch(crate::fetch::Request {
+    let (result, exchanges, failed) = fetcher.fetch_capturing(crate::fetch::Request {
         url: &url,
         deadline,
         target: load.target.as_ref(),
         credentials: load.credentials,
     });
-    Ok(Some((result, now.elapsed())))
+    let archived = crate::run::attempt::Archived { exchanges, failed };
+    Ok(Some((result, now.elapsed(), archived)))
 }
 
 #[cfg(test)]

@@ -15,3 +15,4 @@ mod resilience;
 mod save;
 mod shard;
 mod shipping;
+mod warc;
