@@ -353,6 +353,22 @@ pub struct Cli {
           value_parser = crate::fetch::options::parse_size, help_heading = "Archiving (WARC)")]
     pub(crate) warc_max_size: Option<u64>,
 
+    /// With --warc-file: also write PREFIX.cdxj, the index pywb reads (sorted CDXJ).
+    #[arg(long, requires = "warc_file", help_heading = "Archiving (WARC)")]
+    pub(crate) warc_cdx: bool,
+
+    /// With --warc-file: payloads this CDXJ index lists are written as revisit records.
+    ///
+    /// Within the run, a payload archived before is always written as a revisit record
+    /// (identical payload digest); FILE adds the captures of earlier archives.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "warc_file",
+        help_heading = "Archiving (WARC)"
+    )]
+    pub(crate) warc_dedup: Option<PathBuf>,
+
     /// With --warc-file: keep Authorization, Proxy-Authorization and Cookie values in the
     /// request records (by default each is replaced by a marker).
     #[arg(long, requires = "warc_file", help_heading = "Archiving (WARC)")]

@@ -46,7 +46,17 @@ impl Archive {
     /// Closes the last file and removes this run's spool files; the error that stopped
     /// the run, if one did.
     pub(super) fn finish(&self) -> Option<String> {
-        let closed = self.writer.lock().recover().close();
+        let mut writer = self.writer.lock().recover();
+        let closed = writer.close();
+        let forgotten = writer.forgotten();
+        drop(writer);
+        if forgotten > 0 {
+            eprintln!(
+                "fetchpool: warning: {forgotten} payload(s) were archived whole without being \
+                 remembered for deduplication (its table holds {} MiB)",
+                crate::warc::dedup::BUDGET >> 20
+            );
+        }
         capture::sweep(&self.spool_dir, &self.spool_tag);
         let mut error = self.error.lock().recover().take();
         if let (None, Err(e)) = (&error, closed) {

@@ -217,6 +217,8 @@ impl Settings {
                 compress: !cli.no_warc_compression,
                 max_size: cli.warc_max_size,
                 resume: cli.resume,
+                dedup_index: cli.warc_dedup.clone(),
+                cdx: cli.warc_cdx,
             }),
             color: match cli.color {
                 clap::ColorChoice::Always => true,

@@ -16,6 +16,9 @@
 //! no HTTP/1.1 wire form to record.
 
 pub(crate) mod capture;
+pub(crate) mod cdx;
+pub(crate) mod dedup;
+pub(crate) mod surt;
 pub(crate) mod writer;
 
 pub use capture::CaptureOptions;

@@ -12,6 +12,8 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::capture::{Exchange, Spool};
+use super::cdx::{CdxWriter, Entry};
+use super::dedup::{Dedup, First};
 
 /// What `--warc-file` and its companions ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +26,10 @@ pub(crate) struct WarcSettings {
     pub(crate) max_size: Option<u64>,
     /// `--resume`: a name that is taken means the next number, not an error.
     pub(crate) resume: bool,
+    /// `--warc-dedup FILE`: the CDXJ index of earlier captures to refer to.
+    pub(crate) dedup_index: Option<PathBuf>,
+    /// `--warc-cdx`: write the CDXJ index of this run's files.
+    pub(crate) cdx: bool,
 }
 
 /// Where one record went: for the index.
@@ -54,6 +60,10 @@ pub(crate) struct WarcWriter {
     next: u32,
     /// Files written, in order.
     files: Vec<PathBuf>,
+    /// The payloads archived so far (and those the `--warc-dedup` index lists).
+    dedup: Dedup,
+    /// `--warc-cdx`: the index on its way.
+    cdx: Option<CdxWriter>,
 }
 
 impl WarcWriter {
@@ -62,15 +72,40 @@ impl WarcWriter {
     /// # Errors
     /// The name is taken (without `--resume`), or the file cannot be created or written.
     pub(crate) fn create(settings: WarcSettings, info: Vec<(String, String)>) -> io::Result<Self> {
+        let mut dedup = Dedup::default();
+        if let Some(index) = &settings.dedup_index {
+            dedup.read_cdxj(index).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot read --warc-dedup {}: {e}", index.display()),
+                )
+            })?;
+        }
         let mut writer = WarcWriter {
             settings,
             info,
             open: None,
             next: 0,
             files: Vec::new(),
+            dedup,
+            cdx: None,
         };
         writer.open_next()?;
+        if writer.settings.cdx {
+            let first = writer.files.first().cloned().unwrap_or_default();
+            let name = first.to_string_lossy();
+            let stem = name
+                .strip_suffix(writer.extension())
+                .unwrap_or(&name)
+                .to_string();
+            writer.cdx = Some(CdxWriter::create(PathBuf::from(format!("{stem}.cdxj")))?);
+        }
         Ok(writer)
+    }
+
+    /// Payloads not remembered for deduplication (the table's budget was full).
+    pub(crate) fn forgotten(&self) -> u64 {
+        self.dedup.forgotten
     }
 
     fn extension(&self) -> &'static str {
@@ -177,7 +212,7 @@ impl WarcWriter {
         if let (Some(max), Some(open)) = (self.settings.max_size, &self.open)
             && open.len >= max
         {
-            self.close()?;
+            self.close_file()?;
             self.open_next()?;
         }
         Ok(written)
@@ -219,21 +254,85 @@ impl WarcWriter {
         let Some(response) = &exchange.response else {
             return Ok(None);
         };
+        // A whole, non-empty 2xx payload archived before is a revisit, headers only.
+        let dedupable = response.truncated.is_none()
+            && response.body.len() > 0
+            && (200..300).contains(&response.status);
+        let first = dedupable
+            .then(|| self.dedup.get(&response.payload_digest).cloned())
+            .flatten();
+        let kind = if first.is_some() {
+            "revisit"
+        } else {
+            "response"
+        };
         let mut fields = vec![
-            ("WARC-Type", "response".to_string()),
-            ("WARC-Record-ID", response_id),
+            ("WARC-Type", kind.to_string()),
+            ("WARC-Record-ID", response_id.clone()),
         ];
         fields.extend(common);
-        fields.push(("WARC-Block-Digest", response.block_digest.clone()));
-        fields.push(("WARC-Payload-Digest", response.payload_digest.clone()));
-        if let Some(why) = response.truncated {
-            fields.push(("WARC-Truncated", why.name().to_string()));
+        let written = match &first {
+            Some(first) => {
+                fields.push((
+                    "WARC-Profile",
+                    "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest".to_string(),
+                ));
+                fields.push(("WARC-Refers-To-Target-URI", first.uri.clone()));
+                fields.push(("WARC-Refers-To-Date", first.date.clone()));
+                if let Some(id) = &first.id {
+                    fields.push(("WARC-Refers-To", id.clone()));
+                }
+                fields.push((
+                    "WARC-Block-Digest",
+                    super::capture::sha1_label(&sha1_of(&response.head)),
+                ));
+                fields.push(("WARC-Payload-Digest", response.payload_digest.clone()));
+                fields.push((
+                    "Content-Type",
+                    "application/http;msgtype=response".to_string(),
+                ));
+                self.record(&fields, &response.head, None)?
+            }
+            None => {
+                fields.push(("WARC-Block-Digest", response.block_digest.clone()));
+                fields.push(("WARC-Payload-Digest", response.payload_digest.clone()));
+                if let Some(why) = response.truncated {
+                    fields.push(("WARC-Truncated", why.name().to_string()));
+                }
+                fields.push((
+                    "Content-Type",
+                    "application/http;msgtype=response".to_string(),
+                ));
+                let written = self.record(&fields, &response.head, Some(&response.body))?;
+                if dedupable {
+                    self.dedup.remember(
+                        &response.payload_digest,
+                        First {
+                            uri: exchange.uri.clone(),
+                            date: exchange.date.clone(),
+                            id: Some(response_id),
+                        },
+                    );
+                }
+                written
+            }
+        };
+        if let Some(cdx) = self.cdx.as_mut() {
+            let mime = match &first {
+                Some(_) => Some("warc/revisit"),
+                None => response.mime.as_deref(),
+            };
+            cdx.add(&Entry {
+                uri: &exchange.uri,
+                date: &exchange.date,
+                mime,
+                status: response.status,
+                digest: &response.payload_digest,
+                length: written.length,
+                offset: written.offset,
+                file: &written.file,
+            })?;
         }
-        fields.push((
-            "Content-Type",
-            "application/http;msgtype=response".to_string(),
-        ));
-        let written = self.record(&fields, &response.head, Some(&response.body))?;
         Ok(Some(written))
     }
 
@@ -282,6 +381,15 @@ impl WarcWriter {
     /// # Errors
     /// The file cannot be flushed.
     pub(crate) fn close(&mut self) -> io::Result<()> {
+        self.close_file()?;
+        if let Some(cdx) = self.cdx.take() {
+            cdx.finish()?;
+        }
+        Ok(())
+    }
+
+    /// Flushes and closes the open file (a rotation).
+    fn close_file(&mut self) -> io::Result<()> {
         if let Some(open) = self.open.take() {
             let file = open
                 .out

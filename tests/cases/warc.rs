@@ -106,14 +106,15 @@ fn records_before_a_tear(path: &Path) -> (Vec<Record>, bool) {
     (out, whole)
 }
 
-/// `warcio`: the one `FETCHPOOL_WARCIO` names, on PATH, or in the virtual environment
-/// `.ci/run` makes (`target/ci-venv`); or a clear failure.
-fn warcio() -> PathBuf {
-    let ci_venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv/bin/warcio");
+/// A tool of the `warcio` and `cdxj-indexer` packages (PyPI): in the folder
+/// `FETCHPOOL_WARC_TOOLS` names, on PATH, or in the virtual environment `.ci/run` makes
+/// (`target/ci-venv`); or a clear failure.
+fn python_tool(name: &str) -> PathBuf {
+    let ci_venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv/bin");
     for candidate in [
-        std::env::var_os("FETCHPOOL_WARCIO").map(PathBuf::from),
-        Some(PathBuf::from("warcio")),
-        Some(ci_venv),
+        std::env::var_os("FETCHPOOL_WARC_TOOLS").map(|d| PathBuf::from(d).join(name)),
+        Some(PathBuf::from(name)),
+        Some(ci_venv.join(name)),
     ]
     .into_iter()
     .flatten()
@@ -127,9 +128,13 @@ fn warcio() -> PathBuf {
         }
     }
     panic!(
-        "warcio is needed: python3 -m venv v && v/bin/pip install warcio, then put v/bin on \
-         PATH (.ci/run does this)"
+        "{name} is needed: python3 -m venv v && v/bin/pip install warcio cdxj-indexer, then \
+         put v/bin on PATH (.ci/run does this)"
     );
+}
+
+fn warcio() -> PathBuf {
+    python_tool("warcio")
 }
 
 /// `warcio check` passes on `path` (every digest verified).
@@ -462,4 +467,101 @@ fn after_kill_9_every_whole_record_reads_and_a_resumed_run_writes_a_new_file() {
         .filter(|r| r.field("WARC-Type") == "response")
         .count();
     assert_eq!(resumed, 3, "the lines not fetched before");
+}
+
+#[test]
+fn identical_payloads_are_revisits_and_the_index_is_what_cdxj_indexer_writes() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("dedup");
+    // The same body three times (two URLs), another once, an error page once.
+    let list = temp_file(format!(
+        "{}\n{}\n{}\n{}\n{}\n",
+        server.url("/bytes/700?a"),
+        server.url("/bytes/700?b"),
+        server.url("/bytes/700?a"),
+        server.url("/bytes/900"),
+        server.url("/status/404"),
+    ));
+    let out = fetchpool()
+        .arg(list.path())
+        .args(["-w", "1", "--warc-cdx", "--warc-file"])
+        .arg(&prefix)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let warc = dir.path().join("dedup.warc.gz");
+    warcio_checks(&warc);
+    let records = records(&warc);
+    let of_type = |t: &'static str| records.iter().filter(move |r| r.field("WARC-Type") == t);
+    assert_eq!(
+        of_type("response").count(),
+        3,
+        "700 bytes once, 900, the 404"
+    );
+    let revisits: Vec<&Record> = of_type("revisit").collect();
+    assert_eq!(revisits.len(), 2);
+    let first = of_type("response")
+        .find(|r| r.field("WARC-Target-URI") == server.url("/bytes/700?a"))
+        .unwrap();
+    for revisit in &revisits {
+        assert_eq!(
+            revisit.field("WARC-Profile"),
+            "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
+        );
+        assert_eq!(
+            revisit.field("WARC-Refers-To-Target-URI"),
+            server.url("/bytes/700?a")
+        );
+        assert_eq!(
+            revisit.field("WARC-Refers-To-Date"),
+            first.field("WARC-Date")
+        );
+        assert_eq!(
+            revisit.field("WARC-Refers-To"),
+            first.field("WARC-Record-ID")
+        );
+        assert_eq!(
+            revisit.field("WARC-Payload-Digest"),
+            first.field("WARC-Payload-Digest")
+        );
+        assert!(revisit.http_body().is_empty(), "headers only");
+    }
+    // The index, compared with cdxj-indexer's (sorted) for the same file.
+    let ours = std::fs::read_to_string(dir.path().join("dedup.cdxj")).unwrap();
+    let theirs = Command::new(python_tool("cdxj-indexer"))
+        .arg("-s")
+        .arg(&warc)
+        .output()
+        .unwrap();
+    assert!(theirs.status.success());
+    assert_eq!(ours, String::from_utf8(theirs.stdout).unwrap());
+    assert_eq!(ours.lines().count(), 5);
+
+    // A later run given this index refers to the earlier captures.
+    let later = dir.path().join("later");
+    let out = fetchpool()
+        .arg(server.url("/bytes/700?c"))
+        .arg("--warc-dedup")
+        .arg(dir.path().join("dedup.cdxj"))
+        .arg("--warc-file")
+        .arg(&later)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let later_records = self::records(&dir.path().join("later.warc.gz"));
+    let revisit = later_records
+        .iter()
+        .find(|r| r.field("WARC-Type") == "revisit")
+        .expect("a revisit of the earlier capture");
+    assert_eq!(
+        revisit.field("WARC-Refers-To-Target-URI"),
+        server.url("/bytes/700?a")
+    );
+    let earlier_date = first.field("WARC-Date");
+    assert_eq!(
+        revisit.field("WARC-Refers-To-Date"),
+        format!("{}Z", &earlier_date[..19]),
+        "to the second, as the index keeps it"
+    );
 }
