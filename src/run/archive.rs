@@ -20,6 +20,8 @@ pub(super) struct Archive {
     /// Where this run's spool files are, and how their names start.
     spool_dir: PathBuf,
     spool_tag: String,
+    /// gzip records (not `--no-warc-compression`).
+    compress: bool,
 }
 
 impl Archive {
@@ -33,6 +35,7 @@ impl Archive {
         capture: &capture::CaptureOptions,
     ) -> anyhow::Result<Self> {
         let prefix = settings.prefix.display().to_string();
+        let compress = settings.compress;
         let writer = WarcWriter::create(settings, info)
             .map_err(|e| anyhow::anyhow!("cannot write the WARC file {prefix}: {e}"))?;
         Ok(Archive {
@@ -40,7 +43,20 @@ impl Archive {
             error: Mutex::new(None),
             spool_dir: capture.spool_dir.clone(),
             spool_tag: capture.spool_tag.clone(),
+            compress,
         })
+    }
+
+    /// Writes one exchange: what its records are is decided under the writer's lock,
+    /// they are built and compressed on this thread without it, then appended under it.
+    fn write(&self, exchange: &capture::Exchange) -> std::io::Result<()> {
+        let plan = self.writer.lock().recover().plan(exchange);
+        let encoded = crate::warc::writer::encode(&plan, exchange, self.compress);
+        self.writer
+            .lock()
+            .recover()
+            .emit(&plan, exchange, encoded)
+            .map(drop)
     }
 
     /// Closes the last file and removes this run's spool files; the error that stopped
@@ -75,14 +91,11 @@ impl Run {
         };
         let failure = match archived.failed {
             Some(why) => Some(why),
-            None => {
-                let mut writer = archive.writer.lock().recover();
-                archived
-                    .exchanges
-                    .iter()
-                    .find_map(|exchange| writer.write(exchange).err())
-                    .map(|e| format!("cannot write the WARC file: {e}"))
-            }
+            None => archived
+                .exchanges
+                .iter()
+                .find_map(|exchange| archive.write(exchange).err())
+                .map(|e| format!("cannot write the WARC file: {e}")),
         };
         if let Some(why) = failure {
             archive.error.lock().recover().get_or_insert(why);

@@ -219,6 +219,7 @@ impl Settings {
                 resume: cli.resume,
                 dedup_index: cli.warc_dedup.clone(),
                 cdx: cli.warc_cdx,
+                flush_each: cli.record.is_some(),
             }),
             color: match cli.color {
                 clap::ColorChoice::Always => true,

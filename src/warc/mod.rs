@@ -18,6 +18,7 @@
 pub(crate) mod capture;
 pub(crate) mod cdx;
 pub(crate) mod dedup;
+pub(crate) mod gzip;
 pub(crate) mod surt;
 pub(crate) mod writer;
 

@@ -30,6 +30,9 @@ pub(crate) struct WarcSettings {
     pub(crate) dedup_index: Option<PathBuf>,
     /// `--warc-cdx`: write the CDXJ index of this run's files.
     pub(crate) cdx: bool,
+    /// Flush after each exchange (`--record`: a record never says fetched before the
+    /// archive has the exchange).
+    pub(crate) flush_each: bool,
 }
 
 /// Where one record went: for the index.
@@ -64,6 +67,8 @@ pub(crate) struct WarcWriter {
     dedup: Dedup,
     /// `--warc-cdx`: the index on its way.
     cdx: Option<CdxWriter>,
+    /// The deflate state of the records' gzip members (none with `--no-warc-compression`).
+    members: Option<super::gzip::Members>,
 }
 
 impl WarcWriter {
@@ -89,7 +94,11 @@ impl WarcWriter {
             files: Vec::new(),
             dedup,
             cdx: None,
+            members: None,
         };
+        if writer.settings.compress {
+            writer.members = Some(super::gzip::Members::new(flate2::Compression::fast()));
+        }
         writer.open_next()?;
         if writer.settings.cdx {
             let first = writer.files.first().cloned().unwrap_or_default();
@@ -196,15 +205,61 @@ impl WarcWriter {
         Ok(())
     }
 
-    /// Writes one exchange: its `request` record, then its `response` record (if a
-    /// response arrived), linked by `WARC-Concurrent-To`; then removes the body's spool
-    /// file and, past `--warc-max-size`, starts the next file. Returns where the response
-    /// record went.
+    /// Decides what an exchange's records are (under the writer's lock): their ids, the
+    /// open file's `warcinfo`, and whether the response is a revisit of a payload
+    /// archived before, remembering it otherwise. An exchange is written as a `request`
+    /// record, then its `response` (or `revisit`) record if a response arrived, linked
+    /// by `WARC-Concurrent-To`: [`plan`](Self::plan), then [`encode`] (on the worker's
+    /// thread, outside the writer's lock: building and compressing are most of the
+    /// cost), then [`emit`](Self::emit).
+    pub(crate) fn plan(&mut self, exchange: &Exchange) -> Plan {
+        let warcinfo_id = self
+            .open
+            .as_ref()
+            .map(|o| o.warcinfo_id.clone())
+            .unwrap_or_default();
+        let response_id = record_id();
+        let mut revisit = None;
+        if let Some(response) = &exchange.response {
+            // A whole, non-empty 2xx payload archived before is a revisit, headers only.
+            let dedupable = response.truncated.is_none()
+                && response.body.len() > 0
+                && (200..300).contains(&response.status);
+            if dedupable {
+                revisit = self.dedup.get(&response.payload_digest).cloned();
+                if revisit.is_none() {
+                    self.dedup.remember(
+                        &response.payload_digest,
+                        First {
+                            uri: exchange.uri.clone(),
+                            date: exchange.date.clone(),
+                            id: Some(response_id.clone()),
+                        },
+                    );
+                }
+            }
+        }
+        Plan {
+            warcinfo_id,
+            request_id: record_id(),
+            response_id,
+            revisit,
+        }
+    }
+
+    /// Appends an exchange's records, as [`encode`] built them (those it could not, a
+    /// body spooled to a file, are streamed here), then its index entry; flushes, removes
+    /// the spool file and rotates past `--warc-max-size`.
     ///
     /// # Errors
     /// The file cannot be written, or a spool file cannot be read.
-    pub(crate) fn write(&mut self, exchange: &Exchange) -> io::Result<Option<Written>> {
-        let result = self.write_records(exchange);
+    pub(crate) fn emit(
+        &mut self,
+        plan: &Plan,
+        exchange: &Exchange,
+        encoded: Encoded,
+    ) -> io::Result<Option<Written>> {
+        let result = self.emit_records(plan, exchange, encoded);
         if let Some(Spool::File(path, _)) = exchange.response.as_ref().map(|r| &r.body) {
             let _ = std::fs::remove_file(path);
         }
@@ -218,107 +273,35 @@ impl WarcWriter {
         Ok(written)
     }
 
-    fn write_records(&mut self, exchange: &Exchange) -> io::Result<Option<Written>> {
-        let warcinfo = self
-            .open
-            .as_ref()
-            .map(|o| o.warcinfo_id.clone())
-            .unwrap_or_default();
-        let request_id = record_id();
-        let response_id = record_id();
-        let mut common = vec![
-            ("WARC-Warcinfo-ID", warcinfo),
-            ("WARC-Target-URI", exchange.uri.clone()),
-            ("WARC-Date", exchange.date.clone()),
-        ];
-        if let Some(ip) = exchange.ip {
-            common.push(("WARC-IP-Address", ip.to_string()));
-        }
-        let mut request_fields = vec![
-            ("WARC-Type", "request".to_string()),
-            ("WARC-Record-ID", request_id),
-        ];
-        request_fields.extend(common.iter().cloned());
-        if exchange.response.is_some() {
-            request_fields.push(("WARC-Concurrent-To", response_id.clone()));
-        }
-        request_fields.push((
-            "WARC-Block-Digest",
-            super::capture::sha1_label(&sha1_of(&exchange.request)),
-        ));
-        request_fields.push((
-            "Content-Type",
-            "application/http;msgtype=request".to_string(),
-        ));
-        self.record(&request_fields, &exchange.request, None)?;
+    fn emit_records(
+        &mut self,
+        plan: &Plan,
+        exchange: &Exchange,
+        mut encoded: Encoded,
+    ) -> io::Result<Option<Written>> {
+        let current = self.open.as_ref().map(|o| o.warcinfo_id.as_str());
+        let plan = if current == Some(plan.warcinfo_id.as_str()) {
+            plan.clone()
+        } else {
+            // The file rotated since the plan: the records name the new file's warcinfo.
+            let plan = Plan {
+                warcinfo_id: current.unwrap_or_default().to_string(),
+                ..plan.clone()
+            };
+            encoded = encode(&plan, exchange, self.settings.compress);
+            plan
+        };
+        let request = request_fields(&plan, exchange);
+        self.put(encoded.request, &request, &exchange.request, None)?;
         let Some(response) = &exchange.response else {
+            self.flush_exchange()?;
             return Ok(None);
         };
-        // A whole, non-empty 2xx payload archived before is a revisit, headers only.
-        let dedupable = response.truncated.is_none()
-            && response.body.len() > 0
-            && (200..300).contains(&response.status);
-        let first = dedupable
-            .then(|| self.dedup.get(&response.payload_digest).cloned())
-            .flatten();
-        let kind = if first.is_some() {
-            "revisit"
-        } else {
-            "response"
-        };
-        let mut fields = vec![
-            ("WARC-Type", kind.to_string()),
-            ("WARC-Record-ID", response_id.clone()),
-        ];
-        fields.extend(common);
-        let written = match &first {
-            Some(first) => {
-                fields.push((
-                    "WARC-Profile",
-                    "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest".to_string(),
-                ));
-                fields.push(("WARC-Refers-To-Target-URI", first.uri.clone()));
-                fields.push(("WARC-Refers-To-Date", first.date.clone()));
-                if let Some(id) = &first.id {
-                    fields.push(("WARC-Refers-To", id.clone()));
-                }
-                fields.push((
-                    "WARC-Block-Digest",
-                    super::capture::sha1_label(&sha1_of(&response.head)),
-                ));
-                fields.push(("WARC-Payload-Digest", response.payload_digest.clone()));
-                fields.push((
-                    "Content-Type",
-                    "application/http;msgtype=response".to_string(),
-                ));
-                self.record(&fields, &response.head, None)?
-            }
-            None => {
-                fields.push(("WARC-Block-Digest", response.block_digest.clone()));
-                fields.push(("WARC-Payload-Digest", response.payload_digest.clone()));
-                if let Some(why) = response.truncated {
-                    fields.push(("WARC-Truncated", why.name().to_string()));
-                }
-                fields.push((
-                    "Content-Type",
-                    "application/http;msgtype=response".to_string(),
-                ));
-                let written = self.record(&fields, &response.head, Some(&response.body))?;
-                if dedupable {
-                    self.dedup.remember(
-                        &response.payload_digest,
-                        First {
-                            uri: exchange.uri.clone(),
-                            date: exchange.date.clone(),
-                            id: Some(response_id),
-                        },
-                    );
-                }
-                written
-            }
-        };
+        let fields = response_fields(&plan, exchange);
+        let body = plan.revisit.is_none().then_some(&response.body);
+        let written = self.put(encoded.response, &fields, &response.head, body)?;
         if let Some(cdx) = self.cdx.as_mut() {
-            let mime = match &first {
+            let mime = match &plan.revisit {
                 Some(_) => Some("warc/revisit"),
                 None => response.mime.as_deref(),
             };
@@ -333,7 +316,42 @@ impl WarcWriter {
                 file: &written.file,
             })?;
         }
+        self.flush_exchange()?;
         Ok(Some(written))
+    }
+
+    /// Appends a record: `bytes` as [`encode`] built it, or else built and streamed now.
+    fn put(
+        &mut self,
+        bytes: Option<Vec<u8>>,
+        fields: &[(&str, String)],
+        head: &[u8],
+        body: Option<&Spool>,
+    ) -> io::Result<Written> {
+        let Some(bytes) = bytes else {
+            return self.record(fields, head, body);
+        };
+        let open = self
+            .open
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the WARC file is closed"))?;
+        open.out.write_all(&bytes)?;
+        let offset = open.len;
+        open.len += bytes.len() as u64;
+        Ok(Written {
+            file: open.name.clone(),
+            offset,
+            length: bytes.len() as u64,
+        })
+    }
+
+    /// With a record file, an exchange's records reach the file before its record is
+    /// written, so a resumed run after kill -9 never skips a page the archive lacks.
+    fn flush_exchange(&mut self) -> io::Result<()> {
+        match (&mut self.open, self.settings.flush_each) {
+            (Some(open), true) => open.out.flush(),
+            _ => Ok(()),
+        }
     }
 
     /// Writes one record: the fields, `Content-Length`, the block (`head` and then the
@@ -349,25 +367,20 @@ impl WarcWriter {
             .as_mut()
             .ok_or_else(|| io::Error::other("the WARC file is closed"))?;
         let length = head.len() as u64 + body.map_or(0, Spool::len);
-        let mut header = String::from("WARC/1.1\r\n");
-        for (name, value) in fields {
-            header.push_str(&format!("{name}: {}\r\n", one_line(value)));
-        }
-        header.push_str(&format!("Content-Length: {length}\r\n\r\n"));
+        let header = warc_header(fields, length);
         let offset = open.len;
         let mut counted = Counted {
             inner: &mut open.out,
             count: 0,
         };
-        if self.settings.compress {
-            let mut gz = flate2::write::GzEncoder::new(&mut counted, flate2::Compression::fast());
+        if let Some(members) = self.members.as_mut() {
+            let mut gz = members.member(&mut counted)?;
             write_block(&mut gz, header.as_bytes(), head, body)?;
             gz.finish()?;
         } else {
             write_block(&mut counted, header.as_bytes(), head, body)?;
         }
         let count = counted.count;
-        open.out.flush()?;
         open.len += count;
         Ok(Written {
             file: open.name.clone(),
@@ -399,6 +412,157 @@ impl WarcWriter {
         }
         Ok(())
     }
+}
+
+/// What [`WarcWriter::plan`] decided for an exchange.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    warcinfo_id: String,
+    request_id: String,
+    response_id: String,
+    /// The first capture of the payload, when the response is a revisit of it.
+    revisit: Option<First>,
+}
+
+/// An exchange's records as bytes to append (gzip members, or plain), built by
+/// [`encode`]; `None` for a record whose body is spooled to a file (streamed when
+/// appended).
+#[derive(Debug)]
+pub(crate) struct Encoded {
+    request: Option<Vec<u8>>,
+    response: Option<Vec<u8>>,
+}
+
+/// Builds (and compresses) an exchange's records as `plan` says, on the calling thread.
+pub(crate) fn encode(plan: &Plan, exchange: &Exchange, compress: bool) -> Encoded {
+    let build = |fields: &[(&str, String)], head: &[u8], body: Option<&Spool>| {
+        let bytes = match body {
+            Some(Spool::File(..)) => return None,
+            Some(Spool::Memory(bytes)) => &bytes[..],
+            None => &[][..],
+        };
+        let header = warc_header(fields, head.len() as u64 + bytes.len() as u64);
+        let mut out = Vec::with_capacity(header.len() + head.len() + bytes.len() + 64);
+        let result = if compress {
+            super::gzip::with_local(|members| {
+                let mut gz = members.member(&mut out)?;
+                write_parts(&mut gz, header.as_bytes(), head, bytes)?;
+                gz.finish()
+            })
+        } else {
+            write_parts(&mut out, header.as_bytes(), head, bytes)
+        };
+        result.ok().map(|()| out)
+    };
+    let request = build(&request_fields(plan, exchange), &exchange.request, None);
+    let response = exchange.response.as_ref().and_then(|response| {
+        let body = plan.revisit.is_none().then_some(&response.body);
+        build(&response_fields(plan, exchange), &response.head, body)
+    });
+    Encoded { request, response }
+}
+
+/// The `request` record's fields.
+fn request_fields(plan: &Plan, exchange: &Exchange) -> Vec<(&'static str, String)> {
+    let mut fields = vec![
+        ("WARC-Type", "request".to_string()),
+        ("WARC-Record-ID", plan.request_id.clone()),
+    ];
+    fields.extend(common_fields(plan, exchange));
+    if exchange.response.is_some() {
+        fields.push(("WARC-Concurrent-To", plan.response_id.clone()));
+    }
+    fields.push((
+        "WARC-Block-Digest",
+        super::capture::sha1_label(&sha1_of(&exchange.request)),
+    ));
+    fields.push((
+        "Content-Type",
+        "application/http;msgtype=request".to_string(),
+    ));
+    fields
+}
+
+/// The `response` (or `revisit`) record's fields; none without a response.
+fn response_fields(plan: &Plan, exchange: &Exchange) -> Vec<(&'static str, String)> {
+    let Some(response) = &exchange.response else {
+        return Vec::new();
+    };
+    let kind = if plan.revisit.is_some() {
+        "revisit"
+    } else {
+        "response"
+    };
+    let mut fields = vec![
+        ("WARC-Type", kind.to_string()),
+        ("WARC-Record-ID", plan.response_id.clone()),
+    ];
+    fields.extend(common_fields(plan, exchange));
+    match &plan.revisit {
+        Some(first) => {
+            fields.push((
+                "WARC-Profile",
+                "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest".to_string(),
+            ));
+            fields.push(("WARC-Refers-To-Target-URI", first.uri.clone()));
+            fields.push(("WARC-Refers-To-Date", first.date.clone()));
+            if let Some(id) = &first.id {
+                fields.push(("WARC-Refers-To", id.clone()));
+            }
+            fields.push((
+                "WARC-Block-Digest",
+                super::capture::sha1_label(&sha1_of(&response.head)),
+            ));
+            fields.push(("WARC-Payload-Digest", response.payload_digest.clone()));
+        }
+        None => {
+            fields.push(("WARC-Block-Digest", response.block_digest.clone()));
+            fields.push(("WARC-Payload-Digest", response.payload_digest.clone()));
+            if let Some(why) = response.truncated {
+                fields.push(("WARC-Truncated", why.name().to_string()));
+            }
+        }
+    }
+    fields.push((
+        "Content-Type",
+        "application/http;msgtype=response".to_string(),
+    ));
+    fields
+}
+
+/// The fields every exchange's records share.
+fn common_fields(plan: &Plan, exchange: &Exchange) -> Vec<(&'static str, String)> {
+    let mut common = vec![
+        ("WARC-Warcinfo-ID", plan.warcinfo_id.clone()),
+        ("WARC-Target-URI", exchange.uri.clone()),
+        ("WARC-Date", exchange.date.clone()),
+    ];
+    if let Some(ip) = exchange.ip {
+        common.push(("WARC-IP-Address", ip.to_string()));
+    }
+    common
+}
+
+/// A record's header: `WARC/1.1`, the fields, `Content-Length` and the blank line.
+fn warc_header(fields: &[(&str, String)], length: u64) -> String {
+    let mut header = String::with_capacity(512);
+    header.push_str("WARC/1.1\r\n");
+    for (name, value) in fields {
+        header.push_str(name);
+        header.push_str(": ");
+        header.push_str(&one_line(value));
+        header.push_str("\r\n");
+    }
+    header.push_str(&format!("Content-Length: {length}\r\n\r\n"));
+    header
+}
+
+/// The header, the block (from memory) and the record's end.
+fn write_parts(out: &mut impl Write, header: &[u8], head: &[u8], body: &[u8]) -> io::Result<()> {
+    out.write_all(header)?;
+    out.write_all(head)?;
+    out.write_all(body)?;
+    out.write_all(b"\r\n\r\n")
 }
 
 /// The header, the block and the record's end.
@@ -445,9 +609,21 @@ impl<W: Write> Write for Counted<'_, W> {
     }
 }
 
-/// A new `<urn:uuid:...>`.
+/// A new `<urn:uuid:...>`: a version-4 UUID made of a random base drawn once per run
+/// (from the system's generator) plus a counter, so ids are unique within the run for
+/// certain and across runs as random UUIDs are, without a system call for each.
 fn record_id() -> String {
-    format!("<urn:uuid:{}>", uuid::Uuid::new_v4())
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static BASE: OnceLock<u128> = OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let base = *BASE.get_or_init(|| uuid::Uuid::new_v4().as_u128());
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    // The counter is added to the low 64 bits; the variant's two bits at their top
+    // change only after 2^62 ids.
+    let id = (base & !u128::from(u64::MAX)) | u128::from((base as u64).wrapping_add(n));
+    let id = uuid::Builder::from_random_bytes(id.to_be_bytes()).into_uuid();
+    format!("<urn:uuid:{id}>")
 }
 
 /// Now, as `WARC-Date` writes it.
@@ -461,8 +637,12 @@ fn sha1_of(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// A field value on one line (a WARC header field cannot hold CR or LF).
-fn one_line(value: &str) -> String {
-    value.replace(['\r', '\n'], " ")
+fn one_line(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.contains(['\r', '\n']) {
+        value.replace(['\r', '\n'], " ").into()
+    } else {
+        value.into()
+    }
 }
 
 /// The number of a `PREFIX-NNNNN.warc[.gz]` file.

@@ -565,3 +565,141 @@ fn identical_payloads_are_revisits_and_the_index_is_what_cdxj_indexer_writes() {
         "to the second, as the index keeps it"
     );
 }
+
+#[test]
+fn a_crawl_saving_bodies_archives_every_request_it_made_once_and_the_files_agree() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("crawl");
+    let saved = dir.path().join("pages");
+    let out = fetchpool()
+        .arg(server.url("/site/0.html"))
+        .args(["--crawl", "--no-proxy", "--depth", "2", "-w", "4", "-d"])
+        .arg(&saved)
+        .arg("--warc-file")
+        .arg(&prefix)
+        .output()
+        .unwrap();
+    assert!(out.status.code().unwrap() <= 1, "{}", stderr_of(&out));
+    let path = dir.path().join("crawl.warc.gz");
+    warcio_checks(&path);
+    let records = records(&path);
+    let mut archived: Vec<String> = records
+        .iter()
+        .filter(|r| matches!(r.field("WARC-Type"), "response" | "revisit"))
+        .map(|r| r.field("WARC-Target-URI").to_string())
+        .collect();
+    archived.sort();
+    // What the server answered, robots.txt aside (it is not archived).
+    let mut asked: Vec<String> = server
+        .log()
+        .into_iter()
+        .map(|(_, path)| server.url(&path))
+        .filter(|url| !url.ends_with("/robots.txt"))
+        .collect();
+    asked.sort();
+    assert!(asked.len() > 10, "a crawl of some pages: {}", asked.len());
+    assert_eq!(archived, asked, "every exchange once");
+    // The seed's body as saved by -d and as archived.
+    let seed = records
+        .iter()
+        .find(|r| {
+            r.field("WARC-Type") == "response"
+                && r.field("WARC-Target-URI") == server.url("/site/0.html")
+        })
+        .expect("the seed");
+    let host = server.base_url().trim_start_matches("http://").to_string();
+    let on_disk = std::fs::read(saved.join(host).join("site/0.html")).expect("saved by -d");
+    assert_eq!(seed.http_body(), &on_disk[..]);
+}
+
+#[test]
+fn head_requests_are_archived_and_each_shard_writes_its_own_file() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let urls: Vec<String> = (1..=6)
+        .map(|n| server.url(&format!("/bytes/{}", n * 100)))
+        .collect();
+    let list = temp_file(urls.iter().map(|u| format!("{u}\n")).collect::<String>());
+    let mut archived = Vec::new();
+    for shard in 0..2 {
+        let prefix = dir.path().join(format!("shard-{shard}"));
+        let out = fetchpool()
+            .arg(list.path())
+            .args(["-I", "--shard", &format!("{shard}/2"), "--warc-file"])
+            .arg(&prefix)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        let path = dir.path().join(format!("shard-{shard}.warc.gz"));
+        warcio_checks(&path);
+        for record in records(&path) {
+            match record.field("WARC-Type") {
+                "request" => assert!(
+                    String::from_utf8_lossy(&record.block).starts_with("HEAD /bytes/"),
+                    "{}",
+                    String::from_utf8_lossy(&record.block)
+                ),
+                "response" => {
+                    assert!(record.http_body().is_empty(), "a HEAD answer has no body");
+                    archived.push(record.field("WARC-Target-URI").to_string());
+                }
+                _ => {}
+            }
+        }
+    }
+    archived.sort();
+    let mut expected = urls.clone();
+    expected.sort();
+    assert_eq!(
+        archived, expected,
+        "the shards' files together: each URL once"
+    );
+}
+
+#[test]
+fn a_body_cut_by_the_timeout_or_max_size_says_why_and_chunked_bodies_read_whole() {
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("cut");
+    let list = temp_file(format!(
+        "{}\n{}\n{}\n",
+        server.url("/drip/20"),
+        server.url("/bytes/50000"),
+        server.url("/chunked/3000"),
+    ));
+    let out = fetchpool()
+        .arg(list.path())
+        .args(["--timeout", "1", "--max-size", "10000", "--retries", "0"])
+        .arg("--warc-file")
+        .arg(&prefix)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let path = dir.path().join("cut.warc.gz");
+    warcio_checks(&path);
+    let records = records(&path);
+    let response = |url: &str| {
+        records
+            .iter()
+            .find(|r| r.field("WARC-Type") == "response" && r.field("WARC-Target-URI") == url)
+            .unwrap_or_else(|| panic!("a response record for {url}"))
+    };
+    let dripped = response(&server.url("/drip/20"));
+    assert_eq!(dripped.field("WARC-Truncated"), "time");
+    assert!(dripped.http_body().len() < 1000);
+    assert!(dripped.http_body().iter().all(|&b| b == b'd'));
+    let big = response(&server.url("/bytes/50000"));
+    assert_eq!(big.field("WARC-Truncated"), "length");
+    assert!(big.http_body().len() <= 10_000 + 64 * 1024);
+    let chunked = response(&server.url("/chunked/3000"));
+    assert_eq!(chunked.field("WARC-Truncated"), "");
+    assert_eq!(chunked.http_body(), &[b'y'; 3000][..]);
+    assert!(
+        chunked
+            .http_head()
+            .contains("\r\nX-Fetchpool-Transfer-Encoding: chunked\r\n"),
+        "{}",
+        chunked.http_head()
+    );
+}
