@@ -291,6 +291,17 @@ pub struct Cli {
           help_heading = "Many machines")]
     pub(crate) shard_by: ShardBy,
 
+    /// With --crawl --shard K/N --shard-by host: links to another shard's hosts are handed
+    /// to it through files in DIR (a shared folder), and the links handed to this shard
+    /// are crawled too.
+    ///
+    /// Run every shard again with --resume, round after round (each fetches one more level
+    /// of depth), until `fetchpool report --handoff DIR` says nothing is left (needs
+    /// --record).
+    #[arg(long, value_name = "DIR", requires_all = ["crawl", "shard", "record"],
+          help_heading = "Many machines")]
+    pub(crate) handoff: Option<PathBuf>,
+
     /// Also write every record to FILE as JSON lines.
     ///
     /// Each is written whole as it completes, after a header line that says which
@@ -443,6 +454,12 @@ pub struct ReportArgs {
     /// text: the summary table; jsonl: the final record of each line, as JSON lines.
     #[arg(short = 'f', long, value_enum, default_value_t = ReportFormat::Text)]
     pub(crate) format: ReportFormat,
+
+    /// The --handoff folder of a distributed crawl: also count the links handed off and
+    /// not yet consumed (neither taken by their shard nor recorded), and exit 1 while any
+    /// are (another round is needed).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) handoff: Option<PathBuf>,
 
     /// Also write the run as one self-contained HTML page to FILE (charts of latency,
     /// results, bytes over time, the slowest and most failing hosts, the failed URLs).

@@ -22,6 +22,7 @@
 //! is full are not followed (they are counted, and not marked as seen, so a later page may
 //! still bring them in).
 
+pub(crate) mod handoff;
 pub(crate) mod links;
 pub(crate) mod robots;
 pub(crate) mod scope;
@@ -72,6 +73,8 @@ pub(crate) struct CrawlOptions {
     pub shard: Option<crate::shard::Shard>,
     /// Redirect hops followed in a row at most (`--max-redirects`).
     pub max_redirects: u32,
+    /// `--handoff DIR`: links to other shards' hosts are handed to them there.
+    pub handoff: Option<std::path::PathBuf>,
 }
 
 /// A page the crawl found.
@@ -107,6 +110,8 @@ pub enum Redirected {
     Dropped,
     /// More than `--max-redirects` redirects in a row.
     TooMany,
+    /// Another shard's host (`--handoff`): handed to that shard.
+    HandedOff,
 }
 
 impl Redirected {
@@ -118,6 +123,7 @@ impl Redirected {
             Redirected::OutOfScope => "out_of_scope",
             Redirected::Dropped => "dropped",
             Redirected::TooMany => "too_many",
+            Redirected::HandedOff => "handed_off",
         }
     }
 
@@ -129,8 +135,20 @@ impl Redirected {
             Redirected::OutOfScope => " (out of scope: not followed)",
             Redirected::Dropped => " (--max-urls or the frontier's limit: not followed)",
             Redirected::TooMany => " (too many redirects in a row: not followed)",
+            Redirected::HandedOff => " (another shard's host: handed off to it)",
         }
     }
+}
+
+/// Whether a URL is in a crawl's scope ([`Crawl::fit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fit {
+    /// In scope, and this shard's.
+    In,
+    /// Out of scope (or another shard's, without `--handoff`).
+    Out,
+    /// In scope, and this shard of the handoff's.
+    Other(u32),
 }
 
 /// Behind the frontier's lock.
@@ -186,6 +204,13 @@ pub(crate) struct Crawl {
     /// Queued pages of a resumed record file not taken again: out of scope or past
     /// `--depth` now.
     not_resumed: AtomicU64,
+    /// `--handoff`: where links to other shards' hosts go, and theirs come from.
+    handoff: Option<handoff::Handoff>,
+    /// `--handoff`: this round's level. Pages deeper than it are queued (noted in the
+    /// record file) but not fetched: the next round fetches them.
+    level: Option<u32>,
+    /// Handed-off links taken and not queued: out of scope for this shard.
+    handed_out_of_scope: AtomicU64,
 }
 
 /// A URL's identity in the visited set: 128 bits of two keyed SipHash-1-3 hashes of its
@@ -220,7 +245,35 @@ impl Crawl {
             dropped_on_pages: AtomicU64::new(0),
             pages_with_dropped: AtomicU64::new(0),
             not_resumed: AtomicU64::new(0),
+            handoff: None,
+            level: None,
+            handed_out_of_scope: AtomicU64::new(0),
         }
+    }
+
+    /// The same crawl, handing links to other shards' hosts off through `handoff`.
+    pub(crate) fn with_handoff(mut self, handoff: handoff::Handoff) -> Self {
+        self.level = Some(handoff.level());
+        self.handoff = Some(handoff);
+        self
+    }
+
+    /// Whether a page at `depth` waits for a later round (`--handoff`).
+    fn held(&self, depth: u32) -> bool {
+        self.level.is_some_and(|level| depth > level)
+    }
+
+    /// The handoff folder, with `--handoff`.
+    pub(crate) fn handoff(&self) -> Option<&handoff::Handoff> {
+        self.handoff.as_ref()
+    }
+
+    /// A seed another shard owns (`--handoff`): it anchors the scope as in one process
+    /// crawling the whole list, and is not fetched here.
+    pub(crate) fn anchor(&self, url: &Url) {
+        let mut url = url.clone();
+        normalize(&mut url);
+        self.anchors.lock().recover().seed(&url);
     }
 
     fn queue(&self) -> MutexGuard<'_, Queue> {
@@ -267,18 +320,21 @@ impl Crawl {
     }
 
     /// The list is read (every seed, and so the scope, is known): the pages a resumed
-    /// crawl had queued join the frontier if they are in scope and within `--depth`.
-    pub(crate) fn list_read(&self) {
+    /// crawl had queued join the frontier if they are in scope and within `--depth` (and,
+    /// with `--handoff`, within this round's level: deeper ones stay queued in the record
+    /// file for a later round), then the links other shards handed this one. Returns the
+    /// handed-off pages queued for a later round: the caller notes them in the record file.
+    pub(crate) fn list_read(&self) -> Vec<Found> {
         let resumed = std::mem::take(&mut self.queue().resumed);
         let mut kept = Vec::with_capacity(resumed.len());
         for found in resumed {
             let ok = found.depth <= self.options.depth
                 && found.hops <= self.options.max_redirects
                 && self.in_scope(&found.url);
-            if ok {
-                kept.push(found);
-            } else {
+            if !ok {
                 self.not_resumed.fetch_add(1, Ordering::Relaxed);
+            } else if !self.held(found.depth) {
+                kept.push(found);
             }
         }
         let mut queue = self.queue();
@@ -286,29 +342,84 @@ impl Crawl {
             queue.push(found);
         }
         drop(queue);
+        let held = self.take_handed_off();
         self.changed.notify_all();
+        held
+    }
+
+    /// `--handoff`: the links other shards handed this one join the frontier at their
+    /// depth, unless seen before (fetched in an earlier round) or out of scope. A link of
+    /// depth 0 is where a seed redirected: it widens the scope, as the redirect does in
+    /// the shard that owns the seed.
+    fn take_handed_off(&self) -> Vec<Found> {
+        let Some(handoff) = &self.handoff else {
+            return Vec::new();
+        };
+        let room = FRONTIER_MAX.saturating_sub(self.queue().frontier.len());
+        let mut held = Vec::new();
+        for found in handoff.take(self.options.depth, room) {
+            if found.depth == 0 {
+                self.anchors.lock().recover().extend(&found.url);
+            }
+            if self.fit(&found.url) != Fit::In {
+                self.handed_out_of_scope.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            // Seen before: fetched (or queued) by an earlier run of this shard.
+            if let Ok(found) = self.claim(found)
+                && self.held(found.depth)
+            {
+                held.push(found);
+            }
+        }
+        held
     }
 
     /// Whether `url` is in scope (and in this shard).
     pub(crate) fn in_scope(&self, url: &Url) -> bool {
-        if let Some(shard) = self.options.shard
-            && !shard.owns(0, Some(url))
-        {
-            return false;
-        }
+        self.fit(url) == Fit::In
+    }
+
+    /// Whether `url` is in scope, and whose it is: this shard's, or (with `--handoff`)
+    /// another one's.
+    fn fit(&self, url: &Url) -> Fit {
         let text = url.as_str();
         if self.options.exclude.iter().any(|r| r.is_match(text)) {
-            return false;
+            return Fit::Out;
         }
         if !self.options.include.is_empty()
             && !self.options.include.iter().any(|r| r.is_match(text))
         {
-            return false;
+            return Fit::Out;
         }
-        self.anchors
+        if !self
+            .anchors
             .lock()
             .recover()
             .allows(self.options.scope, url)
+        {
+            return Fit::Out;
+        }
+        match self.options.shard {
+            Some(shard) if !shard.owns(0, Some(url)) => match &self.handoff {
+                Some(_) => Fit::Other(shard.of(0, Some(url))),
+                None => Fit::Out,
+            },
+            _ => Fit::In,
+        }
+    }
+
+    /// Hands `url` (found at `depth` on `parent`) to shard `owner`; a failure is kept for
+    /// [`handoff_error`](Self::handoff_error).
+    fn hand_off(&self, owner: u32, url: &Url, depth: u32, parent: &str) {
+        if let Some(handoff) = &self.handoff {
+            let _ = handoff.hand(owner, url, depth, parent);
+        }
+    }
+
+    /// Why a link could not be handed off, once one could not (the run stops).
+    pub(crate) fn handoff_error(&self) -> Option<String> {
+        self.handoff.as_ref().and_then(handoff::Handoff::error)
     }
 
     /// Offers the links of a page at `depth` found on `parent`: returns those that joined
@@ -333,8 +444,13 @@ impl Crawl {
         let mut added = Vec::new();
         for link in links {
             let Ok(url) = Url::parse(link) else { continue };
-            if !self.in_scope(&url) {
-                continue;
+            match self.fit(&url) {
+                Fit::In => {}
+                Fit::Out => continue,
+                Fit::Other(owner) => {
+                    self.hand_off(owner, &url, depth, &parent);
+                    continue;
+                }
             }
             let found = Found {
                 url,
@@ -372,8 +488,13 @@ impl Crawl {
         if depth == 0 {
             self.anchors.lock().recover().extend(&url);
         }
-        if !self.in_scope(&url) {
-            return (Redirected::OutOfScope, None);
+        match self.fit(&url) {
+            Fit::In => {}
+            Fit::Out => return (Redirected::OutOfScope, None),
+            Fit::Other(owner) => {
+                self.hand_off(owner, &url, depth, from);
+                return (Redirected::HandedOff, None);
+            }
         }
         let found = Found {
             url,
@@ -411,7 +532,10 @@ impl Crawl {
         }
         visited.insert(key);
         self.queued.fetch_add(1, Ordering::Relaxed);
-        queue.push(found.clone());
+        // A page deeper than this round's level is only noted: a later round fetches it.
+        if !self.held(found.depth) {
+            queue.push(found.clone());
+        }
         Ok(found)
     }
 
@@ -483,6 +607,15 @@ impl Crawl {
                 crate::crawl::links::MAX_LINK_LEN
             ));
         }
+        let handed_out = self.handed_out_of_scope.load(Ordering::Relaxed);
+        if handed_out > 0 {
+            out.push(format!(
+                "{handed_out} handed-off link(s) are out of this shard's scope: not fetched"
+            ));
+        }
+        if let Some(handoff) = &self.handoff {
+            out.extend(handoff.warnings());
+        }
         let stale = self.not_resumed.load(Ordering::Relaxed);
         if stale > 0 {
             out.push(format!(
@@ -508,6 +641,7 @@ mod tests {
             robots: false,
             sitemaps: false,
             shard: None,
+            handoff: None,
             max_redirects: 3,
         })
     }

@@ -21,6 +21,7 @@
 //! not records are counted and skipped, and a file that grows while it is read is read
 //! up to its first length.
 
+mod handoff;
 pub(crate) mod html;
 
 use std::fs::File;
@@ -173,7 +174,11 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
         None => None,
     };
     let first = last_records(&mut inputs)?;
-    if let Some(input) = inputs.iter().find(|input| input.records == 0) {
+    // A shard of a crawl that hands off may have had nothing to do yet (a round in which
+    // no link reached its hosts): its file holds only the run's header.
+    if args.handoff.is_none()
+        && let Some(input) = inputs.iter().find(|input| input.records == 0)
+    {
         anyhow::bail!(
             "{} holds no records (a record file is what fetchpool --record FILE writes)",
             input.path.display()
@@ -240,7 +245,17 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
         .span
         .map(|(start, end)| Duration::from_millis(end.saturating_sub(start)));
     merged.print(args, inputs.len(), wall, covered, out)?;
-    Ok(if merged.problems.total() == 0 {
+    let mut handoff_left = false;
+    if let Some(dir) = &args.handoff {
+        let left = handoff::pending(dir, &args.records)?;
+        handoff_left = left.any();
+        let line = handoff::describe(&left);
+        match args.format {
+            ReportFormat::Text => println!("{line}"),
+            ReportFormat::Jsonl => eprintln!("fetchpool: {line}"),
+        }
+    }
+    Ok(if merged.problems.total() == 0 && !handoff_left {
         Exit::Success
     } else {
         Exit::Failures

@@ -25,7 +25,16 @@ impl Run {
                 let links = std::mem::take(&mut page.links);
                 match &self.crawl {
                     Some(crawl) => {
-                        match self.discover(crawl, &links, page.location.as_deref(), job) {
+                        let fate = self.discover(crawl, &links, page.location.as_deref(), job);
+                        match fate {
+                            // A link that could not be handed to its shard: the page is
+                            // not done (a resumed run fetches it again), and the run stops.
+                            _ if crawl.handoff_error().is_some() => {
+                                self.stop();
+                                Outcome::Failed(FetchError::Io(
+                                    crawl.handoff_error().unwrap_or_default(),
+                                ))
+                            }
                             Some(Redirected::TooMany) => {
                                 Outcome::Failed(FetchError::TooManyRedirects(
                                     crawl.options().max_redirects as usize,

@@ -65,7 +65,14 @@ impl Run {
                 None if self.crawl.is_some() => {
                     // Every seed is known: what a resumed crawl had queued may join.
                     if let Some(crawl) = &self.crawl {
-                        crawl.list_read();
+                        for found in crawl.list_read() {
+                            self.sink.note(&crate::record::queued_json(
+                                found.url.as_str(),
+                                found.depth,
+                                &found.parent,
+                                found.hops,
+                            ));
+                        }
                     }
                     list_done = true;
                 }
@@ -141,6 +148,13 @@ impl Run {
             _ => None,
         };
         if !owned(self.shard, &entry) {
+            // Another shard's seed still anchors the scope of a crawl that hands off: every
+            // shard judges a link as one process crawling the whole list would.
+            if let (Some(crawl), Ok(url)) = (&self.crawl, &entry.url)
+                && crawl.handoff().is_some()
+            {
+                crawl.anchor(url);
+            }
             return true;
         }
         if let (Some(crawl), Ok(url)) = (&self.crawl, &entry.url) {

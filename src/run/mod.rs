@@ -296,6 +296,21 @@ pub(crate) fn run(settings: &Settings, signals: &Receiver<()>) -> anyhow::Result
     run.conclude(settings, started, ended, read_error)
 }
 
+/// The run's crawl, with its handoff folder opened (`--handoff`).
+///
+/// # Errors
+/// The handoff folder cannot be used.
+fn crawl_with_handoff(options: &crate::crawl::CrawlOptions) -> anyhow::Result<Crawl> {
+    let crawl = Crawl::new(options.clone());
+    Ok(match (&options.handoff, options.shard) {
+        (Some(dir), Some(shard)) => crawl.with_handoff(
+            crate::crawl::handoff::Handoff::open(dir, shard)
+                .with_context(|| format!("cannot use the handoff folder {}", dir.display()))?,
+        ),
+        _ => crawl,
+    })
+}
+
 impl Run {
     /// Builds a run's shared state.
     fn new(
@@ -346,7 +361,10 @@ impl Run {
             shard: settings.shard,
             dedup: settings.dedup,
             keyed: settings.limits.any(),
-            crawl: settings.crawl.clone().map(Crawl::new),
+            crawl: match &settings.crawl {
+                Some(options) => Some(crawl_with_handoff(options)?),
+                None => None,
+            },
             running: Mutex::default(),
             robots,
             sitemaps,
@@ -444,6 +462,12 @@ impl Run {
         if settings.summary {
             eprintln!("{}", tally.summary(Some(started.elapsed())));
         }
+        if let Some(handoff) = self.crawl.as_ref().and_then(Crawl::handoff) {
+            let (handed, taken) = handoff.totals();
+            eprintln!(
+                "fetchpool: handoff: {handed} link(s) handed to other shards, {taken} taken                  from them"
+            );
+        }
         for warning in self.crawl.iter().flat_map(Crawl::warnings) {
             eprintln!("fetchpool: warning: {warning}");
         }
@@ -471,6 +495,19 @@ impl Run {
             && e.kind() != io::ErrorKind::BrokenPipe
         {
             return Err(anyhow::Error::new(e).context("cannot write the output"));
+        }
+        // A crawl that ended by itself consumed what was handed to it.
+        if let Some(handoff) = self.crawl.as_ref().and_then(Crawl::handoff)
+            && !self.stopped()
+            && !ended.interrupted
+            && !ended.by_deadline
+        {
+            handoff
+                .commit()
+                .context("cannot write the handoff folder's .consumed.json")?;
+        }
+        if let Some(why) = self.crawl.as_ref().and_then(Crawl::handoff_error) {
+            return Err(anyhow::anyhow!(why));
         }
         if ended.by_deadline {
             eprintln!(

@@ -253,6 +253,7 @@ fn crawl_options(cli: &Cli) -> CrawlOptions {
             by: ShardBy::Host,
         }),
         max_redirects: u32::from(cli.http.max_redirects),
+        handoff: cli.handoff.clone(),
     }
 }
 

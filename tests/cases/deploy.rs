@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::mesh::{self, Mesh};
 use crate::common::{MockServer, fetchpool, scrub, stderr_of, stdout_of};
 use yaml_rust2::{Yaml, YamlLoader};
 
@@ -75,29 +76,8 @@ fn the_kubernetes_indexed_job_runs_its_own_command_line_for_every_index() {
     );
     let completions = spec["completions"].as_i64().unwrap();
     let container = &spec["template"]["spec"]["containers"][0];
-    let strings = |y: &Yaml| -> Vec<String> {
-        y.as_vec()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap().to_string())
-            .collect()
-    };
-    let command = strings(&container["command"]);
+    let (command, args, env) = job_container(&text, "fetchpool");
     assert_eq!(command, ["fetchpool"]);
-    let args = strings(&container["args"]);
-    let env: Vec<(String, String)> = container["env"]
-        .as_vec()
-        .map(|v| {
-            v.iter()
-                .map(|e| {
-                    (
-                        e["name"].as_str().unwrap().to_string(),
-                        e["value"].as_str().unwrap().to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
     // The volumes, mapped to folders of a temporary directory.
     let root = tempfile::tempdir().unwrap();
     let mounts: Vec<(String, PathBuf)> = container["volumeMounts"]
@@ -359,4 +339,239 @@ fn shards_saving_into_one_folder_name_files_as_one_run_would() {
             .count(),
         6
     );
+}
+
+/// The distributed crawl's checks, whatever ran it: the report over `records` says the
+/// crawl is over, every page reachable from the first page of every host was fetched
+/// exactly once in the whole crawl, and each record file is a shard's.
+fn assert_crawled_once(mesh: &Mesh, handoff: &Path, records: &[PathBuf]) {
+    let out = fetchpool()
+        .arg("report")
+        .arg("--handoff")
+        .arg(handoff)
+        .args(records)
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr_of(&out));
+    assert!(text.contains("every handed-off link is consumed"), "{text}");
+    let mut recorded = std::collections::BTreeSet::new();
+    for path in records {
+        for line in std::fs::read_to_string(path).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(url) = v["url"].as_str()
+                && v["result"] != "queued"
+            {
+                recorded.insert(url.to_string());
+            }
+        }
+    }
+    let seeds: Vec<String> = (0..mesh::HOSTS).map(|h| mesh.page(h, 0)).collect();
+    let expected = mesh::reachable(&seeds, 5, mesh.port);
+    assert_eq!(
+        recorded,
+        expected.keys().cloned().collect(),
+        "every page in reach, nothing else"
+    );
+    for (url, count) in mesh.requests() {
+        assert_eq!(count, 1, "{url} fetched once in the whole crawl");
+    }
+}
+
+/// The seeds of a crawl of the mesh: the first page of every host.
+fn write_seeds(mesh: &Mesh, path: &Path) {
+    let text: String = (0..mesh::HOSTS)
+        .map(|h| format!("{}\n", mesh.page(h, 0)))
+        .collect();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A container's command, arguments and environment in a Job of `yaml`, by the Job's name.
+fn job_container(yaml: &str, job: &str) -> (Vec<String>, Vec<String>, Vec<(String, String)>) {
+    let docs = YamlLoader::load_from_str(yaml).unwrap();
+    let job = docs
+        .iter()
+        .find(|d| d["kind"].as_str() == Some("Job") && d["metadata"]["name"].as_str() == Some(job))
+        .expect("the Job");
+    let container = &job["spec"]["template"]["spec"]["containers"][0];
+    let strings = |y: &Yaml| -> Vec<String> {
+        y.as_vec()
+            .map(|v| v.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    };
+    let env = container["env"]
+        .as_vec()
+        .map(|v| {
+            v.iter()
+                .map(|e| {
+                    (
+                        e["name"].as_str().unwrap().to_string(),
+                        e["value"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        strings(&container["command"]),
+        strings(&container["args"]),
+        env,
+    )
+}
+
+#[test]
+fn the_kubernetes_crawl_rounds_run_until_the_report_job_succeeds() {
+    let round = std::fs::read_to_string(repo("deploy/kubernetes/crawl-round.yaml")).unwrap();
+    let report = std::fs::read_to_string(repo("deploy/kubernetes/crawl-report.yaml")).unwrap();
+    let driver = std::fs::read_to_string(repo("deploy/kubernetes/crawl.sh")).unwrap();
+    assert!(driver.contains("crawl-round.yaml") && driver.contains("crawl-report.yaml"));
+    assert!(driver.contains("job/fetchpool-crawl ") && driver.contains("fetchpool-crawl-report"));
+    let (command, args, env) = job_container(&round, "fetchpool-crawl");
+    let (report_command, report_args, _) = job_container(&report, "fetchpool-crawl-report");
+    assert!(report_args.is_empty());
+    let completions = YamlLoader::load_from_str(&round).unwrap()[1]["spec"]["completions"]
+        .as_i64()
+        .unwrap();
+    // The volumes: the seeds (a ConfigMap) and the crawl's shared folder.
+    let root = tempfile::tempdir().unwrap();
+    let local = |text: &str, index: i64| -> String {
+        let text = text.replace("$(JOB_COMPLETION_INDEX)", &index.to_string());
+        assert!(!text.contains("$("), "an unknown variable in {text}");
+        text.replace("/seeds/", &format!("{}/seeds/", root.path().display()))
+            .replace("/crawl/", &format!("{}/crawl/", root.path().display()))
+    };
+    std::fs::create_dir_all(root.path().join("seeds")).unwrap();
+    std::fs::create_dir_all(root.path().join("crawl/records")).unwrap();
+    let mesh = Mesh::start();
+    write_seeds(&mesh, &root.path().join("seeds/seeds.txt"));
+    let shard_arg = args.iter().position(|a| a == "--shard").unwrap() + 1;
+    assert!(args[shard_arg].ends_with(&format!("/{completions}")));
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        assert!(rounds <= 20, "the crawl did not end in 20 rounds");
+        for index in 0..completions {
+            let mut cmd = Command::new(&command[0]);
+            scrub(&mut cmd);
+            let out = cmd
+                .args(command[1..].iter().map(|a| local(a, index)))
+                .args(args.iter().map(|a| local(a, index)))
+                .envs(env.iter().map(|(k, v)| (k, local(v, index))))
+                .env("PATH", path_with_fetchpool())
+                .env("FETCHPOOL_NO_PROXY", "1")
+                .output()
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "pod {index}: {}",
+                stderr_of(&out)
+            );
+        }
+        let mut cmd = Command::new(&report_command[0]);
+        scrub(&mut cmd);
+        let out = cmd
+            .args(report_command[1..].iter().map(|a| local(a, 0)))
+            .env("PATH", path_with_fetchpool())
+            .output()
+            .unwrap();
+        match out.status.code() {
+            Some(0) => break,
+            Some(1) => continue,
+            other => panic!("the report Job exited {other:?}: {}", stderr_of(&out)),
+        }
+    }
+    assert!(rounds >= 2, "links crossed shards");
+    let records = record_files(&root.path().join("crawl/records"));
+    assert_eq!(records.len() as i64, completions);
+    assert_crawled_once(&mesh, &root.path().join("crawl/handoff"), &records);
+}
+
+/// A stand-in for Slurm's `sbatch`: an array script's tasks run one after the other (the
+/// job id printed), a `--wrap` command runs at once; with `--wait`, its exit code.
+const FAKE_SBATCH: &str = r#"#!/usr/bin/env bash
+wrap="" script=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --wrap=*) wrap=${1#--wrap=}; shift ;;
+    --wrap) wrap=$2; shift 2 ;;
+    --*) echo "$1" >> "$SBATCH_LOG"; shift ;;
+    *) script=$1; shift; break ;;
+  esac
+done
+if [ -n "$wrap" ]; then exec bash -c "$wrap"; fi
+array=$(sed -n 's/^#SBATCH --array=//p' "$script")
+first=${array%-*} last=${array#*-}
+for task in $(seq "$first" "$last"); do
+  SLURM_ARRAY_TASK_ID=$task SLURM_ARRAY_TASK_COUNT=$((last - first + 1)) bash "$script" \
+    || echo "task $task failed" >> "$SBATCH_LOG"
+done
+echo 4242
+"#;
+
+#[test]
+fn the_slurm_crawl_driver_runs_rounds_with_a_dependent_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let sbatch = bin.join("sbatch");
+    std::fs::write(&sbatch, FAKE_SBATCH).unwrap();
+    let mut perms = std::fs::metadata(&sbatch).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&sbatch, perms).unwrap();
+    let mesh = Mesh::start();
+    write_seeds(&mesh, &dir.path().join("seeds.txt"));
+    let mut path = std::ffi::OsString::from(bin.as_os_str());
+    path.push(":");
+    path.push(path_with_fetchpool());
+    let mut cmd = Command::new("bash");
+    scrub(&mut cmd);
+    let out = cmd
+        .arg(repo("deploy/slurm/crawl.sh"))
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env("SEEDS", dir.path().join("seeds.txt"))
+        .env("RECORDS", dir.path().join("records"))
+        .env("HANDOFF", dir.path().join("handoff"))
+        .env("SBATCH_LOG", dir.path().join("sbatch.log"))
+        .env("FETCHPOOL_NO_PROXY", "1")
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr_of(&out));
+    assert!(text.contains("the crawl is over after"), "{text}");
+    assert!(
+        !text.contains("after 1 round(s)"),
+        "links crossed shards: {text}"
+    );
+    let log = std::fs::read_to_string(dir.path().join("sbatch.log")).unwrap();
+    assert!(log.contains("--dependency=afterany:4242"), "{log}");
+    assert!(!log.contains("failed"), "{log}");
+    let records = record_files(&dir.path().join("records"));
+    assert_eq!(records.len(), 4);
+    assert_crawled_once(&mesh, &dir.path().join("handoff"), &records);
+}
+
+#[test]
+fn the_gnu_parallel_crawl_of_the_readme_runs_as_written() {
+    let block = readme_block("<!-- tests/cases/deploy.rs runs this crawl block as written -->");
+    assert!(block.contains("--handoff handoff"), "{block}");
+    let mesh = Mesh::start();
+    let dir = tempfile::tempdir().unwrap();
+    write_seeds(&mesh, &dir.path().join("seeds.txt"));
+    let mut cmd = Command::new("bash");
+    scrub(&mut cmd);
+    let out = cmd
+        .args(["-euo", "pipefail", "-c", &block])
+        .current_dir(dir.path())
+        .env("PATH", path_with_fetchpool())
+        .env("FETCHPOOL_NO_PROXY", "1")
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr_of(&out));
+    assert!(text.contains("every handed-off link is consumed"), "{text}");
+    let records = record_files(&dir.path().join("records"));
+    assert_eq!(records.len(), 4);
+    assert_crawled_once(&mesh, &dir.path().join("handoff"), &records);
 }

@@ -7,6 +7,7 @@ mod demo;
 mod deploy;
 mod executor;
 mod fetch;
+mod handoff;
 mod hostile;
 mod http;
 mod interrupt;

@@ -3,6 +3,7 @@
 //! bounded here.
 
 pub mod cli;
+pub mod mesh;
 pub mod server;
 pub mod site;
 
