@@ -33,6 +33,11 @@
 //! drops its own handle before those sends, so whoever `wait`/`as_completed` hands the
 //! future to can hold the last reference (and free the result by dropping it).
 //!
+//! An `.await` ([`crate::Completion`]) leaves its task's waker in the same state under the
+//! same lock; a terminal transition takes the wakers out and wakes each once after
+//! releasing it (`as_completed_async` registers like `as_completed`, plus a waker slot
+//! woken after its channel send).
+//!
 //! Lock order: a future's lock, then the pool's (a worker reports itself idle under the
 //! future's lock); nothing takes a future's lock while holding the pool's.
 
@@ -132,6 +137,20 @@ pub(crate) struct Waiter {
     /// The registering call's channel. Unbounded, so sending under the lock never blocks;
     /// a send to a call that has already returned fails harmlessly.
     pub(crate) tx: Sender<usize>,
+    /// An `async` registrant's waker, woken after the send ([`crate::as_completed_async`]).
+    pub(crate) wake: Option<Arc<WakeSlot>>,
+}
+
+/// Where an `async` waiter leaves its waker for whoever completes a future it waits on.
+pub(crate) type WakeSlot = Mutex<Option<std::task::Waker>>;
+
+/// Wakes the waker left in `slot`, if any (taken: the waiter leaves a new one each time it
+/// finds nothing ready).
+pub(crate) fn wake_slot(slot: &WakeSlot) {
+    let waker = slot.lock().recover().take();
+    if let Some(waker) = waker {
+        waker.wake();
+    }
 }
 
 /// Everything behind the future's lock.
@@ -147,6 +166,16 @@ struct Core<T, E> {
     /// the condvar only if this is non-zero: a notify is a system call even when nobody
     /// sleeps, and most futures are done before anyone asks.
     sleepers: usize,
+    /// Tasks awaiting this future (`.await`), by the id of their [`crate::Completion`];
+    /// taken on completion and each woken once, after the lock is released.
+    wakers: Vec<(u64, std::task::Waker)>,
+}
+
+/// What a terminal transition hands out, to be told and run once the lock is released.
+struct Notices<T, E> {
+    waiters: Vec<Waiter>,
+    callbacks: Vec<Callback<T, E>>,
+    wakers: Vec<(u64, std::task::Waker)>,
 }
 
 /// A future's state and condvar. The executor embeds it in the same allocation as the
@@ -167,6 +196,7 @@ impl<T, E> Inner<T, E> {
                 callbacks: Vec::new(),
                 waiters: Vec::new(),
                 sleepers: 0,
+                wakers: Vec::new(),
             }),
             done: Condvar::new(),
         }
@@ -302,6 +332,16 @@ pub(crate) fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
 fn notify_waiters(waiters: Vec<Waiter>) {
     for w in waiters {
         let _ = w.tx.send(w.key);
+        if let Some(slot) = &w.wake {
+            wake_slot(slot);
+        }
+    }
+}
+
+/// Wakes the tasks awaiting a future, each once.
+fn wake_all(wakers: Vec<(u64, std::task::Waker)>) {
+    for (_, waker) in wakers {
+        waker.wake();
     }
 }
 
@@ -349,10 +389,11 @@ impl<T, E> PoolFuture<T, E> {
         match core.state {
             State::Pending => {
                 core.state = State::Cancelled;
-                let (waiters, callbacks) = self.notify_terminal(&mut core);
+                let notices = self.notify_terminal(&mut core);
                 drop(core);
-                notify_waiters(waiters);
-                self.run_callbacks(callbacks);
+                notify_waiters(notices.waiters);
+                wake_all(notices.wakers);
+                self.run_callbacks(notices.callbacks);
                 true
             }
             State::Cancelled => true,
@@ -504,7 +545,11 @@ impl<T, E> PoolFuture<T, E> {
             State::Cancelled | State::Finished(_) => return,
         }
         core.state = State::Finished(outcome);
-        let (waiters, callbacks) = self.notify_terminal(&mut core);
+        let Notices {
+            waiters,
+            callbacks,
+            wakers,
+        } = self.notify_terminal(&mut core);
         if callbacks.is_empty() {
             free();
             drop(core);
@@ -514,9 +559,11 @@ impl<T, E> PoolFuture<T, E> {
                 report_panic("dropping a task's result", payload.as_ref());
             }
             notify_waiters(waiters);
+            wake_all(wakers);
         } else {
             drop(core);
             notify_waiters(waiters);
+            wake_all(wakers);
             self.run_callbacks(callbacks);
             free();
         }
@@ -525,14 +572,49 @@ impl<T, E> PoolFuture<T, E> {
     /// Under the lock, just after the state became terminal: wakes `result()` callers and
     /// hands back the registered `wait`/`as_completed` calls and the callbacks, to be told
     /// and run once the lock is released.
-    fn notify_terminal(&self, core: &mut Core<T, E>) -> (Vec<Waiter>, Vec<Callback<T, E>>) {
+    fn notify_terminal(&self, core: &mut Core<T, E>) -> Notices<T, E> {
         if core.sleepers > 0 {
             self.inner().done.notify_all();
         }
-        (
-            std::mem::take(&mut core.waiters),
-            std::mem::take(&mut core.callbacks),
-        )
+        Notices {
+            waiters: std::mem::take(&mut core.waiters),
+            callbacks: std::mem::take(&mut core.callbacks),
+            wakers: std::mem::take(&mut core.wakers),
+        }
+    }
+
+    /// For `.await` ([`crate::Completion`] `id`): the outcome if the future is done, else
+    /// `Pending` with `cx`'s waker kept (replacing the one `id` left before) to be woken
+    /// once on completion. Under the future's lock, so a completion cannot slip between
+    /// the check and the registration.
+    pub(crate) fn poll_outcome(
+        &self,
+        id: u64,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<T, FutureError<E>>>
+    where
+        T: Clone,
+        E: Clone,
+    {
+        let mut core = self.lock();
+        let outcome = match &core.state {
+            State::Finished(Ok(v)) => Ok(v.clone()),
+            State::Finished(Err(e)) => Err(FutureError::Task(e.clone())),
+            State::Cancelled => Err(FutureError::Cancelled),
+            State::Pending | State::Running => {
+                match core.wakers.iter_mut().find(|(owner, _)| *owner == id) {
+                    Some((_, waker)) => waker.clone_from(cx.waker()),
+                    None => core.wakers.push((id, cx.waker().clone())),
+                }
+                return std::task::Poll::Pending;
+            }
+        };
+        std::task::Poll::Ready(outcome)
+    }
+
+    /// Removes the waker [`crate::Completion`] `id` left (it was dropped before the end).
+    pub(crate) fn forget_waker(&self, id: u64) {
+        self.lock().wakers.retain(|(owner, _)| *owner != id);
     }
 
     /// Runs callbacks outside the lock, isolating panics.

@@ -10,6 +10,7 @@
 //! | `Future` | [`PoolFuture`] |
 //! | `wait(fs, timeout, return_when)` | [`wait()`] with [`ReturnWhen`] |
 //! | `as_completed(fs, timeout)` | [`as_completed`] |
+//! | `asyncio.wrap_future(f)`, `await` | `f.await` ([`Completion`]), [`as_completed_async`], [`wait_async`] |
 //! | `CancelledError`, `TimeoutError` | [`WaitError`], [`FutureError`], [`MapError`] |
 //! | `BrokenThreadPool` | [`TaskError::Broken`], [`SubmitError::Broken`] |
 //! | the `concurrent.futures` logger | [`set_report_hook`] (the library never prints) |
@@ -57,6 +58,7 @@ compile_error!(
     "the `process` feature needs Linux (PR_SET_PDEATHSIG, /proc/self/exe); build without it"
 );
 
+mod awaitable;
 mod crew;
 mod error;
 mod executor;
@@ -72,6 +74,7 @@ mod wait;
 #[cfg(feature = "process")]
 mod wire;
 
+pub use awaitable::{AsCompletedAsync, Completion, as_completed_async, wait_async};
 pub use error::{BuildError, SubmitError};
 pub use executor::{ThreadPoolBuilder, ThreadPoolExecutor};
 pub use future::{FutureError, PoolFuture, TaskError, WaitError};

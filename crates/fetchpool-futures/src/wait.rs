@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use super::future::{PoolFuture, Waiter, deadline_after};
+use std::sync::Arc;
+
+use super::future::{PoolFuture, Waiter, WakeSlot, deadline_after};
 
 /// Gives each `wait`/`as_completed` call its own id. Relaxed is enough: only uniqueness
 /// matters, and `fetch_add` is atomic whatever the ordering.
@@ -47,7 +49,7 @@ pub struct DoneAndNotDone<T, E> {
 }
 
 /// Removes duplicates (by identity), keeping the first occurrence.
-fn unique<T, E, I>(fs: I) -> Vec<PoolFuture<T, E>>
+pub(crate) fn unique<T, E, I>(fs: I) -> Vec<PoolFuture<T, E>>
 where
     I: IntoIterator,
     I::Item: Borrow<PoolFuture<T, E>>,
@@ -60,20 +62,21 @@ where
 }
 
 /// One call's registrations on a set of futures; removes them all when dropped.
-struct Registration<T, E> {
+pub(crate) struct Registration<T, E> {
     /// This call's id, shared by all its `Waiter`s.
     id: u64,
     /// The futures it registered on, by key (`None` for those already done, and for those
     /// `forget` released), so it can unregister from them.
     registered: Vec<Option<PoolFuture<T, E>>>,
     /// Receives the index of each future as it becomes done.
-    rx: Receiver<usize>,
+    pub(crate) rx: Receiver<usize>,
 }
 
 impl<T, E> Registration<T, E> {
     /// Registers on every future of `fs` not yet done; returns the registration and the
     /// indices of those already done.
-    fn new(fs: &[PoolFuture<T, E>]) -> (Self, Vec<usize>) {
+    pub(crate) fn new(fs: &[PoolFuture<T, E>], wake: Option<&Arc<WakeSlot>>) -> (Self, Vec<usize>) {
+        let wake = wake.cloned();
         let id = NEXT_WAITER_ID.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut registered = Vec::with_capacity(fs.len());
@@ -83,6 +86,7 @@ impl<T, E> Registration<T, E> {
                 id,
                 key,
                 tx: tx.clone(),
+                wake: wake.clone(),
             };
             if f.register(waiter) {
                 registered.push(Some(f.clone()));
@@ -96,7 +100,7 @@ impl<T, E> Registration<T, E> {
 
     /// Lets go of the future at `key`. Only for a future that is done: completion already
     /// removed its registration, so there is nothing left to unregister.
-    fn forget(&mut self, key: usize) {
+    pub(crate) fn forget(&mut self, key: usize) {
         if let Some(slot) = self.registered.get_mut(key) {
             *slot = None;
         }
@@ -128,7 +132,7 @@ where
 {
     let fs = unique(fs);
     let deadline = deadline_after(timeout);
-    let (registration, already_done) = Registration::new(&fs);
+    let (registration, already_done) = Registration::new(&fs, None);
     let satisfied = |completed: usize, key: usize| match return_when {
         ReturnWhen::FirstCompleted => completed > 0,
         ReturnWhen::FirstException => completed == fs.len() || fs[key].raised(),
@@ -178,7 +182,7 @@ where
 {
     let deadline = deadline_after(timeout);
     let fs = unique(fs);
-    let (registration, already_done) = Registration::new(&fs);
+    let (registration, already_done) = Registration::new(&fs, None);
     let total = fs.len();
     let ready = already_done.into_iter().collect();
     AsCompleted {
