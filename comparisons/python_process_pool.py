@@ -2,7 +2,7 @@
 """Tasks per second through Python's ProcessPoolExecutor, measured the same way as
 comparisons/src/process_pool.rs measures fetchpool's (see there for the cases).
 
-Usage: python3 comparisons/python_process_pool.py [--tasks N] [--repeat R] [--context spawn|fork|forkserver]
+Usage: python3 comparisons/python_process_pool.py [--tasks N] [--repeat R] [--map-items M] [--context spawn|fork|forkserver]
 Each case runs R times on a fresh, warmed pool; the median is printed.
 """
 import argparse
@@ -46,6 +46,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--map-items", type=int, default=100_000)
     parser.add_argument("--context", default="spawn")
     a = parser.parse_args()
     tasks, big = a.tasks, max(1, a.tasks // 10)
@@ -64,6 +65,9 @@ def main():
              lambda p: [p.submit(length, mib).result() for _ in range(big)])
         case("1 MiB echo seq", workers, big, a.repeat, a.context,
              lambda p: [p.submit(echo, mib).result() for _ in range(big)])
+    for chunksize in (1, 64, 1024):
+        case(f"map chunksize {chunksize}", 2, a.map_items, a.repeat, a.context,
+             lambda p: sum(1 for _ in p.map(noop, range(a.map_items), chunksize=chunksize)))
     start = time.perf_counter()
     make_pool(2, a.context).shutdown()
     print(f"pool start + warm-up + shutdown, 2 workers: {(time.perf_counter() - start) * 1e3:.1f} ms")

@@ -4,9 +4,11 @@
 //! - `noop seq`: `submit(noop).result()` one at a time;
 //! - `noop batch`: N submits, then every `result()`;
 //! - `1 MiB -> len`: a 1 MiB byte string as the argument, its length back, one at a time;
-//! - `1 MiB echo`: the same bytes sent and returned.
+//! - `1 MiB echo`: the same bytes sent and returned;
+//! - `map chunksize C`: `map` of a no-op over `--map-items` integers (100,000), `C` items
+//!   a task (1, 64, 1,024), 2 workers.
 //!
-//! Usage: `process-pool [--tasks N] [--repeat R]`. Each case runs R times on a fresh, warmed
+//! Usage: `process-pool [--tasks N] [--repeat R] [--map-items M]`. Each case runs R times on a fresh, warmed
 //! pool; the median is printed, in microseconds per task and tasks per second.
 
 use std::sync::Arc;
@@ -19,6 +21,11 @@ fn noop(_: ()) -> Result<(), String> {
     Ok(())
 }
 static NOOP: Task<(), (), String> = Task::new("noop", noop);
+
+fn same(x: u64) -> Result<u64, String> {
+    Ok(x)
+}
+static SAME: Task<u64, u64, String> = Task::new("same", same);
 
 // The argument is shared (`Arc`, serde's `rc` feature), so the benchmark does not copy it
 // before each submit: Python passes the same object too.
@@ -79,18 +86,20 @@ fn main() {
     process::guard(
         Registry::new()
             .register(&NOOP)
+            .register(&SAME)
             .register(&LEN)
             .register(&ECHO),
     );
     let mut args = std::env::args().skip(1);
-    let (mut tasks, mut repeat) = (2000usize, 3usize);
+    let (mut tasks, mut repeat, mut map_items) = (2000usize, 3usize, 100_000usize);
     while let Some(a) = args.next() {
         let value = args.next().and_then(|v| v.parse().ok());
         match (a.as_str(), value) {
             ("--tasks", Some(v)) => tasks = v,
             ("--repeat", Some(v)) => repeat = v,
+            ("--map-items", Some(v)) => map_items = v,
             _ => {
-                eprintln!("usage: process-pool [--tasks N] [--repeat R]");
+                eprintln!("usage: process-pool [--tasks N] [--repeat R] [--map-items M]");
                 std::process::exit(2);
             }
         }
@@ -121,6 +130,17 @@ fn main() {
             for _ in 0..big_tasks {
                 p.submit(&ECHO, mib.clone()).unwrap().result(None).unwrap();
             }
+        });
+    }
+    for chunksize in [1, 64, 1024] {
+        let name = format!("map chunksize {chunksize}");
+        case(&name, 2, map_items, repeat, |p| {
+            let n = p
+                .map_chunked(&SAME, 0..map_items as u64, None, chunksize)
+                .unwrap()
+                .map(Result::unwrap)
+                .count();
+            assert_eq!(n, map_items);
         });
     }
     let start = Instant::now();

@@ -44,3 +44,8 @@ pub enum BuildError {
     #[error("bad initializer: {0}")]
     Initializer(String),
 }
+
+/// `map` was given a `chunksize` of 0: Python's `ValueError('chunksize must be >= 1.')`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("chunksize must be >= 1")]
+pub struct ChunksizeError;

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use crate::crew::Crew;
 
-use super::error::{BuildError, SubmitError};
+use super::error::{BuildError, ChunksizeError, SubmitError};
 use super::future::{Inner, PoolFuture, Slot, TaskError, panic_message, report_panic};
 use super::map::MapIter;
 use crate::sync::Recover;
@@ -356,6 +356,32 @@ impl ThreadPoolExecutor {
             timeout,
             self.shared.crew.max_workers.saturating_mul(2),
         )
+    }
+
+    /// [`map`](Self::map) taking Python's `chunksize`, which a thread pool ignores, as
+    /// CPython's does (threads share memory: there is no round trip to save). It is still
+    /// checked, so code written for either pool fails the same way.
+    ///
+    /// # Errors
+    /// [`ChunksizeError`] if `chunksize` is 0 (Python's `ValueError`).
+    pub fn map_chunked<I, F, T, E>(
+        &self,
+        f: F,
+        items: I,
+        timeout: Option<Duration>,
+        chunksize: usize,
+    ) -> Result<MapIter<'_, I::IntoIter, T, E>, ChunksizeError>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> Result<T, E> + Send + Sync + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        if chunksize == 0 {
+            return Err(ChunksizeError);
+        }
+        Ok(self.map(f, items, timeout))
     }
 
     /// [`map`](Self::map) with an explicit window (Python's `buffersize`; at least 1).

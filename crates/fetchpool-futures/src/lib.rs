@@ -6,6 +6,7 @@
 //! | `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer)` | [`ThreadPoolExecutor::new`], [`ThreadPoolExecutor::builder`] |
 //! | `executor.submit(fn)` | [`ThreadPoolExecutor::submit`] |
 //! | `executor.map(fn, it, timeout, buffersize)` | [`ThreadPoolExecutor::map`] (bounded window by default) |
+//! | `executor.map(fn, it, timeout, chunksize)` | `ProcessPoolExecutor::map_chunked` (items sent in chunks), [`ThreadPoolExecutor::map_chunked`] (ignored, as in CPython) |
 //! | `executor.shutdown(wait, cancel_futures)`, `with` | [`ThreadPoolExecutor::shutdown`], `Drop` |
 //! | `Future` | [`PoolFuture`] |
 //! | `wait(fs, timeout, return_when)` | [`wait()`] with [`ReturnWhen`] |
@@ -75,10 +76,12 @@ mod wait;
 mod wire;
 
 pub use awaitable::{AsCompletedAsync, Completion, as_completed_async, wait_async};
-pub use error::{BuildError, SubmitError};
+pub use error::{BuildError, ChunksizeError, SubmitError};
 pub use executor::{ThreadPoolBuilder, ThreadPoolExecutor};
 pub use future::{FutureError, PoolFuture, TaskError, WaitError};
 pub use hook::{Report, set_report_hook};
+#[cfg(feature = "process")]
+pub use map::ChunkedMap;
 pub use map::{MapError, MapIter};
 #[cfg(feature = "process")]
 pub use process::{ProcessPoolBuilder, ProcessPoolExecutor};

@@ -181,3 +181,122 @@ impl<I: Iterator, T, E> Drop for MapIter<'_, I, T, E> {
         self.cancel_rest();
     }
 }
+
+/// The input read `chunksize` items at a time, each chunk's length noted for
+/// [`ChunkedMap`] (which yields one outcome per item).
+#[cfg(feature = "process")]
+pub(crate) struct Chunks<I> {
+    items: I,
+    chunksize: usize,
+    sizes: std::rc::Rc<std::cell::RefCell<VecDeque<usize>>>,
+}
+
+#[cfg(feature = "process")]
+impl<I: Iterator> Iterator for Chunks<I> {
+    type Item = Vec<I::Item>;
+
+    fn next(&mut self) -> Option<Vec<I::Item>> {
+        let chunk: Vec<I::Item> = self.items.by_ref().take(self.chunksize).collect();
+        if chunk.is_empty() {
+            return None;
+        }
+        self.sizes.borrow_mut().push_back(chunk.len());
+        Some(chunk)
+    }
+}
+
+/// The iterator returned by the process pool's
+/// [`map_chunked`](crate::ProcessPoolExecutor::map_chunked): one outcome per input item,
+/// in input order, from tasks of `chunksize` items each. Timeouts, cancellation and a
+/// shut-down pool work as for [`MapIter`], whose window here counts chunks.
+#[cfg(feature = "process")]
+pub struct ChunkedMap<'a, I: Iterator, T, E> {
+    /// The chunks' tasks, in order.
+    chunks: MapIter<'a, Chunks<I>, Vec<crate::task::ChunkItem<T, E>>, E>,
+    /// The length of each chunk submitted and not yet yielded.
+    sizes: std::rc::Rc<std::cell::RefCell<VecDeque<usize>>>,
+    /// The outcomes of the chunk being yielded.
+    current: std::vec::IntoIter<crate::task::ChunkItem<T, E>>,
+    /// A failure of a whole chunk, and how many more of its items still yield it.
+    repeat: Option<(MapError<E>, usize)>,
+}
+
+#[cfg(feature = "process")]
+impl<I: Iterator, T, E> fmt::Debug for ChunkedMap<'_, I, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChunkedMap")
+            .field("chunks", &self.chunks)
+            .finish()
+    }
+}
+
+#[cfg(feature = "process")]
+impl<'a, I: Iterator, T, E> ChunkedMap<'a, I, T, E> {
+    /// Submits the first `window` chunks of `chunksize` items (at least 1).
+    pub(crate) fn new(
+        submit: Submit<'a, Vec<I::Item>, Vec<crate::task::ChunkItem<T, E>>, E>,
+        items: I,
+        timeout: Option<Duration>,
+        window: usize,
+        chunksize: usize,
+    ) -> Self {
+        let sizes = std::rc::Rc::default();
+        let chunks = Chunks {
+            items,
+            chunksize: chunksize.max(1),
+            sizes: std::rc::Rc::clone(&sizes),
+        };
+        ChunkedMap {
+            chunks: MapIter::new(submit, chunks, timeout, window),
+            sizes,
+            current: Vec::new().into_iter(),
+            repeat: None,
+        }
+    }
+}
+
+#[cfg(feature = "process")]
+impl<I, T, E> Iterator for ChunkedMap<'_, I, T, E>
+where
+    I: Iterator,
+    T: Clone,
+    E: Clone,
+{
+    type Item = Result<T, MapError<E>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(outcome) = self.current.next() {
+                return Some(match outcome {
+                    Ok(Ok(value)) => Ok(value),
+                    Ok(Err(error)) => Err(MapError::Task(TaskError::Raised(error))),
+                    Err(panic) => Err(MapError::Task(TaskError::Panicked(panic))),
+                });
+            }
+            if let Some((error, left)) = &mut self.repeat
+                && *left > 0
+            {
+                *left -= 1;
+                return Some(Err(error.clone()));
+            }
+            self.repeat = None;
+            let outcome = self.chunks.next()?;
+            let size = self.sizes.borrow_mut().pop_front().unwrap_or(1);
+            match outcome {
+                Ok(items) if items.len() == size => self.current = items.into_iter(),
+                Ok(items) => {
+                    let error = MapError::Task(TaskError::Codec(format!(
+                        "a worker answered a chunk of {size} items with {} results",
+                        items.len()
+                    )));
+                    self.repeat = Some((error, size));
+                }
+                // The map ends: one error stands for the rest, as in `MapIter`.
+                Err(error @ (MapError::Timeout | MapError::Rejected(_))) => {
+                    return Some(Err(error));
+                }
+                Err(error) => self.repeat = Some((error, size)),
+            }
+        }
+    }
+}

@@ -16,10 +16,10 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::SubmitError;
+use crate::error::{ChunksizeError, SubmitError};
 use crate::executor::ThreadPoolExecutor;
 use crate::future::{PoolFuture, panic_message};
-use crate::map::MapIter;
+use crate::map::{MapError, MapIter};
 use crate::wire::{self, Frame, Kind};
 
 /// What can cross a process boundary: a task's argument, value or error. Implemented for
@@ -100,7 +100,13 @@ struct Registered {
     signature: TypeId,
     /// Decodes, runs and encodes.
     run: Runner,
+    /// The same for a chunk: a list of arguments, a list of outcomes.
+    run_chunk: Runner,
 }
+
+/// One item's outcome in a chunk, as it crosses the process boundary: the task's own
+/// result, or the message of its panic.
+pub(crate) type ChunkItem<T, E> = Result<Result<T, E>, String>;
 
 /// The tasks a program's worker processes can run, by name: what `main` hands to
 /// [`guard`](crate::process::guard).
@@ -132,11 +138,13 @@ impl Registry {
         let task = *task;
         let name = task.name;
         let run: Runner = Box::new(move |arg: &[u8]| run_encoded(&task, arg));
+        let run_chunk: Runner = Box::new(move |arg: &[u8]| run_chunk_encoded(&task, arg));
         let previous = self.tasks.insert(
             name,
             Registered {
                 signature: TypeId::of::<fn(A) -> Result<T, E>>(),
                 run,
+                run_chunk,
             },
         );
         assert!(previous.is_none(), "two tasks are registered as '{name}'");
@@ -172,6 +180,45 @@ impl Registry {
             ),
         }
     }
+}
+
+impl Registry {
+    /// Runs the task named `name` on each item of an encoded chunk; the reply frame.
+    pub(crate) fn run_chunk(&self, name: &str, arg: &[u8]) -> Frame {
+        match self.tasks.get(name) {
+            Some(task) => (task.run_chunk)(arg),
+            None => wire::text_frame(
+                Kind::Codec,
+                &format!("task '{name}' is not registered in the worker process"),
+            ),
+        }
+    }
+}
+
+/// Decodes a chunk of arguments, runs the task on each under `catch_unwind` (a panic
+/// fails only its own item), encodes the outcomes in order.
+fn run_chunk_encoded<A: Wire, T: Wire, E: Wire>(task: &Task<A, T, E>, arg: &[u8]) -> Frame {
+    let name = task.name;
+    let args: Vec<A> = match wire::decode(arg) {
+        Ok(a) => a,
+        Err(e) => {
+            let message = format!("cannot deserialise the arguments of task '{name}': {e}");
+            return wire::text_frame(Kind::Codec, &message);
+        }
+    };
+    let outcomes: Vec<ChunkItem<T, E>> = args
+        .into_iter()
+        .map(|arg| {
+            catch_unwind(AssertUnwindSafe(|| task.call(arg)))
+                .map_err(|payload| panic_message(payload.as_ref()))
+        })
+        .collect();
+    encode_reply(Kind::Ok, &outcomes).unwrap_or_else(|e| {
+        wire::text_frame(
+            Kind::Codec,
+            &format!("cannot serialise the results of task '{name}': {e}"),
+        )
+    })
 }
 
 /// Decodes the argument, runs the task under `catch_unwind`, encodes what it returned.
@@ -256,6 +303,35 @@ pub trait Executor {
         let window = self.max_workers().saturating_mul(2);
         let submit = Box::new(move |arg| self.submit(&task, arg));
         MapIter::new(submit, items.into_iter(), timeout, window)
+    }
+
+    /// [`map`](Self::map) with Python's `chunksize`: the process pool sends the items to
+    /// its workers `chunksize` at a time (see
+    /// [`ProcessPoolExecutor::map_chunked`](crate::ProcessPoolExecutor::map_chunked)); the
+    /// thread pool ignores it, as CPython's does.
+    ///
+    /// # Errors
+    /// [`ChunksizeError`] if `chunksize` is 0 (Python's `ValueError`).
+    #[allow(clippy::type_complexity)]
+    fn map_chunked<'a, I, A, T, E>(
+        &'a self,
+        task: &Task<A, T, E>,
+        items: I,
+        timeout: Option<Duration>,
+        chunksize: usize,
+    ) -> Result<Box<dyn Iterator<Item = Result<T, MapError<E>>> + 'a>, ChunksizeError>
+    where
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'a,
+        A: Wire,
+        T: Wire + Clone,
+        E: Wire + Clone,
+        Self: Sized,
+    {
+        if chunksize == 0 {
+            return Err(ChunksizeError);
+        }
+        Ok(Box::new(self.map(task, items, timeout)))
     }
 
     /// Stops accepting work: Python's `Executor.shutdown(wait, cancel_futures)`.

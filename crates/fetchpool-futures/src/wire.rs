@@ -8,6 +8,9 @@
 //! ```text
 //! pool → worker   CALL  u16 name length, name, postcard(argument)
 //!                 INIT  the same, for the initializer
+//!                 CHUNK the same, the argument a list: the task runs on each item, and
+//!                       OK carries postcard(list of Ok(Ok(value) | Err(error)) |
+//!                       Err(panic message)), one per item, in order
 //! worker → pool   HELLO u32 protocol version, u32 pid        (once, first)
 //!                 OK | RAISED        postcard(value | error)
 //!                 PANICKED | CODEC   UTF-8 message
@@ -23,7 +26,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Bumped whenever a frame changes; a worker of another version is refused at hello.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 
 /// The largest frame either side accepts (1 GiB).
 pub(crate) const MAX_FRAME: usize = 1 << 30;
@@ -46,6 +49,8 @@ pub(crate) enum Kind {
     Panicked = 6,
     /// The argument or result could not be (de)serialised, or the name is unknown.
     Codec = 7,
+    /// Run a registered task on each item of a list (`map` with a `chunksize`).
+    Chunk = 8,
 }
 
 impl Kind {
@@ -58,6 +63,7 @@ impl Kind {
             5 => Kind::Raised,
             6 => Kind::Panicked,
             7 => Kind::Codec,
+            8 => Kind::Chunk,
             _ => return None,
         })
     }

@@ -42,6 +42,15 @@ fn square(x: u64) -> Result<u64, String> {
 }
 static SQUARE: Task<u64, u64, String> = Task::new("square", square);
 
+fn picky(x: u64) -> Result<u64, String> {
+    assert!(x != 13, "unlucky {x}");
+    if x % 7 == 3 {
+        return Err(format!("no {x}"));
+    }
+    Ok(x * x)
+}
+static PICKY: Task<u64, u64, String> = Task::new("picky", picky);
+
 fn fail(message: String) -> Result<(), String> {
     Err(message)
 }
@@ -215,6 +224,7 @@ static WRONG_TYPES: Task<u32, u64, String> = Task::new("square", |x| Ok(u64::fro
 fn registry() -> Registry {
     Registry::new()
         .register(&SQUARE)
+        .register(&PICKY)
         .register(&FAIL)
         .register(&PANICS)
         .register(&EXIT)
@@ -966,6 +976,98 @@ fn map_yields_in_input_order_and_keeps_going_past_an_error() {
     assert_eq!(messages, vec!["a", "b"]);
 }
 
+fn map_chunked_yields_each_item_in_order_with_errors_at_their_own_items() {
+    // executor.py: test_map_chunksize (and the errors CPython re-raises at their item).
+    let pool = pool(2);
+    let expected: Vec<Result<u64, String>> = (0..40u64)
+        .map(|x| match x {
+            13 => Err("task panicked: unlucky 13".to_string()),
+            x if x % 7 == 3 => Err(format!("no {x}")),
+            x => Ok(x * x),
+        })
+        .collect();
+    for chunksize in [1, 3, 7, 64] {
+        let results: Vec<Result<u64, String>> = pool
+            .map_chunked(&PICKY, 0..40u64, Some(PATIENCE), chunksize)
+            .unwrap()
+            .map(|r| r.map_err(|e| e.to_string()))
+            .collect();
+        assert_eq!(results, expected, "chunksize {chunksize}");
+    }
+}
+
+fn a_chunk_whose_worker_dies_fails_each_of_its_items_and_the_next_chunk_runs() {
+    let pool = pool(1);
+    let results: Vec<_> = pool
+        .map_chunked(&EXIT, [3, 3, 3], Some(PATIENCE), 3)
+        .unwrap()
+        .collect();
+    assert_eq!(results.len(), 3);
+    for r in &results {
+        assert!(
+            matches!(r, Err(MapError::Task(TaskError::WorkerDied(m))) if m.contains('3')),
+            "{r:?}"
+        );
+    }
+    let squares: Vec<_> = pool
+        .map_chunked(&SQUARE, 1..=4u64, Some(PATIENCE), 2)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(squares, [1, 4, 9, 16]);
+}
+
+fn a_chunksize_of_0_is_an_error_on_both_pools() {
+    let processes = pool(1);
+    let threads = ThreadPoolExecutor::new(1).unwrap();
+    assert!(processes.map_chunked(&SQUARE, [1u64], None, 0).is_err());
+    assert!(
+        threads
+            .map_chunked(|x: u64| Ok::<_, String>(x), [1u64], None, 0)
+            .is_err()
+    );
+    assert!(Executor::map_chunked(&processes, &SQUARE, [1u64], None, 0).is_err());
+    assert!(Executor::map_chunked(&threads, &SQUARE, [1u64], None, 0).is_err());
+    // Given a chunksize, the thread pool ignores it, as CPython's does.
+    let on_threads: Vec<_> = Executor::map_chunked(&threads, &SQUARE, 1..=3u64, None, 2)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(on_threads, [1, 4, 9]);
+}
+
+fn map_chunked_reads_its_input_a_window_of_chunks_ahead() {
+    let pool = pool(2);
+    let read = std::cell::Cell::new(0u64);
+    let endless = (0u64..).inspect(|_| read.set(read.get() + 1));
+    let first: Vec<u64> = pool
+        .map_chunked(&SQUARE, endless, Some(PATIENCE), 100)
+        .unwrap()
+        .take(1_000)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(first[999], 999 * 999);
+    // A window of 2 x 2 chunks, one more while waiting, and the chunk being read.
+    assert!(read.get() <= 1_000 + 6 * 100, "read {} items", read.get());
+}
+
+fn map_chunked_past_its_timeout_yields_a_timeout_and_ends() {
+    let pool = pool(1);
+    let results: Vec<_> = pool
+        .map_chunked(
+            &SLEEP,
+            [0, 0, 5_000, 0, 0],
+            Some(Duration::from_millis(1500)),
+            2,
+        )
+        .unwrap()
+        .collect();
+    assert_eq!(results.len(), 3, "{results:?}");
+    assert!(results[0].is_ok() && results[1].is_ok());
+    assert_eq!(results[2], Err(MapError::Timeout));
+    pool.kill_workers();
+}
+
 fn map_past_its_timeout_yields_a_timeout_and_cancels_the_rest() {
     // executor.py: test_map_timeout.
     let pool = pool(1);
@@ -1170,6 +1272,11 @@ fn main() {
         code_written_against_the_executor_trait_runs_on_either_pool,
         map_yields_in_input_order_and_keeps_going_past_an_error,
         map_past_its_timeout_yields_a_timeout_and_cancels_the_rest,
+        map_chunked_yields_each_item_in_order_with_errors_at_their_own_items,
+        a_chunk_whose_worker_dies_fails_each_of_its_items_and_the_next_chunk_runs,
+        a_chunksize_of_0_is_an_error_on_both_pools,
+        map_chunked_reads_its_input_a_window_of_chunks_ahead,
+        map_chunked_past_its_timeout_yields_a_timeout_and_ends,
         shutdown_without_wait_returns_at_once_and_the_work_still_completes,
         a_tasks_stdout_and_stdin_cannot_disturb_the_protocol,
         a_busy_worker_dies_with_its_killed_parent,

@@ -62,9 +62,9 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal};
 
 use crate::crew::{Crew, CrewState};
-use crate::error::{BuildError, SubmitError};
+use crate::error::{BuildError, ChunksizeError, SubmitError};
 use crate::future::{Inner, PoolFuture, Slot, TaskError, report_panic};
-use crate::map::MapIter;
+use crate::map::{ChunkedMap, MapError, MapIter};
 use crate::sync::Recover;
 use crate::task::{Executor, Task, Wire};
 use crate::wire::{self, Frame, Kind};
@@ -458,13 +458,23 @@ impl ProcessPoolExecutor {
             .check(task)?;
         let frame = Frame::call(Kind::Call, task.name(), &arg);
         drop(arg);
+        self.submit_frame(task.name(), frame)
+    }
+
+    /// Schedules an encoded call (a CALL or CHUNK frame, or why it could not be encoded)
+    /// whose answer decodes as `T` or `E`.
+    fn submit_frame<T: Wire, E: Wire>(
+        &self,
+        name: &'static str,
+        frame: Result<Frame, String>,
+    ) -> Result<PoolFuture<T, E>, SubmitError> {
         let (frame, unencodable) = match frame {
             Ok(f) => (Some(f), None),
             Err(e) => (None, Some(e)),
         };
         let cell = Arc::new(ProcCell {
             inner: Inner::new(),
-            name: task.name(),
+            name,
             frame: Mutex::new(frame),
         });
         let future = PoolFuture::from_slot(cell.clone() as Arc<dyn Slot<T, E>>);
@@ -516,6 +526,54 @@ impl ProcessPoolExecutor {
         Executor::map(self, task, items, timeout)
     }
 
+    /// [`map`](Self::map) with items sent to the workers `chunksize` at a time: Python's
+    /// `ProcessPoolExecutor.map(fn, iterable, timeout, chunksize)`.
+    ///
+    /// Each chunk is one task: one round trip to a worker for `chunksize` items, which is
+    /// what makes mapping many small items fast. Results still come one per item, in input
+    /// order, an item's error at its own position (a panic fails only its item); a
+    /// failure of the whole chunk (its worker died, the time limit, an argument that
+    /// cannot be encoded) is yielded at each of its items. The window is counted in chunks
+    /// (`2 * max_workers` of them), the input is read a chunk at a time, and the timeout
+    /// and cancellation work as for [`MapIter`].
+    ///
+    /// # Errors
+    /// [`ChunksizeError`] if `chunksize` is 0 (Python's `ValueError`).
+    pub fn map_chunked<I, A, T, E>(
+        &self,
+        task: &Task<A, T, E>,
+        items: I,
+        timeout: Option<Duration>,
+        chunksize: usize,
+    ) -> Result<ChunkedMap<'_, I::IntoIter, T, E>, ChunksizeError>
+    where
+        I: IntoIterator<Item = A>,
+        A: Wire,
+        T: Wire + Clone,
+        E: Wire + Clone,
+    {
+        if chunksize == 0 {
+            return Err(ChunksizeError);
+        }
+        let task = *task;
+        let submit = Box::new(move |chunk: Vec<A>| {
+            worker::registry()
+                .ok_or_else(|| SubmitError::UnknownTask("the guard was not called".into()))?
+                .check(&task)?;
+            let frame = Frame::call(Kind::Chunk, task.name(), &chunk);
+            drop(chunk);
+            self.submit_frame(task.name(), frame)
+        });
+        let window = self.max_workers().saturating_mul(2);
+        Ok(ChunkedMap::new(
+            submit,
+            items.into_iter(),
+            timeout,
+            window,
+            chunksize,
+        ))
+    }
+
     /// Stops accepting work: Python's `Executor.shutdown(wait, cancel_futures)`.
     ///
     /// Idempotent. Queued tasks still run unless `cancel_futures`. With `wait`, returns
@@ -564,6 +622,24 @@ impl Executor for ProcessPoolExecutor {
         arg: A,
     ) -> Result<PoolFuture<T, E>, SubmitError> {
         ProcessPoolExecutor::submit(self, task, arg)
+    }
+
+    fn map_chunked<'a, I, A, T, E>(
+        &'a self,
+        task: &Task<A, T, E>,
+        items: I,
+        timeout: Option<Duration>,
+        chunksize: usize,
+    ) -> Result<Box<dyn Iterator<Item = Result<T, MapError<E>>> + 'a>, ChunksizeError>
+    where
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'a,
+        A: Wire,
+        T: Wire + Clone,
+        E: Wire + Clone,
+    {
+        let map = ProcessPoolExecutor::map_chunked(self, task, items, timeout, chunksize)?;
+        Ok(Box::new(map))
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {

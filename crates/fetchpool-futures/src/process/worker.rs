@@ -121,6 +121,10 @@ fn serve_on(registry: &Registry, stream: &UnixStream) -> io::Result<()> {
                 Ok((name, arg)) => registry.run(name, arg),
                 Err(e) => wire::text_frame(Kind::Codec, &e),
             },
+            Kind::Chunk => match wire::split_call(&body) {
+                Ok((name, arg)) => registry.run_chunk(name, arg),
+                Err(e) => wire::text_frame(Kind::Codec, &e),
+            },
             other => return Err(wire::invalid(format!("unexpected {other:?} frame"))),
         };
         wire::trim(&mut body);
