@@ -16,8 +16,9 @@
 //! file of `--resume` has it). How far each file was consumed is kept in
 //! `DIR/K/.consumed.json`, written atomically only when the run ends by itself: a run that
 //! is stopped or killed takes the same lines again next time, and the record file makes
-//! those it fetched count as seen. At most [`MAX_TAKEN`] lines are taken per run; the
-//! rest wait for the next round.
+//! those it fetched count as seen (in a crawl that hands off, a page with a record is done
+//! whatever its result: a later round does not fetch a failed page again). At most
+//! [`MAX_TAKEN`] lines are taken per run; the rest wait for the next round.
 //!
 //! **Rounds, a level each.** A round runs every shard once (with `--resume`). Round r
 //! fetches the pages of depth r (the seeds in the first): links found at depth r + 1 are

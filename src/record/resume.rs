@@ -92,6 +92,31 @@ pub fn open_output(
     resume: bool,
     crawl: bool,
 ) -> io::Result<(File, Fetched, CrawlState)> {
+    open_output_with(path, resume, crawl.then(CrawlScan::default))
+}
+
+/// [`open_output`] for a crawl that runs in rounds (`--handoff`): a page with a final
+/// record, failed or not, is done (a later round must not fetch it again); only a page
+/// whose run was stopped (`cancelled`) is queued again.
+///
+/// # Errors
+/// As [`open_output`].
+pub(crate) fn open_output_in_rounds(
+    path: &Path,
+    resume: bool,
+) -> io::Result<(File, Fetched, CrawlState)> {
+    let scan = CrawlScan {
+        every_final: true,
+        ..CrawlScan::default()
+    };
+    open_output_with(path, resume, Some(scan))
+}
+
+fn open_output_with(
+    path: &Path,
+    resume: bool,
+    scan: Option<CrawlScan>,
+) -> io::Result<(File, Fetched, CrawlState)> {
     let refused = |what| {
         Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -133,10 +158,14 @@ pub fn open_output(
         return Ok((file, Fetched::default(), CrawlState::default()));
     }
     let mut fetched = Vec::new();
-    let mut scan = crawl.then(CrawlScan::default);
+    let mut scan = scan;
+    let every_final = scan.as_ref().is_some_and(|s| s.every_final);
     let whole = for_each_whole_line(BufReader::new(&file), |line| {
         if let Some(seen) = RecordLine::parse(line)
-            && seen.ok
+            && (seen.ok
+                || (every_final
+                    && seen.result != result::QUEUED
+                    && seen.result != result::CANCELLED))
         {
             fetched.push((seen.line, url_hash(&seen.url)));
         }
@@ -212,6 +241,8 @@ pub struct CrawlState {
 struct CrawlScan {
     done: std::collections::HashSet<u128>,
     seen: Vec<u128>,
+    /// A page with a final record is done even if it failed (a crawl in rounds).
+    every_final: bool,
 }
 
 impl CrawlScan {
@@ -219,7 +250,8 @@ impl CrawlScan {
         if let Some(rec) = RecordLine::parse(line) {
             let key = crate::crawl::url_key(&rec.url);
             self.seen.push(key);
-            if rec.ok {
+            let final_record = rec.result != result::QUEUED && rec.result != result::CANCELLED;
+            if rec.ok || (self.every_final && final_record) {
                 self.done.insert(key);
             }
         }

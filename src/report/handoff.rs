@@ -46,9 +46,10 @@ pub(super) fn pending(dir: &Path, records: &[PathBuf]) -> anyhow::Result<Left> {
             {
                 normalize(&mut url);
                 let key = url_key(url.as_str());
+                // A page cancelled by a stopped run is fetched again by the next one.
                 if rec.result == result::QUEUED {
                     queued.insert(key);
-                } else {
+                } else if rec.result != result::CANCELLED {
                     known.insert(key);
                 }
             }

@@ -12,7 +12,7 @@ use anyhow::Context as _;
 
 use super::settings::{Executor, Settings, Source};
 use crate::record::header::RunHeader;
-use crate::record::resume::{CrawlState, Fetched, open_output};
+use crate::record::resume::{CrawlState, Fetched, open_output, open_output_in_rounds};
 use crate::run::input::Chained;
 
 /// Opens the sources as one list: every file is opened now (so a missing one is an error
@@ -130,9 +130,13 @@ pub(super) fn open_record(
         return Ok((None, Fetched::default(), CrawlState::default()));
     };
     check_not_the_input(&settings.inputs, &record.path)?;
-    let (mut file, fetched, crawled) =
-        open_output(&record.path, record.resume, settings.crawl.is_some())
-            .with_context(|| format!("cannot open {}", record.path.display()))?;
+    let (mut file, fetched, crawled) = match &settings.crawl {
+        Some(crawl) if crawl.handoff.is_some() => {
+            open_output_in_rounds(&record.path, record.resume)
+        }
+        crawl => open_output(&record.path, record.resume, crawl.is_some()),
+    }
+    .with_context(|| format!("cannot open {}", record.path.display()))?;
     let header = RunHeader::now(header_options(settings));
     file.write_all(header.to_json().as_bytes())
         .with_context(|| format!("cannot write the record file {}", record.path.display()))?;

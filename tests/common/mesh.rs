@@ -1,7 +1,7 @@
 //! A site spread over [`HOSTS`] loopback hosts (127.0.0.2, 127.0.0.3, ..., one port), for
 //! the distributed crawls of `--handoff`: each host serves `/mesh/0.html` ..
 //! `/mesh/{PAGES-1}.html`, every page links to pages of its own host and of others, and
-//! some link to `/mesh/go/H/N`, a redirect to page N of host H. [`links`] is the graph as
+//! some link to `/mesh/go/H/N`, a redirect to page N of host H, or to a missing page. [`links`] is the graph as
 //! the crawl should see it, and [`reachable`] what a crawl from given seeds reaches.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -97,6 +97,13 @@ pub fn links(h: usize, n: usize, port: u16) -> Vec<String> {
     ];
     if n.is_multiple_of(6) {
         out.push(redirect(h, h + n + 2, 3 * n + 2, port));
+    }
+    // A broken link (404): a failed page must not be fetched again in a later round.
+    if n % 10 == 5 {
+        out.push(format!(
+            "http://{}:{port}/mesh/missing-{n}.html",
+            host_ip(h)
+        ));
     }
     out
 }
