@@ -147,7 +147,7 @@ enum Fit {
     In,
     /// Out of scope (or another shard's, without `--handoff`).
     Out,
-    /// In scope, and this shard of the handoff's.
+    /// In scope, and another shard's (`--handoff`): the shard to hand it to.
     Other(u32),
 }
 
