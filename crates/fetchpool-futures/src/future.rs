@@ -43,7 +43,9 @@
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use crate::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::sync::Recover;
@@ -650,5 +652,41 @@ impl<T, E> PoolFuture<T, E> {
     /// `wait(FirstException)` looks for.
     pub(crate) fn raised(&self) -> bool {
         matches!(self.lock().state, State::Finished(Err(_)))
+    }
+}
+
+/// Futures without an executor, for the model-checked tests (`tests/loom.rs`, built with
+/// `--cfg fetchpool_loom`): a pending future, and the two steps a worker takes on it.
+#[cfg(fetchpool_loom)]
+#[doc(hidden)]
+pub mod model {
+    use super::{Inner, PoolFuture, Slot, TaskError};
+    use std::sync::Arc;
+
+    struct Bare<T, E> {
+        inner: Inner<T, E>,
+    }
+
+    impl<T: Send, E: Send> Slot<T, E> for Bare<T, E> {
+        fn inner(&self) -> &Inner<T, E> {
+            &self.inner
+        }
+    }
+
+    /// A pending future no executor holds.
+    pub fn pending<T: Send + 'static, E: Send + 'static>() -> PoolFuture<T, E> {
+        PoolFuture::from_slot(Arc::new(Bare {
+            inner: Inner::new(),
+        }))
+    }
+
+    /// What a worker does first: PENDING to RUNNING, `false` if it was cancelled.
+    pub fn start<T, E>(future: &PoolFuture<T, E>) -> bool {
+        future.inner().start()
+    }
+
+    /// What a worker does last: the outcome, the waiters woken, the callbacks run.
+    pub fn complete<T, E>(future: PoolFuture<T, E>, outcome: Result<T, TaskError<E>>) {
+        future.complete(outcome);
     }
 }

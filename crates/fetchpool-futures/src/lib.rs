@@ -78,6 +78,9 @@ mod wire;
 pub use awaitable::{AsCompletedAsync, Completion, as_completed_async, wait_async};
 pub use error::{BuildError, ChunksizeError, SubmitError};
 pub use executor::{ThreadPoolBuilder, ThreadPoolExecutor};
+#[cfg(fetchpool_loom)]
+#[doc(hidden)]
+pub use future::model;
 pub use future::{FutureError, PoolFuture, TaskError, WaitError};
 pub use hook::{Report, set_report_hook};
 #[cfg(feature = "process")]
