@@ -162,6 +162,31 @@ where
 }
 
 /// What [`as_completed_async`] returns: call [`next`](Self::next) until it gives `None`.
+///
+/// ```
+/// use fetchpool_futures::{ThreadPoolExecutor, as_completed_async};
+///
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     let mut f = std::pin::pin!(f);
+/// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+/// #     loop {
+/// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; }
+/// #         std::thread::yield_now();
+/// #     }
+/// # }
+/// let pool = ThreadPoolExecutor::new(2)?;
+/// let futures = [pool.submit(|| Ok::<_, String>(1))?, pool.submit(|| Ok::<_, String>(2))?];
+/// let mut completed = as_completed_async(&futures);
+/// let count = block_on(async {
+///     let mut count = 0;
+///     while completed.next().await.is_some() {
+///         count += 1;
+///     }
+///     count
+/// });
+/// assert_eq!(count, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct AsCompletedAsync<T, E> {
     /// Each distinct future by index, taken when yielded.
     slots: Vec<Option<PoolFuture<T, E>>>,
@@ -198,6 +223,20 @@ impl<T, E> AsCompletedAsync<T, E> {
 
     /// The next future to complete, or `None` once every one has been yielded: the
     /// polling form of [`next`](Self::next), for a `Stream` implementation.
+    ///
+    /// ```
+    /// use std::task::{Context, Poll, Waker};
+    /// use fetchpool_futures::{ThreadPoolExecutor, as_completed_async};
+    ///
+    /// let pool = ThreadPoolExecutor::new(1)?;
+    /// let future = pool.submit(|| Ok::<_, String>(()))?;
+    /// future.wait(None);
+    /// let mut completed = as_completed_async([&future]);
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert!(matches!(completed.poll_next(&mut cx), Poll::Ready(Some(_))));
+    /// assert!(matches!(completed.poll_next(&mut cx), Poll::Ready(None)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<PoolFuture<T, E>>> {
         while let Some(key) = self.ready.pop_front() {
             if let Some(f) = self.take(key) {
@@ -230,6 +269,26 @@ impl<T, E> AsCompletedAsync<T, E> {
 
     /// The next future to complete (each once, those already done first), or `None` once
     /// every one has been yielded.
+    ///
+    /// ```
+    /// use fetchpool_futures::{ThreadPoolExecutor, as_completed_async};
+    ///
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     loop {
+    /// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; }
+    /// #         std::thread::yield_now();
+    /// #     }
+    /// # }
+    /// let pool = ThreadPoolExecutor::new(1)?;
+    /// let future = pool.submit(|| Ok::<_, String>(3))?;
+    /// let mut completed = as_completed_async([&future]);
+    /// let first = block_on(completed.next()).expect("one future");
+    /// assert_eq!(first.result(None)?, 3);
+    /// assert!(block_on(completed.next()).is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn next(&mut self) -> Option<PoolFuture<T, E>> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }

@@ -2,6 +2,16 @@
 //! `crew`, `map` and the pools use it, it uses none of them).
 
 /// Why `submit` refused a task.
+///
+/// ```
+/// use fetchpool_futures::{SubmitError, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::new(1)?;
+/// pool.shutdown(true, false);
+/// let refused = pool.submit(|| Ok::<_, String>(()));
+/// assert!(matches!(refused, Err(SubmitError::Shutdown)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SubmitError {
     /// `shutdown` was called: Python's
@@ -21,6 +31,13 @@ pub enum SubmitError {
 }
 
 /// Errors from [`ThreadPoolBuilder::build`](crate::ThreadPoolBuilder::build).
+///
+/// ```
+/// use fetchpool_futures::{BuildError, ThreadPoolExecutor};
+///
+/// assert_eq!(ThreadPoolExecutor::new(0).unwrap_err(), BuildError::ZeroWorkers);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
     /// `max_workers` was 0: Python's `ValueError('max_workers must be greater than 0')`.
@@ -46,6 +63,15 @@ pub enum BuildError {
 }
 
 /// `map` was given a `chunksize` of 0: Python's `ValueError('chunksize must be >= 1.')`.
+///
+/// ```
+/// use fetchpool_futures::{ChunksizeError, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::new(1)?;
+/// let refused = pool.map_chunked(|x: u8| Ok::<_, String>(x), [1], None, 0);
+/// assert_eq!(refused.unwrap_err(), ChunksizeError);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("chunksize must be >= 1")]
 pub struct ChunksizeError;

@@ -133,6 +133,19 @@ static POOL_COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// Configures a [`ThreadPoolExecutor`]: the keyword arguments of Python's constructor, plus
 /// an optional bound on the submission queue.
+///
+/// ```
+/// use fetchpool_futures::ThreadPoolExecutor;
+///
+/// let pool = ThreadPoolExecutor::builder()
+///     .max_workers(4)
+///     .thread_name_prefix("fetch")
+///     .initializer(|| Ok::<(), String>(()))
+///     .queue_capacity(100)
+///     .build()?;
+/// assert_eq!(pool.max_workers(), 4);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ThreadPoolBuilder {
     max_workers: Option<usize>,
     thread_name_prefix: Option<String>,
@@ -159,6 +172,14 @@ impl Default for ThreadPoolBuilder {
 
 impl ThreadPoolBuilder {
     /// A builder with Python's defaults.
+    ///
+    /// ```
+    /// use fetchpool_futures::ThreadPoolBuilder;
+    ///
+    /// let pool = ThreadPoolBuilder::new().build()?; // min(32, cpus + 4) workers
+    /// assert!(pool.max_workers() >= 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> Self {
         ThreadPoolBuilder {
             max_workers: None,
@@ -170,6 +191,17 @@ impl ThreadPoolBuilder {
 
     /// At most this many worker threads: Python's `max_workers`. Default
     /// `min(32, cpus + 4)`, as in Python 3.13. Zero makes [`build`](Self::build) fail.
+    ///
+    /// ```
+    /// use fetchpool_futures::{BuildError, ThreadPoolExecutor};
+    ///
+    /// assert_eq!(ThreadPoolExecutor::builder().max_workers(3).build()?.max_workers(), 3);
+    /// assert_eq!(
+    ///     ThreadPoolExecutor::builder().max_workers(0).build().unwrap_err(),
+    ///     BuildError::ZeroWorkers
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_workers(mut self, n: usize) -> Self {
         self.max_workers = Some(n);
         self
@@ -177,6 +209,17 @@ impl ThreadPoolBuilder {
 
     /// Names threads `{prefix}_{i}`: Python's `thread_name_prefix`. Default (also for an
     /// empty prefix, as in Python) `ThreadPoolExecutor-{k}` with a process-wide counter `k`.
+    ///
+    /// ```
+    /// use fetchpool_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::builder().thread_name_prefix("fetch").build()?;
+    /// let name = pool
+    ///     .submit(|| Ok::<_, String>(std::thread::current().name().map(str::to_string)))?
+    ///     .result(None)?;
+    /// assert_eq!(name.as_deref(), Some("fetch_0"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.thread_name_prefix = Some(prefix.into());
         self
@@ -185,6 +228,18 @@ impl ThreadPoolBuilder {
     /// Runs `f` once in each worker before its first task: Python's `initializer` (capture
     /// what Python passes as `initargs`). If it returns `Err` or panics, the pool is broken:
     /// queued futures fail with [`TaskError::Broken`] and later submits are refused.
+    ///
+    /// ```
+    /// use fetchpool_futures::{SubmitError, TaskError, ThreadPoolExecutor};
+    ///
+    /// let broken = ThreadPoolExecutor::builder()
+    ///     .initializer(|| Err::<(), _>("no database"))
+    ///     .build()?;
+    /// let first = broken.submit(|| Ok::<_, String>(1))?;
+    /// assert!(matches!(first.exception(None), Ok(Some(TaskError::Broken(_)))));
+    /// assert!(matches!(broken.submit(|| Ok::<_, String>(2)), Err(SubmitError::Broken(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn initializer<F, E>(mut self, f: F) -> Self
     where
         F: Fn() -> Result<(), E> + Send + Sync + 'static,
@@ -196,6 +251,18 @@ impl ThreadPoolBuilder {
 
     /// Bounds the submission queue: once `n` tasks wait for a worker, `submit` blocks until
     /// one is taken. Python has no such option (gh-73781); the default is unbounded, as there.
+    ///
+    /// ```
+    /// use fetchpool_futures::ThreadPoolExecutor;
+    ///
+    /// // At most 2 tasks wait for the one worker: a third submit waits for room.
+    /// let pool = ThreadPoolExecutor::builder().max_workers(1).queue_capacity(2).build()?;
+    /// let futures: Vec<_> = (0..5)
+    ///     .map(|i| pool.submit(move || Ok::<_, String>(i)))
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(futures[4].result(None)?, 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn queue_capacity(mut self, n: usize) -> Self {
         self.queue_capacity = Some(n);
         self
@@ -206,6 +273,16 @@ impl ThreadPoolBuilder {
     /// # Errors
     /// [`BuildError::ZeroWorkers`] if `max_workers` is 0; [`BuildError::ZeroQueue`] if
     /// `queue_capacity` is 0.
+    ///
+    /// ```
+    /// use fetchpool_futures::{BuildError, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::builder().max_workers(2).build()?;
+    /// assert_eq!(pool.threads_started(), 0, "threads start at the first submit");
+    /// let refused = ThreadPoolExecutor::builder().queue_capacity(0).build();
+    /// assert_eq!(refused.unwrap_err(), BuildError::ZeroQueue);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> Result<ThreadPoolExecutor, BuildError> {
         let max_workers = match self.max_workers {
             Some(0) => return Err(BuildError::ZeroWorkers),
@@ -249,6 +326,22 @@ fn default_max_workers() -> usize {
 /// happens on one of the pool's own workers, which cannot wait for itself).
 ///
 /// The executor is `Send + Sync`; share it by reference or in an `Arc`.
+///
+/// ```
+/// use fetchpool_futures::{ThreadPoolExecutor, as_completed};
+///
+/// let pool = ThreadPoolExecutor::new(5)?;
+/// let futures: Vec<_> = ["a", "bb", "ccc"]
+///     .into_iter()
+///     .map(|s| pool.submit(move || Ok::<_, String>(s.len())))
+///     .collect::<Result<_, _>>()?;
+/// let mut total = 0;
+/// for future in as_completed(&futures, None) {
+///     total += future?.result(None)?;
+/// }
+/// assert_eq!(total, 6);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ThreadPoolExecutor {
     shared: Arc<Shared>,
 }
@@ -271,21 +364,57 @@ impl ThreadPoolExecutor {
     ///
     /// # Errors
     /// [`BuildError::ZeroWorkers`] if `max_workers` is 0.
+    ///
+    /// ```
+    /// use fetchpool_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(2)?;
+    /// assert_eq!(pool.submit(|| Ok::<_, String>(21 * 2))?.result(None)?, 42);
+    /// assert!(ThreadPoolExecutor::new(0).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(max_workers: usize) -> Result<Self, BuildError> {
         ThreadPoolBuilder::new().max_workers(max_workers).build()
     }
 
     /// A builder for the other options.
+    ///
+    /// ```
+    /// use fetchpool_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::builder().max_workers(8).build()?;
+    /// assert_eq!(pool.max_workers(), 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> ThreadPoolBuilder {
         ThreadPoolBuilder::new()
     }
 
     /// The most threads this pool will run.
+    ///
+    /// ```
+    /// use fetchpool_futures::ThreadPoolExecutor;
+    ///
+    /// assert_eq!(ThreadPoolExecutor::new(3)?.max_workers(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_workers(&self) -> usize {
         self.shared.crew.max_workers
     }
 
     /// How many worker threads have been started so far (Python: `len(executor._threads)`).
+    ///
+    /// ```
+    /// use fetchpool_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(4)?;
+    /// assert_eq!(pool.threads_started(), 0);
+    /// pool.submit(|| Ok::<_, String>(()))?.result(None)?;
+    /// assert_eq!(pool.threads_started(), 1, "an idle worker is reused");
+    /// pool.submit(|| Ok::<_, String>(()))?.result(None)?;
+    /// assert_eq!(pool.threads_started(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn threads_started(&self) -> usize {
         self.shared.crew.lock().started
     }
@@ -300,6 +429,20 @@ impl ThreadPoolExecutor {
     /// # Errors
     /// [`SubmitError::Broken`] if an initializer failed (checked first, as in Python), then
     /// [`SubmitError::Shutdown`] after `shutdown`.
+    ///
+    /// ```
+    /// use fetchpool_futures::{FutureError, TaskError, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new(2)?;
+    /// let ok = pool.submit(|| Ok::<u32, String>(7))?;
+    /// let raised = pool.submit(|| Err::<u32, _>("bad input".to_string()))?;
+    /// assert_eq!(ok.result(None), Ok(7));
+    /// assert_eq!(
+    ///     raised.result(None),
+    ///     Err(FutureError::Task(TaskError::Raised("bad input".to_string())))
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn submit<T, E, F>(&self, task: F) -> Result<PoolFuture<T, E>, SubmitError>
     where
         T: Send + 'static,
@@ -337,6 +480,17 @@ impl ThreadPoolExecutor {
     /// tasks are submitted ahead of the one being waited for, so an input of ten million
     /// items (or an endless one) runs in constant memory. Use [`map_window`](Self::map_window)
     /// to choose the window. See [`MapIter`] for timeouts, errors and cancellation.
+    ///
+    /// ```
+    /// use fetchpool_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(4)?;
+    /// let lengths: Vec<usize> = pool
+    ///     .map(|s: &str| Ok::<_, String>(s.len()), ["a", "bb", "ccc"], None)
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(lengths, [1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn map<I, F, T, E>(
         &self,
         f: F,
@@ -364,6 +518,18 @@ impl ThreadPoolExecutor {
     ///
     /// # Errors
     /// [`ChunksizeError`] if `chunksize` is 0 (Python's `ValueError`).
+    ///
+    /// ```
+    /// use fetchpool_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(2)?;
+    /// let doubled: Vec<u32> = pool
+    ///     .map_chunked(|x: u32| Ok::<_, String>(2 * x), 1..=3, None, 64)?
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(doubled, [2, 4, 6]);
+    /// assert!(pool.map_chunked(|x: u32| Ok::<_, String>(x), [1], None, 0).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn map_chunked<I, F, T, E>(
         &self,
         f: F,
@@ -387,6 +553,19 @@ impl ThreadPoolExecutor {
     /// [`map`](Self::map) with an explicit window (Python's `buffersize`; at least 1).
     /// `usize::MAX` means unbounded, like `buffersize=None`: the whole input is submitted
     /// by this call, and nothing is allocated for the window up front.
+    ///
+    /// ```
+    /// use fetchpool_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(2)?;
+    /// // An endless input: a window of 16 tasks ahead, the first 100 results taken.
+    /// let squares: Vec<u64> = pool
+    ///     .map_window(|x: u64| Ok::<_, String>(x * x), 0.., None, 16)
+    ///     .take(100)
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(squares[99], 99 * 99);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn map_window<I, F, T, E>(
         &self,
         f: F,
@@ -417,6 +596,19 @@ impl ThreadPoolExecutor {
     /// every worker has exited, that is, once all remaining work is finished; called from
     /// one of the pool's own workers, it does not wait (Python raises "cannot join current
     /// thread"; waiting would deadlock).
+    ///
+    /// ```
+    /// use fetchpool_futures::{SubmitError, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new(1)?;
+    /// let queued: Vec<_> = (0..3)
+    ///     .map(|i| pool.submit(move || Ok::<_, String>(i)))
+    ///     .collect::<Result<_, _>>()?;
+    /// pool.shutdown(true, false); // the queued tasks still run
+    /// assert!(queued.iter().all(|f| f.done() && !f.cancelled()));
+    /// assert!(matches!(pool.submit(|| Ok::<_, String>(4)), Err(SubmitError::Shutdown)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
         let cancel = |job: Arc<dyn Job>| job.cancel();
         self.shared

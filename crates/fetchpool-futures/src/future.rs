@@ -55,6 +55,17 @@ use crossbeam_channel::Sender;
 ///
 /// Python stores any exception object; here the task's own error type `E` is one variant,
 /// and the two ways a task can fail without returning are the others.
+///
+/// ```
+/// use fetchpool_futures::{TaskError, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::new(2)?;
+/// let raised = pool.submit(|| Err::<(), _>("no".to_string()))?;
+/// let panicked = pool.submit(|| -> Result<(), String> { panic!("oops") })?;
+/// assert_eq!(raised.exception(None)?, Some(TaskError::Raised("no".to_string())));
+/// assert!(matches!(panicked.exception(None)?, Some(TaskError::Panicked(m)) if m == "oops"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TaskError<E> {
     /// The task returned `Err(E)`.
@@ -82,6 +93,19 @@ pub enum TaskError<E> {
 }
 
 /// Why waiting for a future gave no outcome: Python's `CancelledError` and `TimeoutError`.
+///
+/// ```
+/// use std::time::Duration;
+/// use fetchpool_futures::{ThreadPoolExecutor, WaitError};
+///
+/// let pool = ThreadPoolExecutor::new(1)?;
+/// let slow = pool.submit(|| {
+///     std::thread::sleep(Duration::from_millis(200));
+///     Ok::<_, String>(())
+/// })?;
+/// assert_eq!(slow.exception(Some(Duration::ZERO)), Err(WaitError::Timeout));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum WaitError {
     /// The future was cancelled before it started.
@@ -93,6 +117,22 @@ pub enum WaitError {
 }
 
 /// Everything [`PoolFuture::result`] can fail with.
+///
+/// ```
+/// use std::time::Duration;
+/// use fetchpool_futures::{FutureError, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::new(1)?;
+/// let slow = pool.submit(|| {
+///     std::thread::sleep(Duration::from_millis(200));
+///     Ok::<_, String>(1)
+/// })?;
+/// let queued = pool.submit(|| Ok::<_, String>(2))?;
+/// assert_eq!(slow.result(Some(Duration::ZERO)), Err(FutureError::Timeout));
+/// assert!(queued.cancel());
+/// assert_eq!(queued.result(None), Err(FutureError::Cancelled));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FutureError<E> {
     /// The future was cancelled: Python's `CancelledError`.
@@ -249,6 +289,18 @@ pub(crate) trait Slot<T, E>: Send + Sync {
 /// hands out clones of it (wrap a non-`Clone` value in an `Arc` to share one object, as
 /// Python does); a cancellation is complete the moment `cancel()` succeeds (see the module
 /// docs for the CPython bugs this avoids).
+///
+/// ```
+/// use fetchpool_futures::ThreadPoolExecutor;
+///
+/// let pool = ThreadPoolExecutor::new(2)?;
+/// let future = pool.submit(|| Ok::<_, String>("done"))?;
+/// let same = future.clone(); // the same future: equal, and sees the same outcome
+/// assert_eq!(future, same);
+/// assert_eq!(same.result(None)?, "done");
+/// assert!(future.done() && !future.cancelled() && !future.running());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct PoolFuture<T, E> {
     /// The shared allocation (state plus, until it runs, the task).
     slot: Arc<dyn Slot<T, E>>,
@@ -386,6 +438,25 @@ impl<T, E> PoolFuture<T, E> {
     /// wakes and the callbacks run, on this thread, before `cancel` returns) or it was
     /// already cancelled (then nothing runs again). Returns `false` if the task is running
     /// or finished; a running task is never interrupted.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use fetchpool_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(1)?;
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// let running = pool.submit(move || gate.recv().map_err(|e| e.to_string()))?;
+    /// let queued = pool.submit(|| Ok::<_, String>(()))?;
+    /// assert!(queued.cancel(), "a queued task can be cancelled");
+    /// assert!(queued.cancelled() && queued.done());
+    /// while !running.running() {
+    ///     std::thread::yield_now();
+    /// }
+    /// assert!(!running.cancel(), "a running one cannot");
+    /// release.send(())?;
+    /// assert!(running.wait(None));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cancel(&self) -> bool {
         let mut core = self.lock();
         match core.state {
@@ -404,16 +475,46 @@ impl<T, E> PoolFuture<T, E> {
     }
 
     /// `true` if the future was cancelled: Python's `Future.cancelled()`.
+    ///
+    /// ```
+    /// use fetchpool_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(1)?;
+    /// let done = pool.submit(|| Ok::<_, String>(()))?;
+    /// done.wait(None);
+    /// assert!(!done.cancel() && !done.cancelled(), "too late to cancel");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cancelled(&self) -> bool {
         matches!(self.lock().state, State::Cancelled)
     }
 
     /// `true` while a worker runs the task: Python's `Future.running()`.
+    ///
+    /// ```
+    /// use fetchpool_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(1)?;
+    /// let future = pool.submit(|| Ok::<_, String>(()))?;
+    /// future.wait(None);
+    /// assert!(!future.running(), "finished, no longer running");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn running(&self) -> bool {
         matches!(self.lock().state, State::Running)
     }
 
     /// `true` once cancelled or finished: Python's `Future.done()`.
+    ///
+    /// ```
+    /// use fetchpool_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(1)?;
+    /// let future = pool.submit(|| Ok::<_, String>(()))?;
+    /// future.wait(None);
+    /// assert!(future.done());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn done(&self) -> bool {
         matches!(self.lock().state, State::Cancelled | State::Finished(_))
     }
@@ -461,6 +562,17 @@ impl<T, E> PoolFuture<T, E> {
     /// waits forever and `Some(Duration::ZERO)` polls); [`FutureError::Cancelled`] if it was
     /// cancelled, also while this call was blocked; [`FutureError::Task`] with what the
     /// task raised.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fetchpool_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(1)?;
+    /// let future = pool.submit(|| Ok::<_, String>(vec![1, 2, 3]))?;
+    /// assert_eq!(future.result(Some(Duration::from_secs(30)))?, [1, 2, 3]);
+    /// assert_eq!(future.result(None)?, [1, 2, 3], "every call sees the same outcome");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn result(&self, timeout: Option<Duration>) -> Result<T, FutureError<E>>
     where
         T: Clone,
@@ -480,6 +592,17 @@ impl<T, E> PoolFuture<T, E> {
     /// # Errors
     /// [`WaitError::Timeout`] if `timeout` passes first; [`WaitError::Cancelled`] if the
     /// future was cancelled.
+    ///
+    /// ```
+    /// use fetchpool_futures::{TaskError, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new(1)?;
+    /// let fine = pool.submit(|| Ok::<_, String>(1))?;
+    /// let failed = pool.submit(|| Err::<u32, _>("boom".to_string()))?;
+    /// assert_eq!(fine.exception(None)?, None);
+    /// assert_eq!(failed.exception(None)?, Some(TaskError::Raised("boom".to_string())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn exception(&self, timeout: Option<Duration>) -> Result<Option<TaskError<E>>, WaitError>
     where
         E: Clone,
@@ -494,6 +617,17 @@ impl<T, E> PoolFuture<T, E> {
 
     /// Waits until the future is done, without looking at the outcome; `true` if it is done.
     /// Needs neither `T: Clone` nor `E: Clone`. (No Python equivalent: `wait([f], timeout)`.)
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fetchpool_futures::ThreadPoolExecutor;
+    ///
+    /// struct NotClone; // result() would need Clone; wait() does not
+    /// let pool = ThreadPoolExecutor::new(1)?;
+    /// let future = pool.submit(|| Ok::<_, String>(NotClone))?;
+    /// assert!(future.wait(Some(Duration::from_secs(30))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait(&self, timeout: Option<Duration>) -> bool {
         self.wait_terminal(timeout, |_| ()).is_ok()
     }
@@ -508,6 +642,20 @@ impl<T, E> PoolFuture<T, E> {
     /// [`set_report_hook`](crate::set_report_hook) (Python logs
     /// `exception calling callback for <future>`) and the others still run; it never kills
     /// a worker.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use fetchpool_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(2)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let future = pool.submit(|| Ok::<_, String>(5))?;
+    /// future.add_done_callback(move |f| {
+    ///     let _ = tx.send(f.result(None));
+    /// });
+    /// assert_eq!(rx.recv()?, Ok(5));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add_done_callback<F>(&self, f: F)
     where
         F: FnOnce(&PoolFuture<T, E>) + Send + 'static,

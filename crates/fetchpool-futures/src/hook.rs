@@ -7,6 +7,16 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 
 /// One thing the pool caught and survived.
+///
+/// ```
+/// use fetchpool_futures::{Report, ThreadPoolExecutor, set_report_hook};
+///
+/// set_report_hook(|report: &Report| eprintln!("fetchpool-futures: {report}"));
+/// let pool = ThreadPoolExecutor::new(1)?;
+/// let future = pool.submit(|| Ok::<_, String>(()))?;
+/// future.add_done_callback(|_| panic!("a careless callback")); // reported, not fatal
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     /// What the pool was doing: `"calling a done-callback"`, `"dropping a task's result"`,
@@ -34,6 +44,17 @@ static HOOK: RwLock<Option<Hook>> = RwLock::new(None);
 /// earlier one): Python's handler on the `concurrent.futures` logger. It runs on the thread
 /// that caught the problem (a worker, or a thread cancelling a future); a panic in it is
 /// caught and ignored.
+///
+/// ```
+/// use fetchpool_futures::{ThreadPoolExecutor, set_report_hook};
+///
+/// // One hook for the whole program (a logger, here standard error).
+/// set_report_hook(|report| eprintln!("worker pool: {report}"));
+/// let pool = ThreadPoolExecutor::new(1)?;
+/// pool.submit(|| Ok::<_, String>(()))?.add_done_callback(|_| panic!("oops"));
+/// pool.shutdown(true, false); // the pool lives on; the panic went to the hook
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn set_report_hook(hook: impl Fn(&Report) + Send + Sync + 'static) {
     *HOOK.write().recover() = Some(Arc::new(hook));
 }

@@ -8,6 +8,18 @@ use super::error::SubmitError;
 use super::future::{FutureError, PoolFuture, TaskError, deadline_after};
 
 /// What one position of [`ThreadPoolExecutor::map`](crate::ThreadPoolExecutor::map) can yield instead of a value.
+///
+/// ```
+/// use fetchpool_futures::{MapError, TaskError, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::new(2)?;
+/// let results: Vec<_> = pool
+///     .map(|x: i32| if x < 0 { Err("negative") } else { Ok(x) }, [1, -1, 2], None)
+///     .collect();
+/// assert_eq!(results[1], Err(MapError::Task(TaskError::Raised("negative"))));
+/// assert_eq!(results[2], Ok(2), "an error does not end the map");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MapError<E> {
     /// The task failed: the exception Python's `map` re-raises at that position.
@@ -58,6 +70,16 @@ pub(crate) type Submit<'a, A, T, E> =
 /// - If the executor shuts down mid-way, the tasks already submitted still yield their
 ///   results, then one `Err(MapError::Rejected(..))` stands for the first input that could
 ///   not be submitted, and the iterator ends (Python raises `RuntimeError` from `next()`).
+///
+/// ```
+/// use fetchpool_futures::ThreadPoolExecutor;
+///
+/// let pool = ThreadPoolExecutor::new(2)?;
+/// let mut results = pool.map(|x: u32| Ok::<_, String>(x + 1), [1, 2, 3], None);
+/// assert_eq!(results.next(), Some(Ok(2)));
+/// drop(results); // tasks not started yet are cancelled
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct MapIter<'a, I: Iterator, T, E> {
     /// Submits one item to the pool (the mapped function is inside).
     submit: Submit<'a, I::Item, T, E>,
@@ -209,6 +231,25 @@ impl<I: Iterator> Iterator for Chunks<I> {
 /// [`map_chunked`](crate::ProcessPoolExecutor::map_chunked): one outcome per input item,
 /// in input order, from tasks of `chunksize` items each. Timeouts, cancellation and a
 /// shut-down pool work as for [`MapIter`], whose window here counts chunks.
+///
+/// ```standalone_crate
+/// # use std::time::Duration;
+/// # use fetchpool_futures::*;
+/// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+/// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+/// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+/// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+/// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+/// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+/// let pool = ProcessPoolExecutor::new(2)?;
+/// let mut squares = pool.map_chunked(&SQUARE, 1..=100, None, 10)?;
+/// assert_eq!(squares.next(), Some(Ok(1)));
+/// assert_eq!(squares.count(), 99);
+/// # Ok(())
+/// # }
+/// ```
 #[cfg(feature = "process")]
 pub struct ChunkedMap<'a, I: Iterator, T, E> {
     /// The chunks' tasks, in order.

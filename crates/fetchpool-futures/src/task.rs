@@ -25,6 +25,27 @@ use crate::wire::{self, Frame, Kind};
 /// What can cross a process boundary: a task's argument, value or error. Implemented for
 /// every `Serialize + DeserializeOwned + Send + 'static` type. Wrap byte buffers in
 /// `serde_bytes::ByteBuf`: a `Vec<u8>` is encoded element by element, ten times slower.
+///
+/// ```standalone_crate
+/// # use std::time::Duration;
+/// # use fetchpool_futures::*;
+/// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+/// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+/// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+/// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+/// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+/// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+/// // Any serde type crosses the process boundary.
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Job { url: String, tries: u32 }
+/// fn describe(job: Job) -> Result<String, String> { Ok(format!("{} x{}", job.url, job.tries)) }
+/// static DESCRIBE: Task<Job, String, String> = Task::new("describe", describe);
+/// assert_eq!(DESCRIBE.call(Job { url: "a".into(), tries: 2 })?, "a x2");
+/// # Ok(())
+/// # }
+/// ```
 pub trait Wire: Serialize + DeserializeOwned + Send + 'static {}
 
 impl<X: Serialize + DeserializeOwned + Send + 'static> Wire for X {}
@@ -80,11 +101,44 @@ impl<A, T, E> Task<A, T, E> {
     }
 
     /// The name the worker looks the task up by.
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// assert_eq!(SQUARE.name(), "square");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn name(&self) -> &'static str {
         self.name
     }
 
     /// Runs the task here, on this thread.
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// // Runs here, in this process: what a worker does with a task it was sent.
+    /// assert_eq!(SQUARE.call(5)?, 25);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn call(&self, arg: A) -> Result<T, E> {
         (self.f)(arg)
     }
@@ -110,6 +164,24 @@ pub(crate) type ChunkItem<T, E> = Result<Result<T, E>, String>;
 
 /// The tasks a program's worker processes can run, by name: what `main` hands to
 /// [`guard`](crate::process::guard).
+///
+/// ```standalone_crate
+/// # use std::time::Duration;
+/// # use fetchpool_futures::*;
+/// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+/// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+/// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+/// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+/// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+/// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+/// // In `main`, before anything else: the tasks this program's workers can run.
+/// let registry = Registry::new().register(&SQUARE);
+/// assert!(format!("{registry:?}").contains("square"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Default)]
 pub struct Registry {
     tasks: HashMap<&'static str, Registered>,
@@ -125,6 +197,23 @@ impl fmt::Debug for Registry {
 
 impl Registry {
     /// No tasks yet.
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// let registry = Registry::new();
+    /// assert_eq!(format!("{registry:?}"), "Registry { tasks: [] }");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new() -> Self {
         Registry::default()
     }
@@ -134,6 +223,23 @@ impl Registry {
     /// # Panics
     /// If another task of the same name was registered: names must be unique, and this
     /// runs at the top of `main`, where a panic is the clearest report of the mistake.
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// let registry = Registry::new().register(&SQUARE).register(&NAP);
+    /// assert!(format!("{registry:?}").contains("nap"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn register<A: Wire, T: Wire, E: Wire>(mut self, task: &Task<A, T, E>) -> Self {
         let task = *task;
         let name = task.name;

@@ -24,6 +24,19 @@ use super::future::{PoolFuture, Waiter, WakeSlot, deadline_after};
 static NEXT_WAITER_ID: AtomicU64 = AtomicU64::new(0);
 
 /// When [`wait`] returns: Python's `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`.
+///
+/// ```
+/// use fetchpool_futures::{ReturnWhen, ThreadPoolExecutor, wait};
+///
+/// let pool = ThreadPoolExecutor::new(2)?;
+/// let futures = [
+///     pool.submit(|| Err::<u32, _>("bad".to_string()))?,
+///     pool.submit(|| Ok::<_, String>(1))?,
+/// ];
+/// let split = wait(&futures, None, ReturnWhen::FirstException);
+/// assert!(!split.done.is_empty(), "returns once one failed (or all are done)");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReturnWhen {
     /// As soon as any future is done (finished or cancelled).
@@ -40,6 +53,18 @@ pub enum ReturnWhen {
 ///
 /// Python returns sets; here they are vectors without duplicates, in the order the futures
 /// were first given, so results are reproducible.
+///
+/// ```
+/// use fetchpool_futures::{ReturnWhen, ThreadPoolExecutor, wait};
+///
+/// let pool = ThreadPoolExecutor::new(2)?;
+/// let futures: Vec<_> = (0..3)
+///     .map(|i| pool.submit(move || Ok::<_, String>(i)))
+///     .collect::<Result<_, _>>()?;
+/// let split = wait(&futures, None, ReturnWhen::AllCompleted);
+/// assert_eq!((split.done.len(), split.not_done.len()), (3, 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct DoneAndNotDone<T, E> {
     /// The futures that were done (finished or cancelled) when `wait` returned.
@@ -121,6 +146,21 @@ impl<T, E> Drop for Registration<T, E> {
 /// `fs` may hold duplicates (they collapse) and futures from different executors. On
 /// timeout it returns the partial split; it never cancels anything. Unlike Python, a
 /// future cancelled while queued counts as done at once (CPython gh-92001 blocks on it).
+///
+/// ```
+/// use std::time::Duration;
+/// use fetchpool_futures::{ReturnWhen, ThreadPoolExecutor, wait};
+///
+/// let pool = ThreadPoolExecutor::new(2)?;
+/// let quick = pool.submit(|| Ok::<_, String>(()))?;
+/// let slow = pool.submit(|| {
+///     std::thread::sleep(Duration::from_millis(300));
+///     Ok::<_, String>(())
+/// })?;
+/// let split = wait([&quick, &slow], None, ReturnWhen::FirstCompleted);
+/// assert!(split.done.contains(&quick));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn wait<T, E, I>(
     fs: I,
     timeout: Option<Duration>,
@@ -159,6 +199,22 @@ where
 }
 
 /// `as_completed` gave up: Python's `TimeoutError('N (of M) futures unfinished')`.
+///
+/// ```
+/// use std::time::Duration;
+/// use fetchpool_futures::{ThreadPoolExecutor, as_completed};
+///
+/// let pool = ThreadPoolExecutor::new(1)?;
+/// let slow = pool.submit(|| {
+///     std::thread::sleep(Duration::from_millis(300));
+///     Ok::<_, String>(())
+/// })?;
+/// let mut completed = as_completed([&slow], Some(Duration::from_millis(10)));
+/// let timeout = completed.next().unwrap().unwrap_err();
+/// assert_eq!((timeout.unfinished, timeout.total), (1, 1));
+/// assert!(completed.next().is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{unfinished} (of {total}) futures unfinished")]
 pub struct AsCompletedTimeout {
@@ -175,6 +231,21 @@ pub struct AsCompletedTimeout {
 /// first `next()`, gh-73919). At the deadline the iterator yields one
 /// `Err(AsCompletedTimeout)` and ends; nothing is cancelled. A future cancelled while queued
 /// counts as completed (CPython gh-87893 hangs there).
+///
+/// ```
+/// use fetchpool_futures::{ThreadPoolExecutor, as_completed};
+///
+/// let pool = ThreadPoolExecutor::new(3)?;
+/// let futures: Vec<_> = (1..=3u32)
+///     .map(|i| pool.submit(move || Ok::<_, String>(i)))
+///     .collect::<Result<_, _>>()?;
+/// let mut seen: Vec<u32> = as_completed(&futures, None)
+///     .map(|f| f.unwrap().result(None).unwrap())
+///     .collect();
+/// seen.sort_unstable();
+/// assert_eq!(seen, [1, 2, 3]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn as_completed<T, E, I>(fs: I, timeout: Option<Duration>) -> AsCompleted<T, E>
 where
     I: IntoIterator,
@@ -197,6 +268,16 @@ where
 }
 
 /// The iterator returned by [`as_completed`].
+///
+/// ```
+/// use fetchpool_futures::{ThreadPoolExecutor, as_completed};
+///
+/// let pool = ThreadPoolExecutor::new(2)?;
+/// let futures = [pool.submit(|| Ok::<_, String>(1))?, pool.submit(|| Ok::<_, String>(2))?];
+/// let completed = as_completed(&futures, None);
+/// assert_eq!(completed.count(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct AsCompleted<T, E> {
     /// Each distinct future by index; taken (set to `None`) when yielded, so none is yielded
     /// twice. The registration forgets it at the same moment, so once the caller drops a

@@ -239,6 +239,28 @@ impl Shared {
 
 /// Configures a [`ProcessPoolExecutor`]: the keyword arguments of Python's constructor,
 /// plus a hard time limit per task.
+///
+/// ```standalone_crate
+/// # use std::time::Duration;
+/// # use fetchpool_futures::*;
+/// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+/// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+/// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+/// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+/// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+/// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+/// let pool = ProcessPoolExecutor::builder()
+///     .max_workers(2)
+///     .max_tasks_per_child(100)
+///     .time_limit(Duration::from_secs(60))
+///     .initializer(&SET_UP, ())
+///     .build()?;
+/// assert_eq!(pool.submit(&SQUARE, 3)?.result(None)?, 9);
+/// # Ok(())
+/// # }
+/// ```
 pub struct ProcessPoolBuilder {
     max_workers: Option<usize>,
     max_tasks_per_child: Option<usize>,
@@ -267,6 +289,23 @@ impl Default for ProcessPoolBuilder {
 
 impl ProcessPoolBuilder {
     /// A builder with Python's defaults.
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// let pool = ProcessPoolBuilder::new().build()?; // one worker per CPU
+    /// assert!(pool.max_workers() >= 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new() -> Self {
         ProcessPoolBuilder {
             max_workers: None,
@@ -280,6 +319,25 @@ impl ProcessPoolBuilder {
 
     /// At most this many worker processes: Python's `max_workers`. Default: the number of
     /// CPUs this process may use (`os.process_cpu_count()`). Zero makes `build` fail.
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// let pool = ProcessPoolExecutor::builder().max_workers(3).build()?;
+    /// assert_eq!(pool.max_workers(), 3);
+    /// let refused = ProcessPoolExecutor::builder().max_workers(0).build();
+    /// assert_eq!(refused.unwrap_err(), BuildError::ZeroWorkers);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn max_workers(mut self, n: usize) -> Self {
         self.max_workers = Some(n);
         self
@@ -288,6 +346,29 @@ impl ProcessPoolBuilder {
     /// A worker exits after this many tasks and a fresh one takes its place: Python's
     /// `max_tasks_per_child`. Default: workers live as long as the pool. Zero makes
     /// `build` fail.
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// let pool = ProcessPoolExecutor::builder()
+    ///     .max_workers(1)
+    ///     .max_tasks_per_child(1)
+    ///     .build()?;
+    /// for i in 0..3 {
+    ///     pool.submit(&SQUARE, i)?.result(None)?;
+    /// }
+    /// assert_eq!(pool.processes_started(), 3, "a fresh worker for each task");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn max_tasks_per_child(mut self, n: usize) -> Self {
         self.max_tasks_per_child = Some(n);
         self
@@ -297,6 +378,28 @@ impl ProcessPoolBuilder {
     /// its process group) is killed and the future fails with
     /// [`TaskError::TimedOut`]. Not in Python. Unlike the
     /// timeout of `result()`, which only stops waiting, this ends the task.
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// let pool = ProcessPoolExecutor::builder()
+    ///     .max_workers(1)
+    ///     .time_limit(Duration::from_millis(200))
+    ///     .build()?;
+    /// let hung = pool.submit(&NAP, 60_000)?;
+    /// assert!(matches!(hung.exception(None)?, Some(TaskError::TimedOut(_))));
+    /// assert_eq!(pool.submit(&SQUARE, 4)?.result(None)?, 16, "a new worker goes on");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn time_limit(mut self, limit: Duration) -> Self {
         self.time_limit = Some(limit);
         self
@@ -305,12 +408,51 @@ impl ProcessPoolBuilder {
     /// The executable started as a worker (Python's `set_executable`). Default: this
     /// program, as `/proc/self/exe`, which still works after its file was replaced. It
     /// must call [`guard`] first in `main` with the same tasks.
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// // The default is this program itself; another must call the guard with the same tasks.
+    /// let pool = ProcessPoolExecutor::builder()
+    ///     .program(std::env::current_exe()?)
+    ///     .build()?;
+    /// assert_eq!(pool.submit(&SQUARE, 5)?.result(None)?, 25);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn program(mut self, path: impl Into<PathBuf>) -> Self {
         self.program = Some(path.into());
         self
     }
 
     /// How long a new worker process has to become ready (default 30 s).
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// let pool = ProcessPoolExecutor::builder()
+    ///     .start_timeout(Duration::from_secs(30))
+    ///     .build()?;
+    /// assert_eq!(pool.submit(&SQUARE, 6)?.result(None)?, 36);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
         self.start_timeout = timeout;
         self
@@ -319,6 +461,26 @@ impl ProcessPoolBuilder {
     /// Runs `task(arg)` once in each new worker before its first task: Python's
     /// `initializer` and `initargs`. If it returns `Err` or panics, the pool is broken,
     /// as in Python. The task must be registered like any other.
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// let pool = ProcessPoolExecutor::builder()
+    ///     .max_workers(1)
+    ///     .initializer(&SET_UP, ()) // runs once in each worker, before its first task
+    ///     .build()?;
+    /// assert_eq!(pool.submit(&SQUARE, 7)?.result(None)?, 49);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn initializer<A: Wire, E: Wire>(mut self, task: &Task<A, (), E>, arg: A) -> Self {
         let frame = Frame::call(Kind::Init, task.name(), &arg);
         let checked = worker::registry()
@@ -334,6 +496,23 @@ impl ProcessPoolBuilder {
     /// [`BuildError::ZeroWorkers`] or [`BuildError::ZeroTasksPerChild`] for a zero;
     /// [`BuildError::NoGuard`] if `main` did not call [`guard`]; [`BuildError::Initializer`]
     /// if the initializer is not registered or its argument cannot be serialised.
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// let pool = ProcessPoolExecutor::builder().max_workers(2).build()?;
+    /// assert_eq!(pool.processes_started(), 0, "processes start at the first submit");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn build(self) -> Result<ProcessPoolExecutor, BuildError> {
         let max_workers = match self.max_workers {
             Some(0) => return Err(BuildError::ZeroWorkers),
@@ -387,6 +566,27 @@ impl ProcessPoolBuilder {
 /// breaks the pool; a task is pending (cancellable) until a worker takes it, where Python
 /// marks `max_workers + 1` tasks running ahead of time; an optional hard
 /// [time limit](ProcessPoolBuilder::time_limit) kills a hung task's worker.
+///
+/// ```standalone_crate
+/// # use std::time::Duration;
+/// # use fetchpool_futures::*;
+/// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+/// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+/// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+/// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+/// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+/// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+/// let pool = ProcessPoolExecutor::new(2)?;
+/// let futures: Vec<_> = (1..=4)
+///     .map(|i| pool.submit(&SQUARE, i))
+///     .collect::<Result<_, _>>()?;
+/// let total: u64 = futures.iter().map(|f| f.result(None).unwrap()).sum();
+/// assert_eq!(total, 30);
+/// # Ok(())
+/// # }
+/// ```
 pub struct ProcessPoolExecutor {
     shared: Arc<Shared>,
 }
@@ -408,26 +608,114 @@ impl ProcessPoolExecutor {
     ///
     /// # Errors
     /// As [`ProcessPoolBuilder::build`].
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// let pool = ProcessPoolExecutor::new(2)?;
+    /// assert_eq!(pool.max_workers(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(max_workers: usize) -> Result<Self, BuildError> {
         ProcessPoolBuilder::new().max_workers(max_workers).build()
     }
 
     /// A builder for the other options.
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
+    /// assert_eq!(pool.max_workers(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn builder() -> ProcessPoolBuilder {
         ProcessPoolBuilder::new()
     }
 
     /// The most processes this pool runs at once.
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// assert_eq!(ProcessPoolExecutor::new(4)?.max_workers(), 4);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn max_workers(&self) -> usize {
         self.shared.crew.max_workers
     }
 
     /// Worker processes started so far, replacements included.
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// let pool = ProcessPoolExecutor::new(2)?;
+    /// pool.submit(&SQUARE, 1)?.result(None)?;
+    /// pool.submit(&SQUARE, 2)?.result(None)?;
+    /// assert_eq!(pool.processes_started(), 1, "an idle worker is reused");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn processes_started(&self) -> u64 {
         self.shared.lock().extra.processes_started
     }
 
     /// The pids of the worker processes alive now (Python: `executor._processes`).
+    ///
+    /// ```standalone_crate
+    /// use fetchpool_futures::{ProcessPoolExecutor, Registry, Task, process};
+    ///
+    /// fn square(x: u64) -> Result<u64, String> {
+    ///     Ok(x * x)
+    /// }
+    /// static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    ///
+    /// fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     process::guard(Registry::new().register(&SQUARE)); // first: a worker stops here
+    ///     let pool = ProcessPoolExecutor::new(2)?;
+    ///     assert_eq!(pool.submit(&SQUARE, 12)?.result(None)?, 144);
+    ///     let pids = pool.worker_pids();
+    ///     assert_eq!(pids.len(), 1);
+    ///     assert_ne!(pids[0], std::process::id());
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn worker_pids(&self) -> Vec<u32> {
         let children = self.shared.lock().extra.children.clone();
         children
@@ -448,6 +736,24 @@ impl ProcessPoolExecutor {
     /// [`SubmitError::UnknownTask`] if `task` was not registered with the guard,
     /// [`SubmitError::Broken`] if the pool broke, [`SubmitError::Shutdown`] after
     /// `shutdown`.
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// let pool = ProcessPoolExecutor::new(1)?;
+    /// let future = pool.submit(&SQUARE, 9)?;
+    /// assert_eq!(future.result(None)?, 81);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn submit<A: Wire, T: Wire, E: Wire>(
         &self,
         task: &Task<A, T, E>,
@@ -511,6 +817,24 @@ impl ProcessPoolExecutor {
     /// Maps `task` over `items` on the pool, results in input order: Python's
     /// `Executor.map(fn, iterable, timeout)`, lazy with a window of `2 * max_workers`
     /// (see [`MapIter`]).
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// let pool = ProcessPoolExecutor::new(2)?;
+    /// let squares: Vec<u64> = pool.map(&SQUARE, 1..=3, None).collect::<Result<_, _>>()?;
+    /// assert_eq!(squares, [1, 4, 9]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn map<I, A, T, E>(
         &self,
         task: &Task<A, T, E>,
@@ -539,6 +863,28 @@ impl ProcessPoolExecutor {
     ///
     /// # Errors
     /// [`ChunksizeError`] if `chunksize` is 0 (Python's `ValueError`).
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// let pool = ProcessPoolExecutor::new(2)?;
+    /// // 10,000 items in tasks of 1,000: ten round trips, not ten thousand.
+    /// let total: u64 = pool
+    ///     .map_chunked(&SQUARE, 0..10_000, None, 1_000)?
+    ///     .map(Result::unwrap)
+    ///     .sum();
+    /// assert_eq!(total, (0..10_000u64).map(|x| x * x).sum());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn map_chunked<I, A, T, E>(
         &self,
         task: &Task<A, T, E>,
@@ -579,6 +925,26 @@ impl ProcessPoolExecutor {
     /// Idempotent. Queued tasks still run unless `cancel_futures`. With `wait`, returns
     /// once every slot has finished its work and reaped its worker process; called from a
     /// done-callback that runs on a slot thread, it does not wait for itself.
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// let pool = ProcessPoolExecutor::new(1)?;
+    /// let future = pool.submit(&SQUARE, 3)?;
+    /// pool.shutdown(true, false); // queued work still runs, then the workers exit
+    /// assert_eq!(future.result(None)?, 9);
+    /// assert!(matches!(pool.submit(&SQUARE, 4), Err(SubmitError::Shutdown)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
         let cancel = |job: Arc<dyn Job>| job.cancel();
         self.shared
@@ -590,12 +956,56 @@ impl ProcessPoolExecutor {
     /// `terminate_workers()`. Queued tasks are cancelled; running ones fail with
     /// [`TaskError::WorkerDied`] as their workers end; no
     /// process starts again. Does not wait (follow with `shutdown(true, true)` to).
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// let pool = ProcessPoolExecutor::new(1)?;
+    /// let long = pool.submit(&NAP, 60_000)?;
+    /// while !long.running() {
+    ///     std::thread::sleep(Duration::from_millis(5));
+    /// }
+    /// pool.terminate_workers();
+    /// assert!(matches!(long.exception(None)?, Some(TaskError::WorkerDied(_))));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn terminate_workers(&self) {
         self.force(Signal::TERM, "terminate_workers");
     }
 
     /// As [`terminate_workers`](Self::terminate_workers) with SIGKILL (and the workers'
     /// process groups): Python 3.14's `kill_workers()`.
+    ///
+    /// ```standalone_crate
+    /// # use std::time::Duration;
+    /// # use fetchpool_futures::*;
+    /// # fn square(x: u64) -> Result<u64, String> { Ok(x * x) }
+    /// # static SQUARE: Task<u64, u64, String> = Task::new("square", square);
+    /// # fn nap(ms: u64) -> Result<u64, String> { std::thread::sleep(Duration::from_millis(ms)); Ok(ms) }
+    /// # static NAP: Task<u64, u64, String> = Task::new("nap", nap);
+    /// # fn set_up(_: ()) -> Result<(), String> { Ok(()) }
+    /// # static SET_UP: Task<(), (), String> = Task::new("set_up", set_up);
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # process::guard(Registry::new().register(&SQUARE).register(&NAP).register(&SET_UP));
+    /// let pool = ProcessPoolExecutor::new(1)?;
+    /// let long = pool.submit(&NAP, 60_000)?;
+    /// while !long.running() {
+    ///     std::thread::sleep(Duration::from_millis(5));
+    /// }
+    /// pool.kill_workers();
+    /// assert!(matches!(long.exception(None)?, Some(TaskError::WorkerDied(_))));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn kill_workers(&self) {
         self.force(Signal::KILL, "kill_workers");
     }
