@@ -17,14 +17,12 @@
 
 use std::cell::Cell;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
-use std::thread::{self, JoinHandle, ThreadId};
-
-use crossbeam_channel::{Receiver, Sender};
+use std::sync::atomic::Ordering;
 
 use crate::error::SubmitError;
-use crate::sync::Recover;
+use crate::sync::channel::{self, Receiver, Sender};
+use crate::sync::thread::{self, JoinHandle, ThreadId};
+use crate::sync::{AtomicBool, Condvar, Mutex, MutexGuard, Recover};
 
 /// The crew's bookkeeping, plus the pool's own (`extra`), behind one lock.
 pub(crate) struct CrewState<J, X> {
@@ -65,8 +63,8 @@ impl<J, X> Crew<J, X> {
     /// jobs (`None`: unbounded).
     pub(crate) fn new(max_workers: usize, capacity: Option<usize>, extra: X) -> Self {
         let (sender, receiver) = match capacity {
-            Some(n) => crossbeam_channel::bounded(n),
-            None => crossbeam_channel::unbounded(),
+            Some(n) => channel::bounded(n),
+            None => channel::unbounded(),
         };
         Crew {
             state: Mutex::new(CrewState {

@@ -12,12 +12,12 @@
 //! *and* disconnected, so queued work still runs (Python's behaviour) unless
 //! `cancel_futures` drained and cancelled it first.
 
+use crate::sync::thread;
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::Duration;
 
 use crate::crew::Crew;
@@ -314,7 +314,7 @@ impl ThreadPoolBuilder {
 
 /// Python 3.13's default: `min(32, cpus + 4)`.
 fn default_max_workers() -> usize {
-    let cpus = thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
     (cpus + 4).min(32)
 }
 
@@ -465,7 +465,7 @@ impl ThreadPoolExecutor {
         // item, and workers need the lock to report themselves idle. A shutdown that slips
         // in here is harmless: this clone keeps the channel open until the item is queued,
         // and workers drain the queue before exiting, so the item still runs.
-        if let Err(crossbeam_channel::SendError(job)) = sender.send(job) {
+        if let Err(crate::sync::channel::SendError(job)) = sender.send(job) {
             // Unreachable while `sender` lives (the pool's receiver lives as long); keep
             // the future honest anyway.
             job.cancel();

@@ -1,7 +1,9 @@
-//! The future's state machine, model-checked with loom: every interleaving (up to the
-//! preemption bound, `LOOM_MAX_PREEMPTIONS`, 3 by default here) of `cancel`, a worker's
-//! `start` and `complete`, `add_done_callback`, `result` with and without a timeout, `wait`
-//! and an `.await`'s poll. Loom fails a model that deadlocks (a lost wake-up) or breaks an
+//! The future's state machine and the thread pool's crew, model-checked with loom: every
+//! interleaving (up to the preemption bound, `LOOM_MAX_PREEMPTIONS`, 3 by default here, 2
+//! for the whole pool) of `cancel`, a worker's `start` and `complete`,
+//! `add_done_callback`, `result` with and without a timeout, `wait` and an `.await`'s poll;
+//! and of the pool's admission (an idle worker claimed, or one started, never more than
+//! `max_workers`), idle accounting and shutdown. Loom fails a model that deadlocks (a lost wake-up) or breaks an
 //! assertion. Built only with `--cfg fetchpool_loom`:
 //!
 //! ```text
@@ -13,7 +15,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use fetchpool_futures::{FutureError, PoolFuture, model};
+use fetchpool_futures::{FutureError, PoolFuture, ThreadPoolExecutor, model};
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
@@ -21,9 +23,14 @@ type F = PoolFuture<u32, String>;
 
 /// Runs `f` under loom, with a preemption bound that keeps it to seconds.
 fn check(f: impl Fn() + Sync + Send + 'static) {
+    check_bounded(3, f);
+}
+
+/// Runs `f` under loom with at most `bound` preemptions (unless `LOOM_MAX_PREEMPTIONS`).
+fn check_bounded(bound: usize, f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(3);
+        builder.preemption_bound = Some(bound);
     }
     builder.check(f);
 }
@@ -172,5 +179,53 @@ fn cancel_wakes_an_awaiting_task_and_a_blocked_wait() {
             awaiting.as_mut().poll(&mut cx),
             Poll::Ready(Err(FutureError::Cancelled))
         );
+    });
+}
+
+#[test]
+fn a_submit_after_a_result_finds_that_worker_idle() {
+    check_bounded(2, || {
+        let pool = ThreadPoolExecutor::new(2).unwrap();
+        let first = pool.submit(|| Ok::<_, String>(1)).unwrap();
+        assert_eq!(first.result(None), Ok(1));
+        let second = pool.submit(|| Ok::<_, String>(2)).unwrap();
+        assert_eq!(second.result(None), Ok(2));
+        assert_eq!(pool.threads_started(), 1, "the idle worker took it");
+    });
+}
+
+#[test]
+fn submits_from_two_threads_start_at_most_max_workers_and_all_run() {
+    check_bounded(2, || {
+        let pool = Arc::new(ThreadPoolExecutor::new(1).unwrap());
+        let other = {
+            let pool = Arc::clone(&pool);
+            thread::spawn(move || pool.submit(|| Ok::<_, String>(1)).unwrap().result(None))
+        };
+        let mine = pool.submit(|| Ok::<_, String>(2)).unwrap().result(None);
+        assert_eq!(other.join().unwrap(), Ok(1));
+        assert_eq!(mine, Ok(2));
+        assert_eq!(pool.threads_started(), 1);
+    });
+}
+
+#[test]
+fn shutdown_runs_what_is_queued_or_cancels_it_and_never_hangs() {
+    check_bounded(2, || {
+        let pool = ThreadPoolExecutor::new(1).unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let future = pool.submit(|| Ok::<_, String>(3)).unwrap();
+        let c = Arc::clone(&calls);
+        future.add_done_callback(move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+        });
+        pool.shutdown(true, true);
+        // Cancelled while queued, or run first: done either way, its callback once.
+        assert!(future.done());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        match future.result(None) {
+            Ok(v) => assert_eq!(v, 3),
+            Err(e) => assert_eq!(e, FutureError::Cancelled),
+        }
     });
 }
