@@ -28,21 +28,7 @@ out="$root/comparisons/out"
 mkdir -p "$out"
 
 # ---- tools ----
-missing=()
-for pair in nginx:nginx-light hyperfine:hyperfine curl:curl aria2c:aria2 wget2:wget2 \
-            wrk:wrk /usr/bin/time:time python3:python3; do
-  cmd=${pair%%:*} pkg=${pair#*:}
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  else
-    echo "missing tools: sudo apt-get install ${missing[*]}" >&2
-    exit 1
-  fi
-fi
+need_tools nginx:nginx-light hyperfine:hyperfine curl:curl aria2c:aria2 wget2:wget2 wrk:wrk /usr/bin/time:time python3:python3
 
 echo "== building fetchpool (release)"
 (cd "$root" && cargo build --release --locked -q -p fetchpool -p fetchpool-comparisons)
@@ -50,16 +36,7 @@ fetchpool="$root/target/release/fetchpool"
 ceiling="$root/target/release/reqwest-ceiling"
 
 # ---- docroot and nginx ----
-work=$(mktemp -d /tmp/fetchpool-bench.XXXXXX)
-chmod 755 "$work"
-cleanup() {
-  if [ -f "$work/nginx.pid" ]; then
-    kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
-    sleep 0.2
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+scratch_dir bench
 
 echo "== generating the docroot in $work"
 python3 - "$work/docroot" <<'EOF'

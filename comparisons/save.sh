@@ -18,35 +18,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/comparisons/out"
 mkdir -p "$out"
 
-missing=()
-for pair in nginx:nginx-light curl:curl aria2c:aria2 wget2:wget2 /usr/bin/time:time; do
-  cmd=${pair%%:*} pkg=${pair#*:}
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  else
-    echo "missing tools: sudo apt-get install ${missing[*]}" >&2
-    exit 1
-  fi
-fi
+need_tools nginx:nginx-light curl:curl aria2c:aria2 wget2:wget2 /usr/bin/time:time
 
 echo "== building fetchpool (release)"
 (cd "$root" && cargo build --release --locked -q -p fetchpool)
 fetchpool="$root/target/release/fetchpool"
 
-work=$(mktemp -d /tmp/fetchpool-save.XXXXXX)
-chmod 755 "$work"
-cleanup() {
-  if [ -f "$work/nginx.pid" ]; then
-    kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
-    sleep 0.2
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+scratch_dir save
 
 mkdir -p "$work/docroot/small" "$work/tmp"
 python3 - "$work/docroot/small" <<'EOF'

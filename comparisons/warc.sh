@@ -20,21 +20,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/comparisons/out"
 mkdir -p "$out"
 
-missing=()
-for pair in nginx:nginx-light hyperfine:hyperfine /usr/bin/time:time; do
-  cmd=${pair%%:*} pkg=${pair#*:}
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
-done
-python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  else
-    echo "missing tools: sudo apt-get install ${missing[*]}" >&2
-    exit 1
-  fi
-fi
+need_tools nginx:nginx-light hyperfine:hyperfine /usr/bin/time:time
+python3 -c 'import ensurepip' 2>/dev/null || need_packages python3-venv
 venv="$root/target/ci-venv"
 if [ ! -x "$venv/bin/warcio" ]; then
   python3 -m venv "$venv"
@@ -45,16 +32,7 @@ echo "== building fetchpool (release)"
 (cd "$root" && cargo build --release --locked -q -p fetchpool)
 fetchpool="$root/target/release/fetchpool"
 
-work=$(mktemp -d /tmp/fetchpool-warc.XXXXXX)
-chmod 755 "$work"
-cleanup() {
-  if [ -f "$work/nginx.pid" ]; then
-    kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
-    sleep 0.2
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+scratch_dir warc
 
 mkdir -p "$work/docroot/small" "$work/warc"
 python3 - "$work/docroot/small" <<'EOF'

@@ -183,28 +183,35 @@ fn readme_block(marker: &str) -> String {
     body.split_once("```").unwrap().0.to_string()
 }
 
-#[test]
-fn the_gnu_parallel_recipe_of_the_readme_runs_as_written() {
-    let block = readme_block("<!-- tests/cases/deploy.rs runs this block as written -->");
-    assert!(block.contains("| parallel fetchpool"), "{block}");
+/// Runs a README block that uses GNU parallel in `dir`, as written (`bash -euo pipefail`,
+/// the fetchpool under test first on PATH); it must exit 0. Its standard output.
+fn run_parallel_block(block: &str, dir: &Path) -> String {
     assert!(
         Command::new("parallel").arg("--version").output().is_ok(),
         "GNU parallel is needed (Debian: apt-get install parallel; .ci/run installs it)"
     );
-    let server = MockServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    write_list(&server, &dir.path().join("urls.txt"), 100);
     let mut cmd = Command::new("bash");
     scrub(&mut cmd);
     let out = cmd
-        .args(["-euo", "pipefail", "-c", &block])
-        .current_dir(dir.path())
+        .args(["-euo", "pipefail", "-c", block])
+        .current_dir(dir)
         .env("PATH", path_with_fetchpool())
         .env("FETCHPOOL_NO_PROXY", "1")
         .output()
         .unwrap();
     let text = stdout_of(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr_of(&out));
+    text
+}
+
+#[test]
+fn the_gnu_parallel_recipe_of_the_readme_runs_as_written() {
+    let block = readme_block("<!-- tests/cases/deploy.rs runs this block as written -->");
+    assert!(block.contains("| parallel fetchpool"), "{block}");
+    let server = MockServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    write_list(&server, &dir.path().join("urls.txt"), 100);
+    let text = run_parallel_block(&block, dir.path());
     assert!(
         text.contains("(100) has exactly one final record"),
         "{text}"
@@ -559,17 +566,7 @@ fn the_gnu_parallel_crawl_of_the_readme_runs_as_written() {
     let mesh = Mesh::start();
     let dir = tempfile::tempdir().unwrap();
     write_seeds(&mesh, &dir.path().join("seeds.txt"));
-    let mut cmd = Command::new("bash");
-    scrub(&mut cmd);
-    let out = cmd
-        .args(["-euo", "pipefail", "-c", &block])
-        .current_dir(dir.path())
-        .env("PATH", path_with_fetchpool())
-        .env("FETCHPOOL_NO_PROXY", "1")
-        .output()
-        .unwrap();
-    let text = stdout_of(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr_of(&out));
+    let text = run_parallel_block(&block, dir.path());
     assert!(text.contains("every handed-off link is consumed"), "{text}");
     let records = record_files(&dir.path().join("records"));
     assert_eq!(records.len(), 4);

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use common::{Gate, PATIENCE, eventually};
 use fetchpool_futures::{
-    FutureError, ReturnWhen, TaskError, ThreadPoolExecutor, as_completed_async, wait_async,
+    FutureError, PoolFuture, ReturnWhen, TaskError, ThreadPoolExecutor, as_completed_async,
+    wait_async,
 };
 
 fn current_thread() -> tokio::runtime::Runtime {
@@ -28,6 +29,20 @@ fn multi_thread() -> tokio::runtime::Runtime {
         .enable_time()
         .build()
         .unwrap()
+}
+
+/// A task that returns `value` once `gate` opens.
+fn behind<T: Send + 'static>(
+    pool: &ThreadPoolExecutor,
+    gate: &Gate,
+    value: T,
+) -> PoolFuture<T, String> {
+    let gate = gate.clone();
+    pool.submit(move || {
+        gate.wait()?;
+        Ok(value)
+    })
+    .unwrap()
 }
 
 /// A waker that counts how often it is woken.
@@ -86,13 +101,7 @@ fn many_tasks_awaiting_many_futures_on_a_multi_thread_runtime_each_get_theirs() 
 fn an_awaiting_task_is_woken_exactly_once_when_the_future_completes() {
     let pool = ThreadPoolExecutor::new(1).unwrap();
     let gate = Gate::new();
-    let g = gate.clone();
-    let future = pool
-        .submit(move || {
-            g.wait()?;
-            Ok::<_, String>(5)
-        })
-        .unwrap();
+    let future = behind(&pool, &gate, 5);
     let counter = Arc::new(Counting::default());
     let waker = Waker::from(Arc::clone(&counter));
     let mut cx = Context::from_waker(&waker);
@@ -116,8 +125,7 @@ fn an_awaiting_task_is_woken_exactly_once_when_the_future_completes() {
 fn cancelling_a_queued_future_wakes_its_awaiting_task_with_cancelled() {
     let pool = ThreadPoolExecutor::new(1).unwrap();
     let gate = Gate::new();
-    let g = gate.clone();
-    let blocker = pool.submit(move || g.wait()).unwrap();
+    let blocker = behind(&pool, &gate, ());
     let queued = pool.submit(|| Ok::<_, String>(1)).unwrap();
     let rt = multi_thread();
     let awaited = rt.spawn(queued.clone().into_future());
@@ -133,13 +141,7 @@ fn cancelling_a_queued_future_wakes_its_awaiting_task_with_cancelled() {
 fn dropping_the_awaiting_side_leaves_the_task_running_to_its_end() {
     let pool = ThreadPoolExecutor::new(1).unwrap();
     let gate = Gate::new();
-    let g = gate.clone();
-    let future = pool
-        .submit(move || {
-            g.wait()?;
-            Ok::<_, String>("done")
-        })
-        .unwrap();
+    let future = behind(&pool, &gate, "done");
     let rt = current_thread();
     let timed_out = rt.block_on(async {
         tokio::time::timeout(Duration::from_millis(20), &future)
@@ -158,16 +160,7 @@ fn as_completed_async_yields_each_future_once_those_done_first() {
     let gate = Gate::new();
     let done = pool.submit(|| Ok::<_, String>(0)).unwrap();
     assert!(done.wait(Some(PATIENCE)));
-    let later: Vec<_> = (1..=5)
-        .map(|i| {
-            let g = gate.clone();
-            pool.submit(move || {
-                g.wait()?;
-                Ok::<_, String>(i)
-            })
-            .unwrap()
-        })
-        .collect();
+    let later: Vec<_> = (1..=5).map(|i| behind(&pool, &gate, i)).collect();
     let mut all = vec![done.clone()];
     all.extend(later.iter().cloned());
     all.push(done.clone()); // a duplicate collapses
@@ -198,13 +191,7 @@ fn as_completed_async_yields_each_future_once_those_done_first() {
 fn wait_async_returns_at_the_first_completion_or_exception() {
     let pool = ThreadPoolExecutor::new(2).unwrap();
     let gate = Gate::new();
-    let g = gate.clone();
-    let blocked = pool
-        .submit(move || {
-            g.wait()?;
-            Ok::<_, String>(1)
-        })
-        .unwrap();
+    let blocked = behind(&pool, &gate, 1);
     let quick = pool.submit(|| Err::<i32, _>("boom".to_string())).unwrap();
     let rt = current_thread();
     let futures = [blocked.clone(), quick.clone()];
